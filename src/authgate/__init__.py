@@ -1,0 +1,108 @@
+"""authgate: user authentication and account management for any Python web app.
+
+Configure once, mount anywhere::
+
+    from authgate import Auth, AuthError
+
+    auth = Auth(secret="...", database_url="sqlite:///auth.db")
+    r = auth.sign_up("alice@example.com", "correct horse battery")
+    auth.get_session(r.token).user.email
+"""
+
+from authgate import signals as signals
+from authgate.auth import (
+    Auth as Auth,
+)
+from authgate.context import (
+    Client as Client,
+)
+from authgate.errors import (
+    AccountDisabled as AccountDisabled,
+    AuthError as AuthError,
+    CSRFFailed as CSRFFailed,
+    EmailNotConfirmed as EmailNotConfirmed,
+    ErrorCode as ErrorCode,
+    FeatureDisabled as FeatureDisabled,
+    Forbidden as Forbidden,
+    InvalidCode as InvalidCode,
+    InvalidCredentials as InvalidCredentials,
+    InvalidToken as InvalidToken,
+    RateLimited as RateLimited,
+    ReauthRequired as ReauthRequired,
+    ServiceUnavailable as ServiceUnavailable,
+    TwoFactorRequired as TwoFactorRequired,
+    Unauthorized as Unauthorized,
+    UserExists as UserExists,
+    UserNotFound as UserNotFound,
+    ValidationError as ValidationError,
+)
+from authgate.models import (
+    RoleMixin as RoleMixin,
+    UserMixin as UserMixin,
+)
+from authgate.results import (
+    AuthResult as AuthResult,
+    SessionEntry as SessionEntry,
+    SessionInfo as SessionInfo,
+)
+from authgate.settings import (
+    Settings as Settings,
+)
+from authgate.signals import (
+    email_changed as email_changed,
+    login_failed as login_failed,
+    login_link_sent as login_link_sent,
+    password_changed as password_changed,
+    password_reset as password_reset,
+    reset_password_instructions_sent as reset_password_instructions_sent,
+    user_confirmed as user_confirmed,
+    user_invited as user_invited,
+    user_logged_in as user_logged_in,
+    user_logged_out as user_logged_out,
+    user_registered as user_registered,
+    username_changed as username_changed,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccountDisabled",
+    "Auth",
+    "AuthError",
+    "AuthResult",
+    "CSRFFailed",
+    "Client",
+    "EmailNotConfirmed",
+    "ErrorCode",
+    "FeatureDisabled",
+    "Forbidden",
+    "InvalidCode",
+    "InvalidCredentials",
+    "InvalidToken",
+    "RateLimited",
+    "ReauthRequired",
+    "RoleMixin",
+    "ServiceUnavailable",
+    "SessionEntry",
+    "SessionInfo",
+    "Settings",
+    "TwoFactorRequired",
+    "Unauthorized",
+    "UserExists",
+    "UserMixin",
+    "UserNotFound",
+    "ValidationError",
+    "email_changed",
+    "login_failed",
+    "login_link_sent",
+    "password_changed",
+    "password_reset",
+    "reset_password_instructions_sent",
+    "signals",
+    "user_confirmed",
+    "user_invited",
+    "user_logged_in",
+    "user_logged_out",
+    "user_registered",
+    "username_changed",
+]

@@ -1,0 +1,210 @@
+"""The :class:`Auth` facade: builds everything once, then one thin method per SPEC call."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from authgate.context import Client, Context
+from authgate.flows import account, sessions, signin, signup
+from authgate.models import utcnow
+from authgate.passwords import PasswordHasher
+from authgate.passwords.policy import PasswordPolicy
+from authgate.ratelimit import SignInThrottle
+from authgate.results import AuthResult, SessionEntry, SessionInfo
+from authgate.settings import Settings, build_settings, closest_name
+from authgate.stores import make_store
+from authgate.stores.base import Store
+from authgate.tokens import EmailTokens
+from authgate.users import UserAdmin
+
+__all__ = ["Auth"]
+
+_COMPONENTS = ("send_email", "db", "user_model", "role_model", "store", "clock")
+
+
+class Auth:
+    """User authentication and account management, configured once.
+
+    Args:
+        secret: signing secret (32+ bytes), or a list of secrets newest first.
+        send_email: a mailer object with ``send(message)`` or a callable.
+        db: a Flask-SQLAlchemy ``db``, an SQLAlchemy engine or a session factory
+            holding your own models (see ``user_model``/``role_model``).
+        user_model: your user model built on :class:`authgate.UserMixin`.
+        role_model: your role model built on :class:`authgate.RoleMixin`.
+        store: a ready store object (overrides ``database_url`` and ``db``).
+        clock: returns the current aware UTC time; injectable for tests.
+        **settings: any :class:`~authgate.settings.Settings` field.
+
+    Raises:
+        TypeError: an unknown keyword (the message names the closest setting).
+        ValueError: an invalid setting value.
+
+    Examples:
+        >>> auth = Auth(secret="s" * 32)
+        >>> r = auth.sign_up("alice@example.com", "correct horse battery")
+        >>> auth.get_session(r.token).user.email
+        'alice@example.com'
+    """
+
+    def __init__(
+        self,
+        secret: str | Sequence[str] | None = None,
+        *,
+        send_email: Any = None,
+        db: Any = None,
+        user_model: type[Any] | None = None,
+        role_model: type[Any] | None = None,
+        store: Store | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        **settings: Any,
+    ) -> None:
+        valid = set(Settings.names())
+        for key in settings:
+            if key not in valid:
+                hint = closest_name(key, [*valid, *_COMPONENTS])
+                suggestion = f"; did you mean {hint!r}?" if hint else ""
+                raise TypeError(f"Auth() got an unknown setting {key!r}{suggestion}")
+        if secret is not None:
+            settings["secret"] = secret
+        self.settings: Settings = build_settings(**settings)
+        if store is None:
+            store = make_store(
+                self.settings.database_url, db=db, user_model=user_model, role_model=role_model
+            )
+            if self.settings.create_tables:
+                ensure = getattr(store, "ensure_schema", None)
+                if ensure is not None:
+                    ensure()
+        self.store: Store = store
+        self.clock: Callable[[], dt.datetime] = clock or utcnow
+        self.ctx = Context(
+            settings=self.settings,
+            users=store,
+            roles=store,
+            sessions=store,
+            tokens=store,
+            hasher=PasswordHasher(self.settings),
+            policy=PasswordPolicy(self.settings),
+            throttle=SignInThrottle(self.settings),
+            email_tokens=EmailTokens(self.settings.secrets, self.clock),
+            clock=self.clock,
+            sender=self,
+            mailer=send_email,
+        )
+        #: User and role administration with Flask-Security's names.
+        self.users = UserAdmin(self.ctx)
+
+    def __repr__(self) -> str:
+        backend = type(self.store).__name__
+        return f"<Auth store={backend}>"
+
+    @property
+    def User(self) -> type[Any]:  # noqa: N802 - a class, named like one
+        """The user model in use (generated, or yours)."""
+        return self.store.user_model
+
+    @property
+    def Role(self) -> type[Any]:  # noqa: N802
+        """The role model in use (generated, or yours)."""
+        return self.store.role_model
+
+    # -- sign-up and sign-in ---------------------------------------------------
+    def sign_up(
+        self,
+        email: str,
+        password: str,
+        username: str | None = None,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        **fields: Any,
+    ) -> AuthResult:
+        """Register a user; signs them in unless email confirmation comes first.
+
+        Extra keywords set the app's own user columns.
+
+        Raises:
+            ValidationError, UserExists, FeatureDisabled.
+        """
+        return signup.sign_up(
+            self.ctx, email, password, username=username, fields=fields,
+            client=Client(ip, user_agent),
+        )  # fmt: skip
+
+    def sign_in(
+        self,
+        identifier: str,
+        password: str,
+        *,
+        remember: bool = False,
+        by: signin.IdentifierKind = "any",
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> AuthResult:
+        """Sign in with an email (or username, when enabled) and password.
+
+        Raises:
+            InvalidCredentials, RateLimited, AccountDisabled, EmailNotConfirmed,
+            ValidationError.
+        """
+        return signin.sign_in(
+            self.ctx, identifier, password, remember=remember, by=by,
+            client=Client(ip, user_agent),
+        )  # fmt: skip
+
+    def sign_out(self, token: str) -> bool:
+        """Revoke the session behind ``token`` server-side; ``True`` if one was live."""
+        return sessions.sign_out(self.ctx, token)
+
+    def get_session(self, token: str) -> SessionInfo:
+        """The session behind ``token``.
+
+        Raises:
+            InvalidToken: malformed, expired, revoked or stale token.
+            UserNotFound: the token's user no longer exists.
+        """
+        return sessions.get_session(self.ctx, token)
+
+    def verify_token(self, token: str) -> Any | None:
+        """The user behind ``token``, or ``None``; never raises for a bad token."""
+        return sessions.verify_token(self.ctx, token)
+
+    # -- sessions --------------------------------------------------------------
+    def list_sessions(self, user: Any, current: str | None = None) -> list[SessionEntry]:
+        """The user's live sessions, newest first; ``current`` (a token) is flagged."""
+        return sessions.list_sessions(self.ctx, user, current)
+
+    def revoke_session(self, user: Any, session_id: str) -> None:
+        """Revoke one of the user's sessions by id."""
+        sessions.revoke_session(self.ctx, user, session_id)
+
+    def revoke_other_sessions(self, user: Any, keep_token: str) -> int:
+        """Revoke all of the user's sessions but the one behind ``keep_token``."""
+        return sessions.revoke_other_sessions(self.ctx, user, keep_token)
+
+    # -- account changes -------------------------------------------------------
+    def change_password(
+        self,
+        user: Any,
+        current_password: str,
+        new_password: str,
+        *,
+        revoke_other_sessions: bool = True,
+        current_token: str | None = None,
+    ) -> Any:
+        """Change the password; every session ends but ``current_token``'s.
+
+        Raises:
+            InvalidCredentials, ValidationError, FeatureDisabled, RateLimited.
+        """
+        return account.change_password(
+            self.ctx, user, current_password, new_password,
+            revoke_other_sessions=revoke_other_sessions, current_token=current_token,
+        )  # fmt: skip
+
+    def change_username(self, user: Any, new_username: str, password: str) -> Any:
+        """Change the username (needs ``usernames=True``) after checking the password."""
+        return account.change_username(self.ctx, user, new_username, password)

@@ -1,0 +1,61 @@
+"""The explicit context every flow receives: settings, stores, hashing, tokens, clock.
+
+Flows never see a request or return a response; integrations build a
+:class:`Client` from the request and pass it in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from authgate.passwords import PasswordHasher
+from authgate.passwords.policy import PasswordPolicy
+from authgate.ratelimit import SignInThrottle
+from authgate.settings import Settings
+from authgate.stores.base import RoleStore, SessionStore, TokenStore, UserStore
+from authgate.tokens import EmailTokens
+
+__all__ = ["Client", "Context"]
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is asking: the client IP (already resolved through trusted proxies) and user agent."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+NO_CLIENT = Client()
+
+
+@dataclass
+class Context:
+    """Dependencies of the flows, built once by :class:`~authgate.Auth`."""
+
+    settings: Settings
+    users: UserStore
+    roles: RoleStore
+    sessions: SessionStore
+    tokens: TokenStore
+    hasher: PasswordHasher
+    policy: PasswordPolicy
+    throttle: SignInThrottle
+    email_tokens: EmailTokens
+    clock: Callable[[], dt.datetime]
+    #: The sender of signals (the Auth instance).
+    sender: Any
+    #: The mailer, or ``None`` (set up by the email flows).
+    mailer: Any = None
+
+    @property
+    def user_model(self) -> type[Any]:
+        """The user model in use."""
+        return self.users.user_model
+
+    def now(self) -> dt.datetime:
+        """The current aware UTC time from the injectable clock."""
+        return self.clock()

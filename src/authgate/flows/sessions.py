@@ -1,0 +1,211 @@
+"""Server-side sessions: create, look up, list and revoke.
+
+A session is valid while all of these hold:
+
+* its absolute expiry has not passed (``session_lifetime``, or
+  ``remember_lifetime`` for remember-me sessions);
+* it has been used within ``session_idle_timeout`` (not for remember-me);
+* the security stamp it was created with still equals the user's, so any
+  credential change, made in the same database write as the stamp rotation,
+  ends it even if nothing else happens afterwards;
+* the user still exists and is active.
+
+Activity is recorded at most once per touch interval, so a busy session does
+not write to the database on every request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from authgate import signals
+from authgate.context import NO_CLIENT, Client, Context
+from authgate.errors import AccountDisabled, InvalidToken, UserNotFound, ValidationError
+from authgate.models import SessionRecord
+from authgate.results import AuthResult, SessionEntry, SessionInfo
+from authgate.tokens import MAX_TOKEN_LENGTH, new_session_token, token_digest
+
+__all__ = [
+    "create_session",
+    "get_session",
+    "list_sessions",
+    "revoke_other_sessions",
+    "revoke_session",
+    "sign_out",
+    "start_session",
+    "verify_token",
+]
+
+#: Never record activity more often than this many seconds.
+MAX_TOUCH_INTERVAL = 300
+
+
+def _touch_interval(ctx: Context) -> int:
+    idle = ctx.settings.session_idle_timeout
+    if idle is None:
+        return MAX_TOUCH_INTERVAL
+    return max(1, min(MAX_TOUCH_INTERVAL, idle // 20))
+
+
+def _clip(value: str | None, length: int) -> str | None:
+    return None if value is None else value[:length]
+
+
+def create_session(
+    ctx: Context, user: Any, *, remember: bool = False, client: Client = NO_CLIENT
+) -> tuple[str, SessionRecord]:
+    """Store a new session for ``user``; return the token (shown once) and the record."""
+    now = ctx.now()
+    lifetime = ctx.settings.remember_lifetime if remember else ctx.settings.session_lifetime
+    token = new_session_token()
+    record = SessionRecord(
+        id=secrets.token_urlsafe(16),
+        token_hash=token_digest(token),
+        user_id=str(user.id),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + dt.timedelta(seconds=lifetime),
+        authenticated_at=now,
+        security_stamp=user.security_stamp,
+        remember=bool(remember),
+        ip=_clip(client.ip, 64),
+        user_agent=_clip(client.user_agent, 512),
+    )
+    ctx.sessions.create_session(record)
+    return token, record
+
+
+def _info(record: SessionRecord, user: Any) -> SessionInfo:
+    return SessionInfo(
+        id=record.id,
+        user=user,
+        created_at=record.created_at,
+        last_seen_at=record.last_seen_at,
+        expires_at=record.expires_at,
+        authenticated_at=record.authenticated_at,
+        remember=record.remember,
+        ip=record.ip,
+        user_agent=record.user_agent,
+    )
+
+
+def start_session(
+    ctx: Context, user: Any, *, remember: bool = False, client: Client = NO_CLIENT
+) -> AuthResult:
+    """Create a session and wrap it as the result of a sign-in."""
+    token, record = create_session(ctx, user, remember=remember, client=client)
+    return AuthResult(user=user, token=token, session=_info(record, user))
+
+
+def _is_live(ctx: Context, record: SessionRecord, now: dt.datetime) -> bool:
+    if now >= record.expires_at:
+        return False
+    idle = ctx.settings.session_idle_timeout
+    return record.remember or idle is None or now - record.last_seen_at < dt.timedelta(seconds=idle)
+
+
+def _lookup(ctx: Context, token: object) -> tuple[SessionRecord, Any]:
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidToken()
+    found = ctx.sessions.get_session(token_digest(token))
+    if found is None:
+        raise InvalidToken()
+    record, user = found
+    now = ctx.now()
+    if not _is_live(ctx, record, now):
+        ctx.sessions.delete_session(record.id)
+        raise InvalidToken()
+    if user is None:
+        raise UserNotFound()
+    if not secrets.compare_digest(record.security_stamp, user.security_stamp):
+        raise InvalidToken()
+    if not user.is_active:
+        raise AccountDisabled()
+    if (now - record.last_seen_at).total_seconds() >= _touch_interval(ctx):
+        ctx.sessions.touch_session(record.id, now)
+        record.last_seen_at = now
+    return record, user
+
+
+def get_session(ctx: Context, token: object) -> SessionInfo:
+    """The session behind ``token``; raises ``INVALID_TOKEN`` (or ``USER_NOT_FOUND``)."""
+    record, user = _lookup(ctx, token)
+    return _info(record, user)
+
+
+def verify_token(ctx: Context, token: object) -> Any | None:
+    """The user behind ``token`` or ``None``; never raises for a bad token.
+
+    A storage outage still raises ``SERVICE_UNAVAILABLE``: failing closed is
+    not the same as "no such token".
+    """
+    try:
+        _, user = _lookup(ctx, token)
+    except (InvalidToken, UserNotFound, AccountDisabled):
+        return None
+    return user
+
+
+def sign_out(ctx: Context, token: object) -> bool:
+    """Revoke the session behind ``token``. ``True`` if a live session was ended."""
+    try:
+        record, user = _lookup(ctx, token)
+    except (InvalidToken, UserNotFound, AccountDisabled):
+        return False
+    removed = ctx.sessions.delete_session(record.id)
+    if removed:
+        signals.user_logged_out.send(ctx.sender, user=user, session_id=record.id)
+    return removed
+
+
+def list_sessions(ctx: Context, user: Any, current: str | None = None) -> list[SessionEntry]:
+    """The user's live sessions, newest first; ``current`` (a token or session id) is flagged."""
+    current_id = None
+    if current is not None:
+        digest = token_digest(current)
+        records = ctx.sessions.list_sessions(user.id)
+        current_id = next((r.id for r in records if r.token_hash == digest), current)
+    else:
+        records = ctx.sessions.list_sessions(user.id)
+    now = ctx.now()
+    return [
+        SessionEntry(
+            id=r.id,
+            created_at=r.created_at,
+            last_seen_at=r.last_seen_at,
+            expires_at=r.expires_at,
+            ip=r.ip,
+            user_agent=r.user_agent,
+            current=r.id == current_id,
+        )
+        for r in records
+        if _is_live(ctx, r, now) and r.security_stamp == user.security_stamp
+    ]
+
+
+def revoke_session(ctx: Context, user: Any, session_id: object) -> None:
+    """Revoke one of the user's own sessions. Another user's session id is "invalid"."""
+    if not isinstance(session_id, str) or not session_id or len(session_id) > 128:
+        raise ValidationError(fields={"session_id": "invalid"})
+    if not ctx.sessions.delete_session(session_id, user_id=user.id):
+        raise ValidationError(fields={"session_id": "invalid"})
+    signals.user_logged_out.send(ctx.sender, user=user, session_id=session_id)
+
+
+def revoke_other_sessions(ctx: Context, user: Any, keep_token: object) -> int:
+    """Revoke every session of ``user`` except the one behind ``keep_token``."""
+    record, owner = _lookup(ctx, keep_token)
+    if str(owner.id) != str(user.id):
+        raise InvalidToken()
+    return ctx.sessions.delete_user_sessions(user.id, except_session_id=record.id)
+
+
+def current_session_id(ctx: Context, token: object) -> str | None:
+    """The id of the live session behind ``token``, or ``None``."""
+    try:
+        record, _ = _lookup(ctx, token)
+    except (InvalidToken, UserNotFound, AccountDisabled):
+        return None
+    return record.id

@@ -1,0 +1,552 @@
+"""User and role models.
+
+authgate's users are SQLAlchemy 2 models. Either let authgate generate them
+(``auth.User`` / ``auth.Role``, tables ``authgate_users`` and ``authgate_roles``)
+or build your own on :class:`UserMixin` and :class:`RoleMixin`, with any extra
+columns you like, on a plain SQLAlchemy declarative base or a Flask-SQLAlchemy
+``db.Model``::
+
+    class Role(db.Model, RoleMixin):
+        pass
+
+    class User(db.Model, UserMixin):
+        first_name = db.Column(db.String(80))
+
+    auth = Auth(secret, db=db, user_model=User, role_model=Role)
+
+When both classes are mapped, authgate adds its own tables (user–role links,
+sessions, used tokens, email addresses) to the same ``MetaData`` so that
+``db.create_all()`` or your Alembic autogenerate sees them.
+
+The in-memory store keeps instances of the same classes, so ``auth.User`` is
+the one user type whatever the storage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Mapper,
+    declared_attr,
+    mapped_column,
+    relationship,
+    validates,
+)
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "AuthTables",
+    "Role",
+    "RoleLike",
+    "RoleMixin",
+    "SessionRecord",
+    "User",
+    "UserLike",
+    "UserMixin",
+    "canonical_email",
+    "canonical_username",
+    "new_id",
+    "new_stamp",
+    "serialize_user",
+    "tables_for",
+    "utcnow",
+]
+
+
+def utcnow() -> dt.datetime:
+    """The current time as an aware UTC datetime."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def new_id() -> str:
+    """A new random user or role id (a UUID4 string)."""
+    return str(uuid.uuid4())
+
+
+def new_stamp() -> str:
+    """A new security stamp: 128 random bits, rotated with every credential change."""
+    return secrets.token_hex(16)
+
+
+def canonical_email(email: str) -> str:
+    """The form of an email address used for uniqueness and lookups.
+
+    NFKC-normalised, stripped and case-folded. Look-alikes that do not fold to
+    the same string (``mıke`` with a dotless i, say) stay distinct.
+    """
+    return unicodedata.normalize("NFKC", email).strip().casefold()
+
+
+def canonical_username(username: str) -> str:
+    """The form of a username used for uniqueness and lookups (NFKC, case-folded)."""
+    return unicodedata.normalize("NFKC", username).strip().casefold()
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores naive UTC on every backend and returns aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("authgate stores aware datetimes only")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc)
+
+
+def _canonical_string(length: int) -> Any:
+    # A binary collation on MySQL/MariaDB: their default collations are case-
+    # *and accent*-insensitive, which would make jose@ and josé@ collide there
+    # only. The canonical form is computed in Python, so binary is right.
+    return String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
+@runtime_checkable
+class RoleLike(Protocol):
+    """What authgate needs of a role object."""
+
+    name: str
+    description: str | None
+    permissions: str | None
+
+
+@runtime_checkable
+class UserLike(Protocol):
+    """What authgate needs of a user object (models built on :class:`UserMixin` qualify)."""
+
+    id: Any
+    email: str
+    username: str | None
+    password_hash: str | None
+    is_active: bool
+    email_confirmed_at: dt.datetime | None
+    security_stamp: str
+
+
+class RoleMixin:
+    """Columns and helpers of a role: ``name`` (unique), ``description``, ``permissions``.
+
+    Permissions are stored as a comma-separated list (as Flask-Security does);
+    use :meth:`get_permissions`, :meth:`add_permissions` and
+    :meth:`remove_permissions`.
+    """
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255), default=None)
+    permissions: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def get_permissions(self) -> set[str]:
+        """The role's permissions as a set."""
+        return {p.strip() for p in (self.permissions or "").split(",") if p.strip()}
+
+    def add_permissions(self, permissions: Iterable[str] | str) -> None:
+        """Add permissions (a string or an iterable of strings)."""
+        new = {permissions} if isinstance(permissions, str) else set(permissions)
+        self.permissions = ",".join(sorted(self.get_permissions() | new)) or None
+
+    def remove_permissions(self, permissions: Iterable[str] | str) -> None:
+        """Remove permissions (a string or an iterable of strings)."""
+        gone = {permissions} if isinstance(permissions, str) else set(permissions)
+        self.permissions = ",".join(sorted(self.get_permissions() - gone)) or None
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.name == other
+        if isinstance(other, RoleMixin):
+            return self.name == other.name
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+#: Columns of UserMixin that never leave the process, whatever the model adds.
+PRIVATE_COLUMNS = frozenset(
+    {
+        "password_hash",
+        "security_stamp",
+        "email_canonical",
+        "username_canonical",
+        "tf_totp_secret",
+        "tf_recovery_codes",
+    }
+)
+#: Columns serialised under their own SPEC names (not as app fields).
+_CORE_COLUMNS = frozenset({"id", "email", "username", "is_active", "email_confirmed_at"})
+
+
+class UserMixin:
+    """Columns and helpers of a user.
+
+    Any column a subclass adds is an "app field": it can be set at sign-up and
+    appears in ``to_dict()``, unless listed in ``__authgate_private__``.
+    A subclass may replace ``id`` with its own primary key (an ``Integer``, say).
+    """
+
+    #: Extra column names never serialised (add yours, e.g. ``{"api_key"}``).
+    __authgate_private__: ClassVar[frozenset[str]] = frozenset()
+    #: Name of the user–role link table authgate creates next to your tables.
+    __authgate_roles_table__: ClassVar[str] = "authgate_user_roles"
+
+    id: Mapped[Any] = mapped_column(String(36), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(255))
+    email_canonical: Mapped[str] = mapped_column(_canonical_string(255), unique=True)
+    username: Mapped[str | None] = mapped_column(String(150), default=None)
+    username_canonical: Mapped[str | None] = mapped_column(
+        _canonical_string(150), unique=True, default=None
+    )
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    security_stamp: Mapped[str] = mapped_column(String(64), default=new_stamp)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    current_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_sign_in_ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    current_sign_in_ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    sign_in_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    @declared_attr
+    def roles(cls) -> Mapped[list[Any]]:
+        """The user's roles (objects of the role model)."""
+        metadata: MetaData = cls.metadata  # type: ignore[attr-defined]
+        return relationship(
+            lambda: _role_class(metadata),
+            secondary=lambda: _tables(metadata).user_roles,
+            lazy="selectin",
+            order_by=lambda: _role_class(metadata).name,
+            passive_deletes=True,
+        )
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Fill Python-side defaults at construction so that objects kept by
+        # the in-memory store look exactly like rows loaded from a database.
+        table = getattr(type(self), "__table__", None)
+        if table is not None:
+            for column in table.columns:
+                if column.key in kwargs or column.default is None:
+                    continue
+                default = column.default
+                if getattr(default, "is_callable", False):
+                    kwargs[column.key] = default.arg(None)  # type: ignore[attr-defined]
+                elif getattr(default, "is_scalar", False):
+                    kwargs[column.key] = default.arg  # type: ignore[attr-defined]
+        for key, value in kwargs.items():
+            if not hasattr(type(self), key):
+                raise TypeError(f"{key!r} is an invalid keyword argument for {type(self).__name__}")
+            setattr(self, key, value)
+
+    @validates("email")
+    def _set_email_canonical(self, key: str, value: str) -> str:
+        self.email_canonical = canonical_email(value)
+        return value
+
+    @validates("username")
+    def _set_username_canonical(self, key: str, value: str | None) -> str | None:
+        self.username_canonical = canonical_username(value) if value else None
+        return value
+
+    @property
+    def email_confirmed(self) -> bool:
+        """Whether the primary email address is confirmed."""
+        return self.email_confirmed_at is not None
+
+    @property
+    def role_names(self) -> list[str]:
+        """Names of the user's roles, sorted."""
+        return sorted(r.name for r in self.roles)
+
+    @property
+    def permissions(self) -> set[str]:
+        """Every permission granted by the user's roles."""
+        granted: set[str] = set()
+        for role in self.roles:
+            granted |= role.get_permissions()
+        return granted
+
+    def has_role(self, role: str | RoleMixin) -> bool:
+        """Whether the user holds ``role`` (a name or a role object)."""
+        name = role if isinstance(role, str) else role.name
+        return any(r.name == name for r in self.roles)
+
+    def has_permission(self, permission: str) -> bool:
+        """Whether any of the user's roles grants ``permission``."""
+        return permission in self.permissions
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Always ``True`` for a user object (Flask-Login compatibility)."""
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Always ``False`` for a user object (Flask-Login compatibility)."""
+        return False
+
+    def get_id(self) -> str:
+        """The id as a string (Flask-Login compatibility)."""
+        return str(self.id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The serialised user of SPEC §2; never a hash or any secret."""
+        return serialize_user(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.email!r}>"
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    return str(value)
+
+
+_APP_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def app_fields(model: type) -> tuple[str, ...]:
+    """Names of the extra (app-owned) columns of a user model."""
+    cached = _APP_FIELDS.get(model)
+    if cached is None:
+        mixin_columns = {
+            name for name in vars(UserMixin) if not name.startswith("_")
+        } | _CORE_COLUMNS
+        private = PRIVATE_COLUMNS | set(getattr(model, "__authgate_private__", ()))
+        table = getattr(model, "__table__", None)
+        names = [c.key for c in table.columns] if table is not None else []
+        cached = tuple(n for n in names if n not in mixin_columns and n not in private)
+        _APP_FIELDS[model] = cached
+    return cached
+
+
+def serialize_user(user: Any) -> dict[str, Any]:
+    """Serialise a user: ``{"id", "email", "username", "is_active", "email_confirmed", "roles", ...app fields}``."""
+    data: dict[str, Any] = {
+        "id": str(user.id),
+        "email": user.email,
+        "username": user.username,
+        "is_active": bool(user.is_active),
+        "email_confirmed": user.email_confirmed_at is not None,
+        "roles": sorted(r.name for r in user.roles),
+    }
+    for name in app_fields(type(user)):
+        data[name] = _json_value(getattr(user, name, None))
+    return data
+
+
+@dataclass
+class SessionRecord:
+    """One server-side session. The token itself is never stored, only its digest."""
+
+    id: str
+    token_hash: str
+    user_id: str
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    expires_at: dt.datetime
+    #: Last time the user proved a credential in this session (freshness).
+    authenticated_at: dt.datetime
+    #: The user's security stamp when the session was made; a mismatch ends it.
+    security_stamp: str
+    remember: bool = False
+    ip: str | None = None
+    user_agent: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+# -- authgate's own tables, added next to the user and role tables ------------
+
+
+@dataclass
+class AuthTables:
+    """The tables authgate adds to a ``MetaData`` that holds a user and a role model."""
+
+    metadata: MetaData
+    user_model: type[Any] | None = None
+    role_model: type[Any] | None = None
+    user_roles: Table | None = None
+    sessions: Table | None = None
+    used_tokens: Table | None = None
+    emails: Table | None = None
+
+
+_REGISTRY: dict[int, AuthTables] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def tables_for(metadata: MetaData) -> AuthTables:
+    """The authgate tables registered for ``metadata`` (created on demand)."""
+    with _REGISTRY_LOCK:
+        entry = _REGISTRY.get(id(metadata))
+        if entry is None or entry.metadata is not metadata:
+            entry = _REGISTRY[id(metadata)] = AuthTables(metadata)
+        return entry
+
+
+def _tables(metadata: MetaData) -> AuthTables:
+    entry = tables_for(metadata)
+    if entry.user_roles is None:
+        raise RuntimeError(
+            "authgate found a UserMixin model but no RoleMixin model in the same MetaData; "
+            "declare `class Role(Base, RoleMixin): ...` next to your User model"
+        )
+    return entry
+
+
+def _role_class(metadata: MetaData) -> type[Any]:
+    role = _tables(metadata).role_model
+    assert role is not None
+    return role
+
+
+def _pk_type(model: type[Any]) -> Any:
+    pk = list(model.__table__.primary_key.columns)
+    if len(pk) != 1:
+        raise TypeError(f"{model.__name__} must have a single-column primary key")
+    return pk[0].type, f"{model.__table__.name}.{pk[0].name}"
+
+
+def _build_tables(entry: AuthTables) -> None:
+    """Create the link, session, token and email tables once both models are known."""
+    user, role, md = entry.user_model, entry.role_model, entry.metadata
+    if user is None:
+        return
+    user_type, user_fk = _pk_type(user)
+    if entry.sessions is None:
+        entry.sessions = Table(
+            "authgate_sessions",
+            md,
+            Column("id", String(36), primary_key=True),
+            Column("token_hash", String(64), nullable=False, unique=True),
+            Column("user_id", user_type, ForeignKey(user_fk, ondelete="CASCADE"), nullable=False),
+            Column("created_at", UTCDateTime, nullable=False),
+            Column("last_seen_at", UTCDateTime, nullable=False),
+            Column("expires_at", UTCDateTime, nullable=False),
+            Column("authenticated_at", UTCDateTime, nullable=False),
+            Column("security_stamp", String(64), nullable=False),
+            Column("remember", Boolean, nullable=False, default=False),
+            Column("ip", String(64)),
+            Column("user_agent", String(512)),
+            Column("data", Text),
+            Index("ix_authgate_sessions_user_id", "user_id"),
+            Index("ix_authgate_sessions_expires_at", "expires_at"),
+        )
+        entry.used_tokens = Table(
+            "authgate_used_tokens",
+            md,
+            Column("jti", String(64), primary_key=True),
+            Column("purpose", String(32), nullable=False),
+            Column("user_id", String(64)),
+            Column("used_at", UTCDateTime, nullable=False),
+            Column("expires_at", UTCDateTime, nullable=False),
+            Index("ix_authgate_used_tokens_expires_at", "expires_at"),
+        )
+        entry.emails = Table(
+            "authgate_user_emails",
+            md,
+            Column("id", String(36), primary_key=True),
+            Column("user_id", user_type, ForeignKey(user_fk, ondelete="CASCADE"), nullable=False),
+            Column("email", String(255), nullable=False),
+            Column("email_canonical", _canonical_string(255), nullable=False, unique=True),
+            Column("confirmed_at", UTCDateTime),
+            Column("created_at", UTCDateTime, nullable=False),
+            Index("ix_authgate_user_emails_user_id", "user_id"),
+        )
+    if role is not None and entry.user_roles is None:
+        role_type, role_fk = _pk_type(role)
+        entry.user_roles = Table(
+            getattr(user, "__authgate_roles_table__", "authgate_user_roles"),
+            md,
+            Column(
+                "user_id", user_type, ForeignKey(user_fk, ondelete="CASCADE"), primary_key=True
+            ),
+            Column(
+                "role_id", role_type, ForeignKey(role_fk, ondelete="CASCADE"), primary_key=True
+            ),
+            Index("ix_authgate_user_roles_role_id", "role_id"),
+        )
+
+
+@event.listens_for(UserMixin, "instrument_class", propagate=True)
+def _user_model_mapped(mapper: Mapper[Any], cls: type[Any]) -> None:
+    entry = tables_for(cls.metadata)
+    if entry.user_model is None or not issubclass(entry.user_model, cls):
+        entry.user_model = cls
+    _build_tables(entry)
+
+
+@event.listens_for(RoleMixin, "instrument_class", propagate=True)
+def _role_model_mapped(mapper: Mapper[Any], cls: type[Any]) -> None:
+    entry = tables_for(cls.metadata)
+    if entry.role_model is None or not issubclass(entry.role_model, cls):
+        entry.role_model = cls
+    _build_tables(entry)
+
+
+# -- the default models ---------------------------------------------------------
+
+
+class Base(DeclarativeBase):
+    """Declarative base of authgate's default models."""
+
+
+class Role(RoleMixin, Base):
+    """The default role model (table ``authgate_roles``)."""
+
+    __tablename__ = "authgate_roles"
+
+
+class User(UserMixin, Base):
+    """The default user model (table ``authgate_users``)."""
+
+    __tablename__ = "authgate_users"
+
+
+DEFAULT_TABLES = tables_for(Base.metadata)

@@ -1,0 +1,123 @@
+"""Sign-in throttling built on the ``limits`` library.
+
+Two counters guard password sign-in (SECURITY.md §1.3):
+
+* **per identity** — keyed by the *canonical* identifier (so ``Victim@X.com``,
+  ``victim@x.com `` and full-width variants share one bucket), whatever the
+  client IP. Every attempt is recorded *before* the password is checked, in
+  one atomic ``hit``, so parallel guesses cannot race past the limit; a
+  successful sign-in clears it. The correct password is refused too while the
+  identity is throttled.
+* **per client IP** — only failures count, and a success does not clear it
+  (django-allauth 65.8.1). IPv6 addresses are bucketed by /64 so an attacker
+  cannot rotate through their own prefix (better-auth CVE-2026-45364).
+
+Counters live in any ``limits`` storage: ``memory://`` for one process,
+``redis://host:port`` when several processes share the load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import math
+import time
+
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from authgate.errors import RateLimited, ServiceUnavailable
+from authgate.settings import Settings
+
+__all__ = ["SignInThrottle", "ip_bucket"]
+
+
+def ip_bucket(ip: str | None) -> str:
+    """The throttling bucket of a client address: IPv4 as is, IPv6 by its /64."""
+    if not ip:
+        return "unknown"
+    try:
+        addr = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return "unknown"
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
+
+
+def _key(value: str) -> str:
+    # Identities are hashed so that no email address sits in Redis keys.
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class SignInThrottle:
+    """Per-identity and per-IP limits on credential checks.
+
+    Args:
+        settings: reads ``throttle_sign_in``, ``sign_in_max_failures``,
+            ``sign_in_ip_max_failures``, ``sign_in_failure_window`` and
+            ``rate_limit_storage``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.throttle_sign_in
+        window = settings.sign_in_failure_window
+        self._identity_item: RateLimitItem = RateLimitItemPerSecond(
+            settings.sign_in_max_failures, window
+        )
+        self._ip_item: RateLimitItem = RateLimitItemPerSecond(
+            settings.sign_in_ip_max_failures, window
+        )
+        self._storage = storage_from_string(settings.rate_limit_storage)
+        self._limiter = MovingWindowRateLimiter(self._storage)
+
+    def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
+        stats = self._limiter.get_window_stats(item, *identifiers)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    def attempt(self, identity: str, ip: str | None, scope: str = "sign-in") -> None:
+        """Record an attempt for ``identity`` and raise :class:`RateLimited` if over a limit.
+
+        Call before checking the credential; call :meth:`succeeded` or
+        :meth:`failed` afterwards.
+        """
+        if not self.enabled:
+            return
+        ident = _key(identity)
+        bucket = ip_bucket(ip)
+        try:
+            if not self._limiter.test(self._ip_item, scope, "ip", bucket):
+                raise RateLimited(retry_after=self._retry_after(self._ip_item, scope, "ip", bucket))
+            if not self._limiter.hit(self._identity_item, scope, "id", ident):
+                raise RateLimited(
+                    retry_after=self._retry_after(self._identity_item, scope, "id", ident)
+                )
+        except RateLimited:
+            raise
+        except Exception as exc:  # storage down: fail closed
+            raise ServiceUnavailable() from exc
+
+    def failed(self, identity: str, ip: str | None, scope: str = "sign-in") -> None:
+        """Count a failure against the client IP (the identity was counted by :meth:`attempt`)."""
+        if not self.enabled:
+            return
+        try:
+            self._limiter.hit(self._ip_item, scope, "ip", ip_bucket(ip))
+        except Exception as exc:
+            raise ServiceUnavailable() from exc
+
+    def succeeded(self, identity: str, scope: str = "sign-in") -> None:
+        """Clear the identity's counter after a successful sign-in (not the IP's)."""
+        self.clear(identity, scope)
+
+    def clear(self, identity: str, scope: str = "sign-in") -> None:
+        """Forget the failures of ``identity`` (e.g. after a password reset)."""
+        if not self.enabled:
+            return
+        try:
+            self._limiter.clear(self._identity_item, scope, "id", _key(identity))
+        except Exception as exc:
+            raise ServiceUnavailable() from exc

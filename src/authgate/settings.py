@@ -1,0 +1,369 @@
+"""Settings: one frozen, typed object, validated once at construction.
+
+``Auth(secret, **settings)`` builds a :class:`Settings`; integrations build it
+from ``AUTHGATE_<NAME>`` keys with :meth:`Settings.from_mapping`. An unknown
+keyword is a :class:`TypeError` naming the closest valid setting, and an
+invalid value is a :class:`ValueError` that says what to do instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+__all__ = ["InsecureSettingWarning", "Settings", "closest_name"]
+
+MINUTE = 60
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+
+#: A password validator gets the (normalised) password and the user's
+#: identifiers and returns ``None`` when the password is acceptable or a reason
+#: string (``"too_common"``, ``"invalid"``...) when it is not.
+PasswordValidator = Callable[[str, Sequence[str]], Union[str, None]]
+
+
+class InsecureSettingWarning(UserWarning):
+    """A setting works but is unsafe for production (e.g. a short secret)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every authgate setting, with its safe default.
+
+    Lifetimes are in seconds. Feature switches follow SPEC §3.
+    """
+
+    #: Signing secret for email-link tokens and CSRF. A string, or a list of
+    #: strings newest first: older ones still verify, so secrets rotate
+    #: without signing everyone out. Use 32 bytes or more.
+    secret: str | tuple[str, ...]
+    #: ``None`` keeps everything in memory (tests, demos); otherwise an
+    #: SQLAlchemy URL such as ``sqlite:///auth.db`` or ``postgresql+psycopg://...``.
+    database_url: str | None = None
+    #: Development mode: session cookies are not ``Secure``.
+    debug: bool = False
+
+    # -- features -----------------------------------------------------------
+    #: Users may sign themselves up.
+    registerable: bool = True
+    #: New users must confirm their email address.
+    confirmable: bool = False
+    #: With ``confirmable``, unconfirmed users may still sign in.
+    login_without_confirmation: bool = False
+    #: Forgot / reset password by email.
+    recoverable: bool = True
+    #: Signed-in users may change their password.
+    changeable: bool = True
+    #: Signed-in users may change their email (confirmed before it takes effect).
+    change_email: bool = True
+    #: Every user has a unique username and may sign in with it or the email.
+    usernames: bool = False
+    #: Users may hold several email addresses.
+    multiple_emails: bool = False
+    #: Sign-up only through an invitation.
+    invite_only: bool = False
+    #: Sign in by a link sent by email.
+    passwordless: bool = False
+    #: Record sign-in times, IPs and counts on the user.
+    trackable: bool = True
+    #: TOTP second factor.
+    two_factor: bool = False
+    #: WebAuthn passkeys.
+    passkeys: bool = False
+
+    # -- lifetimes (seconds) ------------------------------------------------
+    #: Absolute lifetime of a session.
+    session_lifetime: int = 7 * DAY
+    #: A session unused for this long expires (``None``: never idle-expires).
+    #: Remember-me sessions are exempt.
+    session_idle_timeout: int | None = DAY
+    #: Absolute lifetime of a remember-me session.
+    remember_lifetime: int = 30 * DAY
+    #: Lifetime of an email confirmation link.
+    confirm_email_within: int = 3 * DAY
+    #: Lifetime of a password reset link.
+    reset_password_within: int = HOUR
+    #: Lifetime of a magic sign-in link.
+    login_link_within: int = 10 * MINUTE
+    #: Lifetime of an invitation.
+    invite_within: int = 7 * DAY
+    #: How recent the last sign-in must be for password, email, MFA and passkey changes.
+    freshness: int = 15 * MINUTE
+
+    # -- password policy ----------------------------------------------------
+    #: Minimum length in characters (code points, after NFKC normalisation).
+    password_min_length: int = 8
+    #: Maximum length in characters; checked before any hashing.
+    password_max_length: int = 1024
+    #: Extra validator ``(password, identifiers) -> reason | None``.
+    password_validator: PasswordValidator | None = None
+    #: Reject passwords found in the shipped offline list of 20,000 common
+    #: passwords (whole-password match, after normalisation).
+    check_common_passwords: bool = False
+    #: Check new passwords against Have I Been Pwned's k-anonymity range API
+    #: (only a 5-character SHA-1 prefix leaves the process). ``"strict"``
+    #: rejects when the service is unreachable, ``True`` / ``"best-effort"``
+    #: accepts and logs.
+    check_breached_passwords: bool | Literal["strict", "best-effort"] = False
+    #: Range API used by ``check_breached_passwords``.
+    breached_passwords_url: str = "https://api.pwnedpasswords.com/range/"
+    #: Scheme for new hashes: ``argon2`` (default), ``bcrypt``, ``scrypt`` or ``pbkdf2``.
+    password_scheme: Literal["argon2", "bcrypt", "scrypt", "pbkdf2"] = "argon2"
+    #: argon2id memory in KiB (OWASP: 19456 with time cost 2).
+    argon2_memory_cost: int = 19456
+    #: argon2id iterations.
+    argon2_time_cost: int = 2
+    #: argon2id lanes.
+    argon2_parallelism: int = 1
+    #: bcrypt cost factor.
+    bcrypt_rounds: int = 12
+    #: PBKDF2-HMAC-SHA256 iterations.
+    pbkdf2_iterations: int = 600_000
+    #: scrypt CPU/memory cost as a power of two (N = 2**scrypt_log_n).
+    scrypt_log_n: int = 17
+    #: Flask-Security's ``SECURITY_PASSWORD_SALT``: hashes imported from it are
+    #: verified in its HMAC pre-hash mode and rehashed on the next sign-in.
+    legacy_hmac_salt: str | None = None
+    #: At most this many password hashes are computed at once (memory is
+    #: roughly this times the argon2 memory cost).
+    hash_concurrency: int = 8
+
+    # -- throttling ---------------------------------------------------------
+    #: Throttle sign-in attempts per identity and per client IP.
+    throttle_sign_in: bool = True
+    #: Consecutive failures for one identity before ``RATE_LIMITED``.
+    sign_in_max_failures: int = 10
+    #: Failed attempts from one client IP before ``RATE_LIMITED``.
+    sign_in_ip_max_failures: int = 100
+    #: Window of both counters, in seconds.
+    sign_in_failure_window: int = 15 * MINUTE
+    #: Storage for throttling counters, a ``limits`` URI: ``memory://`` or ``redis://host:port``.
+    rate_limit_storage: str = "memory://"
+    #: Number of reverse proxies in front of the app whose ``X-Forwarded-For``
+    #: entries are trusted; 0 trusts none.
+    trusted_proxies: int = 0
+
+    # -- storage ------------------------------------------------------------
+    #: Create missing tables (and apply the shipped migrations to the default
+    #: models) when ``Auth`` starts.
+    create_tables: bool = True
+
+    # -- web ----------------------------------------------------------------
+    #: Public base URL used to build links in emails (never the request's Host).
+    base_url: str | None = None
+    #: Mount point of the JSON API and pages.
+    url_prefix: str = "/auth"
+    #: Name of the session cookie.
+    cookie_name: str = "authgate_session"
+    #: ``Secure`` flag of the cookie; ``None`` means "unless debug".
+    cookie_secure: bool | None = None
+    #: ``SameSite`` of the session cookie.
+    cookie_samesite: Literal["lax", "strict", "none"] = "lax"
+    #: Cookie domain; ``None`` is host-only (recommended).
+    cookie_domain: str | None = None
+    #: Where page requests go after sign-in when no safe ``next`` is given.
+    post_login_url: str = "/"
+    #: Where page requests go after sign-out.
+    post_logout_url: str = "/"
+    #: Name of the site, used in emails and as a context word for passwords.
+    site_name: str = "authgate"
+
+    # -----------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The signing secrets, newest first."""
+        return (self.secret,) if isinstance(self.secret, str) else tuple(self.secret)
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies carry the ``Secure`` attribute."""
+        return (not self.debug) if self.cookie_secure is None else self.cookie_secure
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The names of every setting."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_mapping(
+        cls,
+        mapping: Mapping[str, Any],
+        prefix: str = "AUTHGATE_",
+        **overrides: Any,
+    ) -> Settings:
+        """Build settings from ``AUTHGATE_<NAME>`` keys of a mapping.
+
+        Keys without the prefix are ignored; an unknown key with the prefix is a
+        :class:`TypeError` naming the closest valid one. String values (from
+        the environment) are converted to the setting's type.
+
+        Args:
+            mapping: e.g. Flask ``app.config``, Django settings as a dict, ``os.environ``.
+            prefix: the key prefix.
+            **overrides: settings given directly; they win over the mapping.
+
+        Examples:
+            >>> Settings.from_mapping({"AUTHGATE_SECRET": "x" * 32, "AUTHGATE_DEBUG": "1"}).debug
+            True
+        """
+        values: dict[str, Any] = {}
+        names = cls.names()
+        for key, raw in mapping.items():
+            if not isinstance(key, str) or not key.startswith(prefix):
+                continue
+            name = key[len(prefix) :].lower()
+            if name not in names:
+                hint = closest_name(name, names)
+                suggestion = f"; did you mean {prefix}{hint.upper()}?" if hint else ""
+                raise TypeError(f"unknown authgate setting {key!r}{suggestion}")
+            values[name] = _coerce(name, raw)
+        values.update(overrides)
+        return build_settings(**values)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``AUTHGATE_*`` environment variables."""
+        return cls.from_mapping(os.environ if environ is None else environ, **overrides)
+
+
+def closest_name(name: str, names: Sequence[str]) -> str | None:
+    """The valid name closest to ``name``, for "did you mean" messages."""
+    matches = difflib.get_close_matches(name, list(names), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def build_settings(**values: Any) -> Settings:
+    """``Settings(**values)`` with an unknown keyword reported helpfully."""
+    names = Settings.names()
+    for key in values:
+        if key not in names:
+            hint = closest_name(key, names)
+            suggestion = f"; did you mean {hint!r}?" if hint else ""
+            raise TypeError(f"unknown authgate setting {key!r}{suggestion}")
+    if "secret" not in values:
+        raise TypeError("Auth() needs a secret: Auth(secret=..., ...) with 32 or more bytes")
+    if isinstance(values["secret"], list):
+        values["secret"] = tuple(values["secret"])
+    return Settings(**values)
+
+
+_HINTS: dict[str, Any] | None = None
+
+
+def _hints() -> dict[str, Any]:
+    global _HINTS
+    if _HINTS is None:
+        _HINTS = get_type_hints(Settings)
+    return _HINTS
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Convert a string from the environment or a config file to the setting's type."""
+    if not isinstance(raw, str):
+        return raw
+    hint = _hints()[name]
+    args = set(get_args(hint)) or {hint}
+    text = raw.strip()
+    if type(None) in args and text.lower() in {"", "none", "null"}:
+        return None
+    if name == "secret" and "," in text:
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    if bool in args:
+        lowered = text.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        if get_origin(hint) is Union and any(get_origin(a) is Literal for a in args):
+            return text
+        raise ValueError(f"setting {name!r} expects true or false, got {raw!r}")
+    if int in args:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"setting {name!r} expects a whole number, got {raw!r}") from None
+    return text
+
+
+def _literal_choices(hint: Any) -> tuple[Any, ...]:
+    for arg in (hint, *get_args(hint)):
+        if get_origin(arg) is Literal:
+            return get_args(arg)
+    return ()
+
+
+def _validate(s: Settings) -> None:
+    secrets = s.secret if isinstance(s.secret, tuple) else (s.secret,)
+    if not secrets or not all(isinstance(x, str) and x for x in secrets):
+        raise ValueError(
+            "secret must be a non-empty string (or a list of them, newest first); "
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    if len(secrets[0].encode()) < 32:
+        warnings.warn(
+            "the authgate secret is shorter than 32 bytes; fine for a demo, unsafe in "
+            'production. Generate one with: python -c "import secrets; '
+            'print(secrets.token_urlsafe(32))"',
+            InsecureSettingWarning,
+            stacklevel=4,
+        )
+    hints = _hints()
+    for field in dataclasses.fields(s):
+        value = getattr(s, field.name)
+        hint = hints[field.name]
+        choices = _literal_choices(hint)
+        if choices and isinstance(value, str) and value not in choices:
+            raise ValueError(
+                f"setting {field.name!r} must be one of {', '.join(map(repr, choices))}, "
+                f"got {value!r}"
+            )
+        args = set(get_args(hint)) or {hint}
+        if int in args and bool not in args and value is not None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"setting {field.name!r} must be a whole number, got {value!r}")
+        if bool in args and not choices and not isinstance(value, bool):
+            raise ValueError(f"setting {field.name!r} must be True or False, got {value!r}")
+    positive = [
+        "session_lifetime", "remember_lifetime", "confirm_email_within",
+        "reset_password_within", "login_link_within", "invite_within", "freshness",
+        "password_min_length", "password_max_length", "argon2_memory_cost",
+        "argon2_time_cost", "argon2_parallelism", "pbkdf2_iterations", "hash_concurrency",
+        "sign_in_max_failures", "sign_in_ip_max_failures", "sign_in_failure_window",
+    ]  # fmt: skip
+    for name in positive:
+        if getattr(s, name) <= 0:
+            raise ValueError(f"setting {name!r} must be greater than 0, got {getattr(s, name)}")
+    if s.session_idle_timeout is not None and s.session_idle_timeout <= 0:
+        raise ValueError("session_idle_timeout must be a positive number of seconds, or None")
+    if s.trusted_proxies < 0:
+        raise ValueError("trusted_proxies must be 0 or more")
+    if s.password_min_length < 1 or s.password_max_length < 64:
+        raise ValueError(
+            "password_max_length must allow at least 64 characters (NIST SP 800-63B); "
+            f"got {s.password_max_length}"
+        )
+    if s.password_min_length > s.password_max_length:
+        raise ValueError("password_min_length must not exceed password_max_length")
+    if not 4 <= s.bcrypt_rounds <= 31:
+        raise ValueError(f"bcrypt_rounds must be between 4 and 31, got {s.bcrypt_rounds}")
+    if not 1 <= s.scrypt_log_n <= 30:
+        raise ValueError(f"scrypt_log_n must be between 1 and 30, got {s.scrypt_log_n}")
+    if s.password_validator is not None and not callable(s.password_validator):
+        raise ValueError("password_validator must be a callable (password, identifiers) -> reason")
+    if s.login_without_confirmation and not s.confirmable:
+        # Harmless but meaningless; accept it silently like Flask-Security does.
+        pass
+    if s.cookie_samesite == "none" and not s.secure_cookies:
+        raise ValueError("cookie_samesite='none' requires secure cookies (browsers reject it)")
+    if not s.url_prefix.startswith("/") or s.url_prefix.endswith("/") and s.url_prefix != "/":
+        raise ValueError(f"url_prefix must start with '/' and not end with one, got {s.url_prefix!r}")
+    if s.base_url is not None and not s.base_url.startswith(("http://", "https://")):
+        raise ValueError(f"base_url must be an absolute http(s) URL, got {s.base_url!r}")

@@ -1,0 +1,62 @@
+"""Blinker signals sent by authgate, all defined here.
+
+The sender is the :class:`~authgate.Auth` instance and the user comes as the
+``user=`` keyword. Every signal is sent *after* the database commit, so a
+receiver that reads the database sees the change::
+
+    from authgate.signals import user_registered
+
+    @user_registered.connect_via(auth)
+    def welcome(sender, user, **extra):
+        ...
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+__all__ = [
+    "email_changed",
+    "login_failed",
+    "login_link_sent",
+    "password_changed",
+    "password_reset",
+    "reset_password_instructions_sent",
+    "signals",
+    "user_confirmed",
+    "user_invited",
+    "user_logged_in",
+    "user_logged_out",
+    "user_registered",
+    "username_changed",
+]
+
+signals = Namespace()
+
+#: A user signed up. Extra keywords: ``token`` (``None`` until confirmed when
+#: confirmation is required).
+user_registered = signals.signal("user-registered")
+#: A user confirmed their email address.
+user_confirmed = signals.signal("user-confirmed")
+#: A user signed in. Extra keywords: ``session_id``, ``ip``, ``method``
+#: (``"password"``, ``"link"``...).
+user_logged_in = signals.signal("user-logged-in")
+#: A session was signed out. Extra keywords: ``session_id``.
+user_logged_out = signals.signal("user-logged-out")
+#: A sign-in failed. ``user`` is ``None`` for an unknown identifier; extra
+#: keywords: ``identifier`` (canonical form), ``ip``, ``reason``.
+login_failed = signals.signal("login-failed")
+#: A signed-in user changed their password.
+password_changed = signals.signal("password-changed")
+#: A password was reset through an emailed link.
+password_reset = signals.signal("password-reset")
+#: Reset instructions were emailed. Extra keywords: ``token``.
+reset_password_instructions_sent = signals.signal("reset-password-instructions-sent")
+#: A user changed their username. Extra keywords: ``old_username``.
+username_changed = signals.signal("username-changed")
+#: A user's email changed. Extra keywords: ``old_email``.
+email_changed = signals.signal("email-changed")
+#: A magic sign-in link was emailed. Extra keywords: ``token``.
+login_link_sent = signals.signal("login-link-sent")
+#: Someone was invited. Extra keywords: ``email``, ``invited_by``, ``token``.
+user_invited = signals.signal("user-invited")

@@ -1,0 +1,249 @@
+"""User and role administration: ``auth.users``, with Flask-Security's names.
+
+Users created here are active and confirmed unless told otherwise.
+``password=`` is plaintext and gets hashed; ``password_hash=`` keeps a hash
+from another system as it is (it is verified in its own scheme and rehashed
+on the next sign-in). Deactivating a user or setting their password rotates
+the security stamp in the same write, which ends every session and token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from authgate.context import Context
+from authgate.errors import UserNotFound, ValidationError
+from authgate.flows.validation import require_text, valid_email, valid_username
+from authgate.models import RoleMixin, canonical_email, new_stamp
+
+__all__ = ["UserAdmin"]
+
+_NOT_GIVEN: Any = object()
+
+
+class UserAdmin:
+    """Administration of users and roles (``auth.users``)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    # -- passwords ------------------------------------------------------------
+    def hash_password(self, password: str) -> str:
+        """Hash ``password`` with the current scheme (length-checked, NFKC-normalised)."""
+        return self._ctx.hasher.hash(self._ctx.policy.check_length(password))
+
+    def verify_password(self, password: str, user_or_hash: Any) -> bool:
+        """Whether ``password`` matches a user (object) or a stored hash (string)."""
+        stored = user_or_hash if isinstance(user_or_hash, str) else user_or_hash.password_hash
+        if not isinstance(password, str) or len(password) > self._ctx.settings.password_max_length:
+            return False
+        ok, _ = self._ctx.hasher.verify(password, stored)
+        return ok
+
+    # -- users ----------------------------------------------------------------
+    def create_user(self, **fields: Any) -> Any:
+        """Create a user. ``email`` is required.
+
+        Keywords: ``password`` (plaintext), ``password_hash`` (an existing hash),
+        ``username``, ``roles`` (names or role objects), ``active`` /
+        ``is_active`` (default ``True``), ``confirmed`` / ``email_confirmed``
+        (default ``True``), and any column of the user model.
+
+        Raises:
+            ValidationError: bad email, username, password or unknown field.
+            UserExists: the email or username is taken.
+        """
+        ctx = self._ctx
+        values = dict(fields)
+        email = valid_email(values.pop("email", None))
+        username = values.pop("username", None)
+        if username is not None:
+            username = valid_username(username)
+        password = values.pop("password", None)
+        password_hash = values.pop("password_hash", None)
+        if password is not None and password_hash is not None:
+            raise ValidationError("Give either password or password_hash, not both.",
+                                  fields={"password_hash": "invalid"})
+        if password is not None:
+            password_hash = self.hash_password(password)
+        elif password_hash is not None:
+            password_hash = require_text(password_hash, "password_hash", 255)
+        active = values.pop("active", values.pop("is_active", True))
+        confirmed = values.pop("confirmed", values.pop("email_confirmed", True))
+        confirmed_at = values.pop("email_confirmed_at", None)
+        roles = [_role_name(r) for r in values.pop("roles", ())]
+        table = ctx.user_model.__table__
+        unknown = {k: "unknown_field" for k in values if k not in table.columns}
+        if unknown:
+            raise ValidationError(fields=unknown)
+        record = {
+            **values,
+            "email": email,
+            "username": username,
+            "password_hash": password_hash,
+            "is_active": bool(active),
+            "email_confirmed_at": confirmed_at or (ctx.now() if confirmed else None),
+        }
+        return ctx.users.create_user(record, roles)
+
+    def find_user(self, **filters: Any) -> Any | None:
+        """The first user matching every filter (``email``/``username`` case-insensitive)."""
+        found = self._ctx.users.find_users(filters)
+        return found[0] if found else None
+
+    def get_user(self, id_or_email: Any) -> Any | None:
+        """A user by id, or by email when the argument contains ``@``."""
+        if isinstance(id_or_email, str) and "@" in id_or_email:
+            return self._ctx.users.get_user_by_email(canonical_email(id_or_email))
+        return self._ctx.users.get_user(id_or_email)
+
+    def list_users(self, offset: int = 0, limit: int | None = None) -> list[Any]:
+        """Users ordered by creation time."""
+        return self._ctx.users.list_users(offset, limit)
+
+    def count_users(self) -> int:
+        """How many users exist."""
+        return self._ctx.users.count_users()
+
+    def _resolve(self, user: Any) -> Any:
+        found = self.get_user(user) if isinstance(user, str | int) else user
+        if found is None:
+            raise UserNotFound()
+        return found
+
+    def delete_user(self, user: Any) -> bool:
+        """Delete a user (object, id or email) with their sessions and role links."""
+        return self._ctx.users.delete_user(self._resolve(user).id)
+
+    def _set_active(self, user: Any, active: bool) -> bool:
+        user = self._resolve(user)
+        if bool(user.is_active) == active:
+            return False
+        changes: dict[str, Any] = {"is_active": active}
+        if not active:
+            changes["security_stamp"] = new_stamp()
+        updated = self._ctx.users.update_user(user.id, changes)
+        if updated is None:
+            raise UserNotFound()
+        if not active:
+            self._ctx.sessions.delete_user_sessions(user.id)
+        _refresh(user, updated)
+        return True
+
+    def activate_user(self, user: Any) -> bool:
+        """Activate a user; ``True`` if they were inactive."""
+        return self._set_active(user, True)
+
+    def deactivate_user(self, user: Any) -> bool:
+        """Deactivate a user and end their sessions; ``True`` if they were active."""
+        return self._set_active(user, False)
+
+    def toggle_active(self, user: Any) -> bool:
+        """Flip the active flag; returns the new value."""
+        user = self._resolve(user)
+        active = not user.is_active
+        self._set_active(user, active)
+        return active
+
+    def set_password(self, user: Any, password: str) -> Any:
+        """Set a new password (admin action): rotates the stamp, ends every session."""
+        user = self._resolve(user)
+        ctx = self._ctx
+        password_hash = ctx.hasher.hash(
+            ctx.policy.validate(password, [user.email, user.email.split("@")[0], user.username or ""])
+        )
+        updated = ctx.users.update_user(
+            user.id,
+            {"password_hash": password_hash, "security_stamp": new_stamp(),
+             "password_changed_at": ctx.now()},
+        )
+        if updated is None:
+            raise UserNotFound()
+        ctx.sessions.delete_user_sessions(user.id)
+        _refresh(user, updated)
+        return updated
+
+    # -- roles ----------------------------------------------------------------
+    def create_role(
+        self, name: str, description: str | None = None, permissions: Iterable[str] | str = ()
+    ) -> Any:
+        """Create a role; a taken name is a ``VALIDATION_ERROR``."""
+        name = require_text(name, "name", 80).strip()
+        perms = [permissions] if isinstance(permissions, str) else list(permissions)
+        return self._ctx.roles.create_role(name, description, perms)
+
+    def find_role(self, name: str) -> Any | None:
+        """The role with this name, or ``None``."""
+        return self._ctx.roles.get_role(name)
+
+    def find_or_create_role(self, name: str, **kwargs: Any) -> Any:
+        """The role with this name, created (with ``description``/``permissions``) if missing."""
+        role = self.find_role(name)
+        if role is not None:
+            return role
+        try:
+            return self.create_role(name, **kwargs)
+        except ValidationError:
+            role = self.find_role(name)  # created concurrently
+            if role is None:
+                raise
+            return role
+
+    def list_roles(self) -> list[Any]:
+        """Every role, by name."""
+        return self._ctx.roles.list_roles()
+
+    def delete_role(self, role: Any) -> bool:
+        """Delete a role (name or object) and its links to users."""
+        return self._ctx.roles.delete_role(_role_name(role))
+
+    def add_role_to_user(self, user: Any, role: Any) -> bool:
+        """Give ``user`` the role (created if missing); ``False`` if they had it already."""
+        user = self._resolve(user)
+        added = self._ctx.roles.add_role_to_user(user.id, _role_name(role))
+        _reload_roles(self._ctx, user)
+        return added
+
+    def remove_role_from_user(self, user: Any, role: Any) -> bool:
+        """Take the role away; ``False`` if the user did not have it."""
+        user = self._resolve(user)
+        removed = self._ctx.roles.remove_role_from_user(user.id, _role_name(role))
+        _reload_roles(self._ctx, user)
+        return removed
+
+    def add_permissions_to_role(self, role: Any, permissions: Sequence[str] | str) -> Any:
+        """Grant permissions to a role."""
+        found = self._ctx.roles.get_role(_role_name(role))
+        if found is None:
+            raise ValidationError(fields={"role": "invalid"})
+        current = found.get_permissions()
+        new = {permissions} if isinstance(permissions, str) else set(permissions)
+        return self._ctx.roles.update_role(
+            found.name, {"permissions": ",".join(sorted(current | new)) or None}
+        )
+
+
+def _role_name(role: Any) -> str:
+    if isinstance(role, RoleMixin):
+        return role.name
+    if isinstance(role, str) and role.strip():
+        return role.strip()
+    raise ValidationError(fields={"role": "invalid"})
+
+
+def _refresh(target: Any, source: Any) -> None:
+    """Copy the stored state onto an object the caller holds (if it is another object)."""
+    if target is source:
+        return
+    for column in type(target).__table__.columns:
+        try:
+            setattr(target, column.key, getattr(source, column.key))
+        except AttributeError:
+            continue
+
+
+def _reload_roles(ctx: Context, user: Any) -> None:
+    fresh = ctx.users.get_user(user.id)
+    if fresh is not None and fresh is not user:
+        user.roles = list(fresh.roles)
