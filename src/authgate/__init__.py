@@ -9,6 +9,8 @@ Configure once, mount anywhere::
     auth.get_session(r.token).user.email
 """
 
+import logging as _logging
+
 from authgate import signals as signals
 from authgate.auth import (
     Auth as Auth,
@@ -64,6 +66,9 @@ from authgate.signals import (
 )
 
 __version__ = "0.1.0"
+
+# A library logs; the application decides where logs go.
+_logging.getLogger("authgate").addHandler(_logging.NullHandler())
 
 __all__ = [
     "AccountDisabled",

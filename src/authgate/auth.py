@@ -102,12 +102,12 @@ class Auth:
         return f"<Auth store={backend}>"
 
     @property
-    def User(self) -> type[Any]:  # noqa: N802 - a class, named like one
+    def User(self) -> type[Any]:
         """The user model in use (generated, or yours)."""
         return self.store.user_model
 
     @property
-    def Role(self) -> type[Any]:  # noqa: N802
+    def Role(self) -> type[Any]:
         """The role model in use (generated, or yours)."""
         return self.store.role_model
 

@@ -112,6 +112,12 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     impl = DateTime
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        # MySQL/MariaDB DATETIME drops microseconds unless asked to keep them.
+        if dialect.name in {"mysql", "mariadb"}:
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
     def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
         if value is None:
             return None
@@ -251,29 +257,11 @@ class UserMixin:
         metadata: MetaData = cls.metadata  # type: ignore[attr-defined]
         return relationship(
             lambda: _role_class(metadata),
-            secondary=lambda: _tables(metadata).user_roles,
+            secondary=lambda: _link_table(metadata),
             lazy="selectin",
             order_by=lambda: _role_class(metadata).name,
             passive_deletes=True,
         )
-
-    def __init__(self, **kwargs: Any) -> None:
-        # Fill Python-side defaults at construction so that objects kept by
-        # the in-memory store look exactly like rows loaded from a database.
-        table = getattr(type(self), "__table__", None)
-        if table is not None:
-            for column in table.columns:
-                if column.key in kwargs or column.default is None:
-                    continue
-                default = column.default
-                if getattr(default, "is_callable", False):
-                    kwargs[column.key] = default.arg(None)  # type: ignore[attr-defined]
-                elif getattr(default, "is_scalar", False):
-                    kwargs[column.key] = default.arg  # type: ignore[attr-defined]
-        for key, value in kwargs.items():
-            if not hasattr(type(self), key):
-                raise TypeError(f"{key!r} is an invalid keyword argument for {type(self).__name__}")
-            setattr(self, key, value)
 
     @validates("email")
     def _set_email_canonical(self, key: str, value: str) -> str:
@@ -367,7 +355,10 @@ def app_fields(model: type) -> tuple[str, ...]:
 
 
 def serialize_user(user: Any) -> dict[str, Any]:
-    """Serialise a user: ``{"id", "email", "username", "is_active", "email_confirmed", "roles", ...app fields}``."""
+    """Serialise a user (SPEC §2); never a hash or any secret.
+
+    ``{"id", "email", "username", "is_active", "email_confirmed", "roles", ...app fields}``
+    """
     data: dict[str, Any] = {
         "id": str(user.id),
         "email": user.email,
@@ -399,6 +390,30 @@ class SessionRecord:
     ip: str | None = None
     user_agent: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def _fill_defaults(target: Any, args: Any, kwargs: dict[str, Any]) -> None:
+    """Fill Python-side column defaults at construction.
+
+    Objects kept by the in-memory store (and look-alike users) then look exactly
+    like rows loaded from a database. An ``init`` event rather than ``__init__``
+    so it runs whatever the order of the bases (``class User(db.Model, UserMixin)``).
+    """
+    table = getattr(type(target), "__table__", None)
+    if table is None:
+        return
+    for column in table.columns:
+        if column.key in kwargs or column.default is None:
+            continue
+        default = column.default
+        if getattr(default, "is_callable", False):
+            kwargs[column.key] = default.arg(None)
+        elif getattr(default, "is_scalar", False):
+            kwargs[column.key] = default.arg
+
+
+event.listen(UserMixin, "init", _fill_defaults, propagate=True)
+event.listen(RoleMixin, "init", _fill_defaults, propagate=True)
 
 
 # -- authgate's own tables, added next to the user and role tables ------------
@@ -438,6 +453,10 @@ def _tables(metadata: MetaData) -> AuthTables:
             "declare `class Role(Base, RoleMixin): ...` next to your User model"
         )
     return entry
+
+
+def _link_table(metadata: MetaData) -> Any:
+    return _tables(metadata).user_roles
 
 
 def _role_class(metadata: MetaData) -> type[Any]:
@@ -504,12 +523,8 @@ def _build_tables(entry: AuthTables) -> None:
         entry.user_roles = Table(
             getattr(user, "__authgate_roles_table__", "authgate_user_roles"),
             md,
-            Column(
-                "user_id", user_type, ForeignKey(user_fk, ondelete="CASCADE"), primary_key=True
-            ),
-            Column(
-                "role_id", role_type, ForeignKey(role_fk, ondelete="CASCADE"), primary_key=True
-            ),
+            Column("user_id", user_type, ForeignKey(user_fk, ondelete="CASCADE"), primary_key=True),
+            Column("role_id", role_type, ForeignKey(role_fk, ondelete="CASCADE"), primary_key=True),
             Index("ix_authgate_user_roles_role_id", "role_id"),
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +25,7 @@ DAY = 24 * HOUR
 #: A password validator gets the (normalised) password and the user's
 #: identifiers and returns ``None`` when the password is acceptable or a reason
 #: string (``"too_common"``, ``"invalid"``...) when it is not.
-PasswordValidator = Callable[[str, Sequence[str]], Union[str, None]]
+PasswordValidator = Callable[[str, Sequence[str]], str | None]
 
 
 class InsecureSettingWarning(UserWarning):
@@ -255,14 +256,9 @@ def build_settings(**values: Any) -> Settings:
     return Settings(**values)
 
 
-_HINTS: dict[str, Any] | None = None
-
-
+@functools.cache
 def _hints() -> dict[str, Any]:
-    global _HINTS
-    if _HINTS is None:
-        _HINTS = get_type_hints(Settings)
-    return _HINTS
+    return get_type_hints(Settings)
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -326,10 +322,11 @@ def _validate(s: Settings) -> None:
                 f"got {value!r}"
             )
         args = set(get_args(hint)) or {hint}
-        if int in args and bool not in args and value is not None:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"setting {field.name!r} must be a whole number, got {value!r}")
-        if bool in args and not choices and not isinstance(value, bool):
+        is_whole = isinstance(value, int) and not isinstance(value, bool)
+        if int in args and bool not in args and value is not None and not is_whole:
+            raise ValueError(f"setting {field.name!r} must be a whole number, got {value!r}")
+        optional = value is None and type(None) in args
+        if bool in args and not choices and not isinstance(value, bool) and not optional:
             raise ValueError(f"setting {field.name!r} must be True or False, got {value!r}")
     positive = [
         "session_lifetime", "remember_lifetime", "confirm_email_within",
@@ -363,7 +360,9 @@ def _validate(s: Settings) -> None:
         pass
     if s.cookie_samesite == "none" and not s.secure_cookies:
         raise ValueError("cookie_samesite='none' requires secure cookies (browsers reject it)")
-    if not s.url_prefix.startswith("/") or s.url_prefix.endswith("/") and s.url_prefix != "/":
-        raise ValueError(f"url_prefix must start with '/' and not end with one, got {s.url_prefix!r}")
+    if not s.url_prefix.startswith("/") or (s.url_prefix.endswith("/") and s.url_prefix != "/"):
+        raise ValueError(
+            f"url_prefix must start with '/' and not end with one, got {s.url_prefix!r}"
+        )
     if s.base_url is not None and not s.base_url.startswith(("http://", "https://")):
         raise ValueError(f"base_url must be an absolute http(s) URL, got {s.base_url!r}")

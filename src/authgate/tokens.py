@@ -49,7 +49,9 @@ def token_digest(token: str) -> str:
 
 def constant_time_equals(a: str, b: str) -> bool:
     """Compare two secrets without leaking where they differ."""
-    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
 
 
 def state_fingerprint(*parts: object) -> str:
@@ -124,7 +126,12 @@ class EmailTokens:
 
         The failure never says why (expired, tampered, other purpose...).
         """
-        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        if (
+            not isinstance(token, str)
+            or not token
+            or len(token) > MAX_TOKEN_LENGTH
+            or not token.isascii()
+        ):
             raise InvalidToken()
         try:
             payload, signed_at = self._serializer(purpose).loads(

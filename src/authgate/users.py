@@ -63,8 +63,10 @@ class UserAdmin:
         password = values.pop("password", None)
         password_hash = values.pop("password_hash", None)
         if password is not None and password_hash is not None:
-            raise ValidationError("Give either password or password_hash, not both.",
-                                  fields={"password_hash": "invalid"})
+            raise ValidationError(
+                "Give either password or password_hash, not both.",
+                fields={"password_hash": "invalid"},
+            )
         if password is not None:
             password_hash = self.hash_password(password)
         elif password_hash is not None:
@@ -150,13 +152,14 @@ class UserAdmin:
         """Set a new password (admin action): rotates the stamp, ends every session."""
         user = self._resolve(user)
         ctx = self._ctx
-        password_hash = ctx.hasher.hash(
-            ctx.policy.validate(password, [user.email, user.email.split("@")[0], user.username or ""])
-        )
+        password_hash = self.hash_password(password)
         updated = ctx.users.update_user(
             user.id,
-            {"password_hash": password_hash, "security_stamp": new_stamp(),
-             "password_changed_at": ctx.now()},
+            {
+                "password_hash": password_hash,
+                "security_stamp": new_stamp(),
+                "password_changed_at": ctx.now(),
+            },
         )
         if updated is None:
             raise UserNotFound()

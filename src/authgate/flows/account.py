@@ -16,7 +16,7 @@ from authgate.flows.sessions import current_session_id
 from authgate.flows.signin import check_password, password_input
 from authgate.flows.signup import identifiers_of
 from authgate.flows.validation import valid_username
-from authgate.models import canonical_username, new_stamp
+from authgate.models import new_stamp
 
 __all__ = ["change_password", "change_username", "reload_user", "verify_current_password"]
 
@@ -112,9 +112,8 @@ def change_username(
     username = valid_username(new_username, "new_username")
     user = verify_current_password(ctx, user, password, "password", client)
     old = user.username
-    if old is not None and canonical_username(old) == canonical_username(username):
-        if old == username:
-            return user
+    if old == username:
+        return user
     updated = ctx.users.update_user(user.id, {"username": username})
     if updated is None:
         raise UserNotFound()

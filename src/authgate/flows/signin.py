@@ -9,7 +9,7 @@ compare-and-swap so a concurrent password change is never reverted.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
@@ -120,7 +120,7 @@ def authenticate(
 
 def _failed(
     ctx: Context, user: Any, throttle_key: str, canonical: str, client: Client, reason: str
-) -> Any:
+) -> NoReturn:
     ctx.throttle.failed(throttle_key, client.ip)
     signals.login_failed.send(
         ctx.sender, user=user, identifier=canonical, ip=client.ip, reason=reason

@@ -1,0 +1,177 @@
+"""What a new password must satisfy (NIST SP 800-63B, OWASP ASVS 6.2): length and blocklists.
+
+There are no composition rules ("one digit, one symbol"): NIST forbids them.
+Instead a new password is refused when it is
+
+* shorter than ``password_min_length`` or longer than ``password_max_length``
+  code points (after NFKC; the raw length is checked first so a 1 MiB body
+  costs nothing);
+* equal, ignoring case, to one of the user's identifiers or the site name;
+* in the shipped list of common passwords (``check_common_passwords``);
+* rejected by the application's ``password_validator``;
+* in Have I Been Pwned's corpus (``check_breached_passwords``).
+
+Each refusal is a ``ValidationError`` with ``fields={field: reason}``.
+
+The common-passwords list, ``common-passwords.txt.gz``, is Django's
+``django/contrib/auth/common-passwords.txt.gz`` (copied from Django 5.2,
+BSD-3-Clause, (c) Django Software Foundation and individual contributors). Django
+describes it as 20,000 common passwords created by Royce Williams
+(https://gist.github.com/roycewilliams/226886fd01572964e1431ac8afc999ce),
+unhexed, lowercased and deduplicated, which leaves 19,640 entries.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.resources
+import logging
+import threading
+from collections.abc import Sequence
+
+from authgate.errors import ServiceUnavailable, ValidationError
+from authgate.passwords.base import normalize_password, utf8
+from authgate.passwords.breached import DEFAULT_TIMEOUT, BreachCheckUnavailable, is_breached
+from authgate.settings import Settings
+
+__all__ = ["PasswordPolicy", "common_passwords"]
+
+logger = logging.getLogger("authgate.passwords")
+
+_COMMON_FILE = "common-passwords.txt.gz"
+_common: frozenset[str] | None = None
+_common_lock = threading.Lock()
+
+
+def common_passwords() -> frozenset[str]:
+    """The shipped common-password list (lowercase), loaded once on first use."""
+    global _common  # noqa: PLW0603 -- a process-wide lazy cache of immutable data
+    if _common is None:
+        with _common_lock:
+            if _common is None:
+                data = importlib.resources.files(__package__).joinpath(_COMMON_FILE).read_bytes()
+                text = gzip.decompress(data).decode("utf-8")
+                _common = frozenset(line.strip() for line in text.splitlines() if line.strip())
+    return _common
+
+
+class PasswordPolicy:
+    """Checks new passwords (sign-up, change, reset) before they are hashed.
+
+    Args:
+        settings: ``password_min_length``, ``password_max_length``,
+            ``check_common_passwords``, ``check_breached_passwords``,
+            ``breached_passwords_url``, ``password_validator`` and ``site_name``.
+        breach_timeout: seconds to wait for the breached-password service.
+    """
+
+    def __init__(self, settings: Settings, *, breach_timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.settings = settings
+        self.breach_timeout = breach_timeout
+
+    def check_length(self, password: object, field: str = "password") -> str:
+        """Type, presence and length of a password; nothing is hashed.
+
+        Args:
+            password: the submitted value (any JSON type may arrive).
+            field: the field name used in the error.
+
+        Returns:
+            The NFKC-normalised password.
+
+        Raises:
+            ValidationError: ``fields={field: reason}`` with reason ``invalid``
+                (not a string, or not encodable text), ``required`` (empty),
+                ``too_long`` or ``too_short`` (code points after NFKC).
+        """
+        if not isinstance(password, str):
+            raise ValidationError(fields={field: "invalid"})
+        if password == "":
+            raise ValidationError(fields={field: "required"})
+        limit = self.settings.password_max_length
+        # Raw length first: normalising (or hashing) a 1 MiB string is the DoS.
+        if len(password) > limit:
+            raise ValidationError(fields={field: "too_long"})
+        if utf8(password) is None:
+            # Lone surrogates (e.g. JSON "\ud800") cannot be stored or hashed.
+            raise ValidationError(fields={field: "invalid"})
+        normalized = normalize_password(password)
+        if len(normalized) > limit:
+            # NFKC can expand (U+FDFA is 18 code points), so check again.
+            raise ValidationError(fields={field: "too_long"})
+        if len(normalized) < self.settings.password_min_length:
+            raise ValidationError(fields={field: "too_short"})
+        return normalized
+
+    def validate(
+        self, password: object, identifiers: Sequence[str] = (), field: str = "password"
+    ) -> str:
+        """Every check for a new password; returns it NFKC-normalised.
+
+        Args:
+            password: the submitted value.
+            identifiers: the user's email, username... The email's local part
+                and the site name are added automatically.
+            field: the field name used in the error.
+
+        Returns:
+            The normalised password, ready for :meth:`PasswordHasher.hash`.
+
+        Raises:
+            ValidationError: ``fields={field: reason}``: a reason of
+                :meth:`check_length`, ``contains_identifier``, ``too_common``,
+                ``breached`` or whatever ``password_validator`` returned.
+            ServiceUnavailable: ``check_breached_passwords="strict"`` and the
+                breach service could not be asked.
+        """
+        normalized = self.check_length(password, field)
+        if self._equals_identifier(normalized, identifiers):
+            raise ValidationError(fields={field: "contains_identifier"})
+        if self.settings.check_common_passwords and _is_common(normalized):
+            raise ValidationError(fields={field: "too_common"})
+        validator = self.settings.password_validator
+        if validator is not None:
+            reason = validator(normalized, tuple(identifiers))
+            if reason:
+                raise ValidationError(fields={field: str(reason)})
+        # Last: the only check that leaves the process and may wait on the network.
+        if self.settings.check_breached_passwords and self._is_breached(normalized):
+            raise ValidationError(fields={field: "breached"})
+        return normalized
+
+    def _equals_identifier(self, normalized: str, identifiers: Sequence[str]) -> bool:
+        words: set[str] = set()
+        for identifier in (*identifiers, self.settings.site_name):
+            if not isinstance(identifier, str) or not identifier.strip():
+                continue
+            word = _fold(identifier.strip())
+            words.add(word)
+            local, at, _domain = word.rpartition("@")
+            if at and local:
+                words.add(local)
+        return _fold(normalized) in words
+
+    def _is_breached(self, normalized: str) -> bool:
+        mode = self.settings.check_breached_passwords
+        try:
+            url = self.settings.breached_passwords_url
+            return is_breached(normalized, url, self.breach_timeout)
+        except BreachCheckUnavailable as exc:
+            if mode == "strict":
+                raise ServiceUnavailable(
+                    "The password could not be checked right now. Please try again shortly.",
+                    retry_after=30,
+                ) from exc
+            # Best effort: accept the password rather than block sign-ups.
+            logger.warning("breached-password check skipped: %s", exc)
+            return False
+
+
+def _fold(text: str) -> str:
+    return normalize_password(text).casefold()
+
+
+def _is_common(normalized: str) -> bool:
+    # The list is lowercase; match the whole password, ignoring case and the
+    # surrounding whitespace that adds no strength (as Django does).
+    return normalized.strip().lower() in common_passwords()

@@ -1,0 +1,85 @@
+"""Helpers shared by the built-in stores: key conversion and attribute checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Column, inspect
+
+from authgate.errors import ValidationError
+
+#: Returned by :func:`coerce_key` for an id that cannot be a key of the model.
+INVALID_KEY: Any = object()
+
+#: User columns that follow other columns and are never set directly.
+DERIVED_USER_COLUMNS = frozenset({"email_canonical", "username_canonical"})
+
+
+def primary_key(model: type[Any]) -> Column[Any]:
+    """The single primary-key column of a mapped model."""
+    columns: list[Column[Any]] = list(model.__table__.primary_key.columns)
+    if len(columns) != 1:
+        raise TypeError(f"{model.__name__} must have a single-column primary key")
+    return columns[0]
+
+
+def key_type(model: type[Any]) -> type[Any] | None:
+    """The Python type of the model's primary key (``str``, ``int``...), if known."""
+    try:
+        python_type: type[Any] = primary_key(model).type.python_type
+    except NotImplementedError:
+        return None
+    return python_type
+
+
+def coerce_key(model: type[Any], value: Any) -> Any:
+    """Convert ``value`` (often a string from a URL or token) to the model's key type.
+
+    Returns :data:`INVALID_KEY` when that is impossible (``"abc"`` for an
+    ``Integer`` key), so callers answer "not found" instead of failing.
+    """
+    python_type = key_type(model)
+    if value is None or isinstance(value, bool):
+        return INVALID_KEY
+    if python_type is None:
+        return value
+    if isinstance(value, python_type):
+        return value
+    try:
+        return python_type(value)
+    except (TypeError, ValueError):
+        return INVALID_KEY
+
+
+def column_attributes(model: type[Any]) -> dict[str, Column[Any]]:
+    """The model's column attributes by attribute name."""
+    mapper = inspect(model)
+    return {attr.key: attr.columns[0] for attr in mapper.column_attrs}
+
+
+def check_attributes(model: type[Any], names: Iterable[str], *, writable: bool = False) -> None:
+    """Raise ``ValidationError(unknown_field)`` for names that are not columns of ``model``.
+
+    With ``writable``, the primary key and derived columns (canonical email
+    and username, which follow ``email`` and ``username``) are refused too.
+    """
+    known = column_attributes(model)
+    if writable:
+        known = {
+            name: column
+            for name, column in known.items()
+            if not column.primary_key and name not in DERIVED_USER_COLUMNS
+        }
+    unknown = {name: "unknown_field" for name in names if name not in known}
+    if unknown:
+        raise ValidationError(fields=unknown)
+
+
+def permissions_text(permissions: Iterable[str] | str | None) -> str | None:
+    """Permissions as stored: a sorted comma-separated list, or ``None`` for none."""
+    if permissions is None:
+        return None
+    items = [permissions] if isinstance(permissions, str) else list(permissions)
+    names = sorted({p.strip() for item in items for p in item.split(",") if p.strip()})
+    return ",".join(names) or None

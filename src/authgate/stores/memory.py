@@ -1,0 +1,398 @@
+"""The in-memory store: every protocol of :mod:`authgate.stores.base`, in one process.
+
+Meant for tests, demos and ``Auth(secret)`` without a database. It keeps
+instances of the same model classes as the SQLAlchemy store (transient ORM
+objects), so ``auth.User`` is the one user type whatever the storage. One
+re-entrant lock guards every method, which makes each method atomic: the
+uniqueness checks and the conditional writes happen under it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import itertools
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from authgate.errors import UserExists, ValidationError
+from authgate.models import (
+    Role,
+    SessionRecord,
+    User,
+    canonical_email,
+    canonical_username,
+    new_id,
+)
+from authgate.stores._common import (
+    INVALID_KEY,
+    check_attributes,
+    coerce_key,
+    key_type,
+    permissions_text,
+    primary_key,
+)
+
+__all__ = ["MemoryStore"]
+
+_SESSION_FIELDS = frozenset(f.name for f in dataclasses.fields(SessionRecord)) - {"id"}
+
+
+class MemoryStore:
+    """A thread-safe store that keeps everything in process memory.
+
+    Args:
+        user_model: the user class (built on :class:`~authgate.UserMixin`).
+        role_model: the role class (built on :class:`~authgate.RoleMixin`).
+
+    Examples:
+        >>> store = MemoryStore()
+        >>> store.create_user({"email": "alice@example.com"}, roles=["admin"]).role_names
+        ['admin']
+    """
+
+    def __init__(self, user_model: type[Any] = User, role_model: type[Any] = Role) -> None:
+        self.user_model = user_model
+        self.role_model = role_model
+        self._lock = threading.RLock()
+        self._counter = itertools.count(1)
+        self._users: dict[Any, Any] = {}
+        self._by_email: dict[str, Any] = {}
+        self._by_username: dict[str, Any] = {}
+        self._roles: dict[str, Any] = {}
+        self._sessions: dict[str, SessionRecord] = {}
+        self._by_token: dict[str, str] = {}
+        self._claims: dict[str, dt.datetime] = {}
+
+    # -- users ------------------------------------------------------------------
+
+    def create_user(self, fields: Mapping[str, Any], roles: Sequence[str] = ()) -> Any:
+        """Insert a user; see :meth:`authgate.stores.base.UserStore.create_user`."""
+        if not fields.get("email"):
+            raise ValidationError(fields={"email": "required"})
+        with self._lock:
+            user = self._new(self.user_model, fields)
+            self._check_free(user.email_canonical, user.username_canonical, None)
+            user.roles = [self._role_or_create(name) for name in sorted(set(roles))]
+            self._users[user.id] = user
+            self._index(user)
+            return user
+
+    def get_user(self, user_id: Any) -> Any | None:
+        """The user with this id, or ``None``."""
+        with self._lock:
+            return self._users.get(self._user_key(user_id))
+
+    def get_user_by_email(self, email_canonical: str) -> Any | None:
+        """The user with this canonical email, or ``None``."""
+        with self._lock:
+            return self._users.get(self._by_email.get(email_canonical))
+
+    def get_user_by_username(self, username_canonical: str) -> Any | None:
+        """The user with this canonical username, or ``None``."""
+        with self._lock:
+            return self._users.get(self._by_username.get(username_canonical))
+
+    def find_users(self, filters: Mapping[str, Any]) -> list[Any]:
+        """Users whose attributes equal every filter (email/username canonically)."""
+        check_attributes(self.user_model, filters)
+        wanted = dict(filters)
+        if wanted.get("email") is not None:
+            wanted["email_canonical"] = canonical_email(wanted.pop("email"))
+        if "username" in wanted:
+            name = wanted.pop("username")
+            wanted["username_canonical"] = canonical_username(name) if name else None
+        pk = primary_key(self.user_model).key
+        if pk in wanted and (converted := self._user_key(wanted[pk])) is not None:
+            wanted[pk] = converted
+        with self._lock:
+            return [
+                user
+                for user in self._ordered_users()
+                if all(getattr(user, key) == value for key, value in wanted.items())
+            ]
+
+    def list_users(self, offset: int = 0, limit: int | None = None) -> list[Any]:
+        """Users ordered by creation time."""
+        with self._lock:
+            users = self._ordered_users()
+        end = None if limit is None else offset + limit
+        return users[offset:end]
+
+    def count_users(self) -> int:
+        """How many users exist."""
+        with self._lock:
+            return len(self._users)
+
+    def update_user(
+        self,
+        user_id: Any,
+        changes: Mapping[str, Any],
+        expect: Mapping[str, Any] | None = None,
+    ) -> Any | None:
+        """Compare-and-swap update; see :meth:`authgate.stores.base.UserStore.update_user`."""
+        check_attributes(self.user_model, changes, writable=True)
+        check_attributes(self.user_model, expect or {})
+        with self._lock:
+            user = self._users.get(self._user_key(user_id))
+            if user is None:
+                return None
+            if any(getattr(user, key) != value for key, value in (expect or {}).items()):
+                return None
+            email = canonical_email(changes["email"]) if "email" in changes else None
+            username = user.username_canonical
+            if "username" in changes:
+                username = canonical_username(changes["username"]) if changes["username"] else None
+            self._check_free(email, username, user.id)
+            self._unindex(user)
+            for key, value in changes.items():
+                setattr(user, key, value)
+            self._index(user)
+            return user
+
+    def delete_user(self, user_id: Any) -> bool:
+        """Delete the user and their sessions."""
+        with self._lock:
+            user = self._users.pop(self._user_key(user_id), None)
+            if user is None:
+                return False
+            self._unindex(user)
+            self.delete_user_sessions(user.id)
+            return True
+
+    # -- roles ------------------------------------------------------------------
+
+    def create_role(
+        self, name: str, description: str | None = None, permissions: Sequence[str] = ()
+    ) -> Any:
+        """Create a role; ``ValidationError`` if the name is taken."""
+        with self._lock:
+            if name in self._roles:
+                raise ValidationError(fields={"name": "taken"})
+            role = self._new(
+                self.role_model,
+                {
+                    "name": name,
+                    "description": description,
+                    "permissions": permissions_text(permissions),
+                },
+            )
+            self._roles[name] = role
+            return role
+
+    def get_role(self, name: str) -> Any | None:
+        """The role with this name, or ``None``."""
+        with self._lock:
+            return self._roles.get(name)
+
+    def list_roles(self) -> list[Any]:
+        """Every role, ordered by name."""
+        with self._lock:
+            return [self._roles[name] for name in sorted(self._roles)]
+
+    def update_role(self, name: str, changes: Mapping[str, Any]) -> Any | None:
+        """Change a role's fields; ``None`` if it does not exist."""
+        check_attributes(self.role_model, changes, writable=True)
+        with self._lock:
+            role = self._roles.get(name)
+            if role is None:
+                return None
+            new_name = changes.get("name", name)
+            if new_name != name and new_name in self._roles:
+                raise ValidationError(fields={"name": "taken"})
+            for key, value in changes.items():
+                setattr(role, key, permissions_text(value) if key == "permissions" else value)
+            self._roles[role.name] = self._roles.pop(name)
+            return role
+
+    def delete_role(self, name: str) -> bool:
+        """Delete a role and take it away from every user."""
+        with self._lock:
+            role = self._roles.pop(name, None)
+            if role is None:
+                return False
+            for user in self._users.values():
+                if role in user.roles:
+                    user.roles.remove(role)
+            return True
+
+    def add_role_to_user(self, user_id: Any, role_name: str) -> bool:
+        """Give a user a role (created if missing); ``False`` if they had it."""
+        with self._lock:
+            user = self._users.get(self._user_key(user_id))
+            if user is None or user.has_role(role_name):
+                return False
+            user.roles.append(self._role_or_create(role_name))
+            user.roles.sort(key=lambda r: r.name)
+            return True
+
+    def remove_role_from_user(self, user_id: Any, role_name: str) -> bool:
+        """Take a role away; ``False`` if the user did not have it."""
+        with self._lock:
+            user = self._users.get(self._user_key(user_id))
+            if user is None or not user.has_role(role_name):
+                return False
+            user.roles = [r for r in user.roles if r.name != role_name]
+            return True
+
+    # -- sessions ---------------------------------------------------------------
+
+    def create_session(self, record: SessionRecord) -> None:
+        """Store a copy of ``record``."""
+        stored = dataclasses.replace(copy.deepcopy(record), user_id=str(record.user_id))
+        with self._lock:
+            self._sessions[record.id] = stored
+            self._by_token[record.token_hash] = record.id
+
+    def get_session(self, token_hash: str) -> tuple[SessionRecord, Any | None] | None:
+        """The session with this token digest and its user (``None`` if gone)."""
+        with self._lock:
+            record = self._sessions.get(self._by_token.get(token_hash, ""))
+            if record is None:
+                return None
+            user = self._users.get(self._user_key(record.user_id))
+            return copy.deepcopy(record), user
+
+    def touch_session(self, session_id: str, last_seen_at: dt.datetime) -> None:
+        """Record activity."""
+        with self._lock:
+            record = self._sessions.get(session_id)
+            if record is not None:
+                record.last_seen_at = last_seen_at
+
+    def update_session(self, session_id: str, changes: Mapping[str, Any]) -> bool:
+        """Change fields of a session; ``False`` if it does not exist."""
+        unknown = {name: "unknown_field" for name in changes if name not in _SESSION_FIELDS}
+        if unknown:
+            raise ValidationError(fields=unknown)
+        with self._lock:
+            record = self._sessions.get(session_id)
+            if record is None:
+                return False
+            self._by_token.pop(record.token_hash, None)
+            for key, value in changes.items():
+                setattr(record, key, copy.deepcopy(value))
+            record.user_id = str(record.user_id)
+            self._by_token[record.token_hash] = record.id
+            return True
+
+    def list_sessions(self, user_id: Any) -> list[SessionRecord]:
+        """The user's sessions, newest first."""
+        owner = self._owner(user_id)
+        with self._lock:
+            records = [copy.deepcopy(r) for r in self._sessions.values() if r.user_id == owner]
+        return sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)
+
+    def delete_session(self, session_id: str, user_id: Any | None = None) -> bool:
+        """Delete one session; with ``user_id``, only if it belongs to that user."""
+        with self._lock:
+            record = self._sessions.get(session_id)
+            if record is None or (user_id is not None and record.user_id != self._owner(user_id)):
+                return False
+            self._drop_session(record)
+            return True
+
+    def delete_user_sessions(self, user_id: Any, except_session_id: str | None = None) -> int:
+        """Delete every session of the user but ``except_session_id``."""
+        owner = self._owner(user_id)
+        with self._lock:
+            doomed = [
+                r
+                for r in self._sessions.values()
+                if r.user_id == owner and r.id != except_session_id
+            ]
+            for record in doomed:
+                self._drop_session(record)
+            return len(doomed)
+
+    def purge_expired_sessions(self, now: dt.datetime) -> int:
+        """Delete sessions whose absolute expiry has passed."""
+        with self._lock:
+            doomed = [r for r in self._sessions.values() if r.expires_at <= now]
+            for record in doomed:
+                self._drop_session(record)
+            return len(doomed)
+
+    # -- token claims -----------------------------------------------------------
+
+    def claim_token(
+        self, jti: str, purpose: str, user_id: Any, expires_at: dt.datetime, now: dt.datetime
+    ) -> bool:
+        """Mark a token used; ``True`` only for the first caller."""
+        with self._lock:
+            if jti in self._claims:
+                return False
+            self._claims[jti] = expires_at
+            return True
+
+    def purge_used_tokens(self, now: dt.datetime) -> int:
+        """Forget claims of tokens that have expired."""
+        with self._lock:
+            doomed = [jti for jti, expires_at in self._claims.items() if expires_at <= now]
+            for jti in doomed:
+                del self._claims[jti]
+            return len(doomed)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    # -- internals --------------------------------------------------------------
+
+    def _new(self, model: type[Any], fields: Mapping[str, Any]) -> Any:
+        """An instance of ``model`` with every Python-side column default filled in.
+
+        ``UserMixin.__init__`` fills defaults, but only when it runs: an app
+        class that lists its declarative base first gets the plain declarative
+        constructor, so the defaults are (re)checked here.
+        """
+        obj = model(**fields)
+        for column in model.__table__.columns:
+            default = column.default
+            if default is None or getattr(obj, column.key) is not None:
+                continue
+            if getattr(default, "is_callable", False):
+                setattr(obj, column.key, default.arg(None))
+            elif getattr(default, "is_scalar", False):
+                setattr(obj, column.key, default.arg)
+        if getattr(obj, primary_key(model).key) is None:
+            key = next(self._counter) if key_type(model) is int else new_id()
+            setattr(obj, primary_key(model).key, key)
+        return obj
+
+    def _user_key(self, user_id: Any) -> Any:
+        key = coerce_key(self.user_model, user_id)
+        return None if key is INVALID_KEY else key
+
+    def _owner(self, user_id: Any) -> str:
+        return str(self._user_key(user_id))
+
+    def _ordered_users(self) -> list[Any]:
+        return sorted(self._users.values(), key=lambda u: u.created_at)
+
+    def _check_free(self, email: str | None, username: str | None, owner: Any) -> None:
+        if email is not None and self._by_email.get(email, owner) != owner:
+            raise UserExists(field="email")
+        if username is not None and self._by_username.get(username, owner) != owner:
+            raise UserExists(field="username")
+
+    def _index(self, user: Any) -> None:
+        self._by_email[user.email_canonical] = user.id
+        if user.username_canonical is not None:
+            self._by_username[user.username_canonical] = user.id
+
+    def _unindex(self, user: Any) -> None:
+        self._by_email.pop(user.email_canonical, None)
+        if user.username_canonical is not None:
+            self._by_username.pop(user.username_canonical, None)
+
+    def _role_or_create(self, name: str) -> Any:
+        role = self._roles.get(name)
+        if role is None:
+            role = self._roles[name] = self._new(self.role_model, {"name": name})
+        return role
+
+    def _drop_session(self, record: SessionRecord) -> None:
+        del self._sessions[record.id]
+        self._by_token.pop(record.token_hash, None)

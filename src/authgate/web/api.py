@@ -1,0 +1,297 @@
+"""The JSON API of SPEC §5: one route table, one dispatcher, every framework.
+
+Each route parses its body, calls a flow and renders the result; errors are
+rendered once, from :class:`~authgate.errors.AuthError`. Integrations either
+register every :class:`Route` with their router (FastAPI, so the routes show
+in its docs) or mount :meth:`AuthAPI.handle` under the prefix.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from authgate.errors import AuthError, Unauthorized, ValidationError
+from authgate.flows import account, sessions, signin, signup
+from authgate.web.credentials import Credentials, Principal
+from authgate.web.http import ApiRequest, ApiResponse
+
+if TYPE_CHECKING:
+    from authgate.auth import Auth
+
+__all__ = ["AuthAPI", "Call", "Route"]
+
+logger = logging.getLogger("authgate.web")
+
+
+@dataclass
+class Call:
+    """One request as a handler sees it."""
+
+    api: AuthAPI
+    request: ApiRequest
+    principal: Principal | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user(self) -> Any:
+        """The authenticated user (routes with ``auth=True`` always have one)."""
+        assert self.principal is not None
+        return self.principal.user
+
+
+Handler = Callable[[Call], ApiResponse]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One JSON endpoint: how it is served and how it is documented."""
+
+    name: str
+    method: str
+    path: str
+    summary: str
+    handler: Handler
+    #: JSON schema properties of the body: name -> (schema, required).
+    fields: Mapping[str, tuple[dict[str, Any], bool]] = field(default_factory=dict)
+    #: Whether extra body fields are allowed (sign-up passes them to app columns).
+    open_body: bool = False
+    #: Name of the response schema in ``components.schemas``.
+    response: str = "Success"
+    auth: bool = False
+    #: Settings switch that must be on for the route to be listed.
+    feature: str | None = None
+    errors: tuple[str, ...] = ()
+
+
+def _str(description: str = "", **extra: Any) -> dict[str, Any]:
+    return {"type": "string", **({"description": description} if description else {}), **extra}
+
+
+_PASSWORD = _str("The password", format="password", maxLength=1024)
+_BOOL = {"type": "boolean"}
+
+
+def _success() -> ApiResponse:
+    return ApiResponse.json({"success": True})
+
+
+# -- handlers ---------------------------------------------------------------------
+def _signed_in(call: Call, result: Any) -> ApiResponse:
+    response = ApiResponse.json(result.to_dict())
+    if result.token:
+        call.api.credentials.set_session_cookie(response, result.token, result.session)
+    return response
+
+
+def _sign_up(call: Call) -> ApiResponse:
+    data = dict(call.data)
+    email, password = data.pop("email", None), data.pop("password", None)
+    username = data.pop("username", None)
+    result = signup.sign_up(
+        call.api.auth.ctx, email, password, username=username, fields=data,
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return _signed_in(call, result)
+
+
+def _sign_in(by: signin.IdentifierKind) -> Handler:
+    def handler(call: Call) -> ApiResponse:
+        result = signin.sign_in(
+            call.api.auth.ctx, call.data.get(by), call.data.get("password"),
+            remember=call.data.get("remember", False), by=by,
+            client=call.api.credentials.client(call.request),
+        )  # fmt: skip
+        return _signed_in(call, result)
+
+    return handler
+
+
+def _sign_out(call: Call) -> ApiResponse:
+    assert call.principal is not None
+    if call.principal.token:
+        sessions.sign_out(call.api.auth.ctx, call.principal.token)
+    response = _success()
+    call.api.credentials.clear_session_cookie(response)
+    return response
+
+
+def _session(call: Call) -> ApiResponse:
+    return ApiResponse.json({"user": call.user.to_dict()})
+
+
+def _change_password(call: Call) -> ApiResponse:
+    assert call.principal is not None
+    account.change_password(
+        call.api.auth.ctx, call.user, call.data.get("current_password"),
+        call.data.get("new_password"),
+        revoke_other_sessions=call.data.get("revoke_other_sessions", True),
+        current_token=call.principal.token, client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return _success()
+
+
+def _change_username(call: Call) -> ApiResponse:
+    user = account.change_username(
+        call.api.auth.ctx, call.user, call.data.get("new_username"), call.data.get("password"),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return ApiResponse.json({"user": user.to_dict()})
+
+
+def _list_sessions(call: Call) -> ApiResponse:
+    assert call.principal is not None
+    entries = sessions.list_sessions(call.api.auth.ctx, call.user, call.principal.token)
+    return ApiResponse.json({"sessions": [e.to_dict() for e in entries]})
+
+
+def _revoke_session(call: Call) -> ApiResponse:
+    sessions.revoke_session(call.api.auth.ctx, call.user, call.data.get("session_id"))
+    return _success()
+
+
+def _revoke_other_sessions(call: Call) -> ApiResponse:
+    assert call.principal is not None
+    sessions.revoke_other_sessions(call.api.auth.ctx, call.user, call.principal.token)
+    return _success()
+
+
+def _openapi(call: Call) -> ApiResponse:
+    return ApiResponse.json(call.api.openapi())
+
+
+_VALIDATION = ("VALIDATION_ERROR",)
+_AUTHED = ("UNAUTHORIZED", "INVALID_TOKEN", "CSRF_FAILED")
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "signUpEmail", "POST", "/sign-up/email", "Create an account with email and password",
+        _sign_up,
+        fields={"email": (_str(format="email"), True), "password": (_PASSWORD, True),
+                "username": (_str("Required when usernames are enabled"), False)},
+        open_body=True, response="AuthResult", feature="registerable",
+        errors=(*_VALIDATION, "USER_EXISTS", "FEATURE_DISABLED", "SERVICE_UNAVAILABLE"),
+    ),
+    Route(
+        "signInEmail", "POST", "/sign-in/email", "Sign in with email and password",
+        _sign_in("email"),
+        fields={"email": (_str(format="email"), True), "password": (_PASSWORD, True),
+                "remember": (_BOOL, False)},
+        response="AuthResult",
+        errors=(*_VALIDATION, "INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
+                "RATE_LIMITED", "SERVICE_UNAVAILABLE"),
+    ),
+    Route(
+        "signInUsername", "POST", "/sign-in/username", "Sign in with username and password",
+        _sign_in("username"),
+        fields={"username": (_str(), True), "password": (_PASSWORD, True),
+                "remember": (_BOOL, False)},
+        response="AuthResult", feature="usernames",
+        errors=(*_VALIDATION, "INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
+                "RATE_LIMITED", "FEATURE_DISABLED"),
+    ),
+    Route("signOut", "POST", "/sign-out", "Sign out (revoke this session)", _sign_out,
+          auth=True, errors=_AUTHED),
+    Route("getSession", "GET", "/session", "The signed-in user", _session, auth=True,
+          response="UserResult", errors=_AUTHED),
+    Route(
+        "changePassword", "POST", "/change-password", "Change the password", _change_password,
+        fields={"current_password": (_PASSWORD, True), "new_password": (_PASSWORD, True),
+                "revoke_other_sessions": (_BOOL, False)},
+        auth=True, feature="changeable",
+        errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "RATE_LIMITED", "FEATURE_DISABLED"),
+    ),
+    Route(
+        "changeUsername", "POST", "/change-username", "Change the username", _change_username,
+        fields={"new_username": (_str(), True), "password": (_PASSWORD, True)},
+        auth=True, feature="usernames", response="UserResult",
+        errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "USER_EXISTS", "FEATURE_DISABLED"),
+    ),
+    Route("listSessions", "GET", "/sessions", "The user's active sessions", _list_sessions,
+          auth=True, response="SessionList", errors=_AUTHED),
+    Route("revokeSession", "POST", "/revoke-session", "Revoke one of the user's sessions",
+          _revoke_session, fields={"session_id": (_str(), True)}, auth=True,
+          errors=(*_VALIDATION, *_AUTHED)),
+    Route("revokeOtherSessions", "POST", "/revoke-other-sessions",
+          "Revoke every session but this one", _revoke_other_sessions, auth=True,
+          errors=_AUTHED),
+    Route("openapi", "GET", "/openapi.json", "This OpenAPI document", _openapi,
+          response="OpenAPI"),
+)  # fmt: skip
+
+
+class AuthAPI:
+    """The JSON API of one :class:`~authgate.Auth`, ready to be mounted at ``prefix``."""
+
+    def __init__(self, auth: Auth, prefix: str | None = None) -> None:
+        self.auth = auth
+        self.prefix = (auth.settings.url_prefix if prefix is None else prefix).rstrip("/")
+        self.credentials = Credentials(auth)
+        self.routes: tuple[Route, ...] = ROUTES
+        self._by_path: dict[str, dict[str, Route]] = {}
+        for route in self.routes:
+            self._by_path.setdefault(route.path, {})[route.method] = route
+
+    def enabled(self, route: Route) -> bool:
+        """Whether the route's feature is switched on."""
+        return route.feature is None or bool(getattr(self.auth.settings, route.feature))
+
+    def match(self, method: str, path: str) -> Route | bool | None:
+        """The route for ``method path``; ``False`` when the path exists with other methods."""
+        methods = self._by_path.get(path.rstrip("/") or "/")
+        if methods is None:
+            return None
+        return methods.get(method.upper(), False)
+
+    def handle(self, request: ApiRequest) -> ApiResponse | None:
+        """Serve ``request`` (path relative to the prefix); ``None`` if it is not an API path."""
+        route = self.match(request.method, request.path)
+        if route is None:
+            return None
+        if route is False:
+            allowed = ", ".join(sorted(self._by_path[request.path.rstrip("/")]))
+            response = ApiResponse.json(
+                {"error": {"code": "METHOD_NOT_ALLOWED", "message": "Method not allowed."}}, 405
+            )
+            response.headers.append(("Allow", allowed))
+            return response
+        assert isinstance(route, Route)
+        return self.dispatch(route, request)
+
+    def dispatch(self, route: Route, request: ApiRequest) -> ApiResponse:
+        """Run one route: authenticate, parse, call the flow, render any error."""
+        try:
+            principal = None
+            if route.auth:
+                principal = self.credentials.authenticate(request, ("token", "session"))
+                if principal is None:
+                    raise Unauthorized()
+            data = request.json() if route.fields or route.open_body else {}
+            if not route.open_body:
+                unknown = {k: "unknown_field" for k in data if k not in route.fields}
+                if unknown:
+                    raise ValidationError(fields=unknown)
+            return route.handler(Call(self, request, principal, data))
+        except AuthError as exc:
+            return self.error(exc)
+        except Exception:
+            ref = uuid.uuid4().hex[:12]
+            logger.exception("unhandled error in %s (ref %s)", route.name, ref)
+            return ApiResponse.json(
+                {"error": {"code": "INTERNAL_ERROR", "message": f"Internal error (ref {ref})."}},
+                500,
+            )
+
+    @staticmethod
+    def error(exc: AuthError) -> ApiResponse:
+        """The JSON response for an :class:`AuthError`."""
+        return ApiResponse.json(exc.to_dict(), exc.status, exc.headers().items())
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of the enabled routes, paths as served."""
+        from authgate.web.openapi import build_openapi
+
+        return build_openapi(self)

@@ -1,0 +1,569 @@
+"""The store contract (authgate.stores.base), run on every backend.
+
+Memory, SQLite, PostgreSQL and MariaDB must give the same answers, including
+under concurrency and when the database fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from authgate.errors import ServiceUnavailable, UserExists, ValidationError
+from authgate.models import SessionRecord, canonical_email, canonical_username, utcnow
+from authgate.stores import MemoryStore, Store
+from authgate.stores.sqlalchemy import SQLAlchemyStore
+
+THREADS = 20
+
+
+def make_user(store: Store, email: str = "alice@example.com", **fields: Any) -> Any:
+    return store.create_user({"email": email, **fields})
+
+
+def make_session(
+    store: Store,
+    user: Any,
+    *,
+    sid: str | None = None,
+    created_at: dt.datetime | None = None,
+    expires_in: dt.timedelta = dt.timedelta(days=1),
+) -> SessionRecord:
+    now = created_at or utcnow()
+    record = SessionRecord(
+        id=sid or str(uuid.uuid4()),
+        token_hash=uuid.uuid4().hex,
+        user_id=str(user.id),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + expires_in,
+        authenticated_at=now,
+        security_stamp=user.security_stamp,
+        ip="203.0.113.7",
+        user_agent="pytest",
+        data={"mfa": True, "n": 1},
+    )
+    store.create_session(record)
+    return record
+
+
+def run_together(count: int, task: Callable[[int], Any]) -> list[Any]:
+    """Run ``task(i)`` in ``count`` threads released at once; results or raised exceptions."""
+    barrier = threading.Barrier(count)
+
+    def call(i: int) -> Any:
+        barrier.wait()
+        try:
+            return task(i)
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(call, range(count)))
+
+
+# -- users ------------------------------------------------------------------------
+
+
+def test_create_and_get_user(store: Store) -> None:
+    user = make_user(store, "Alice@Example.COM", username="Alice", password_hash="$argon2id$x")
+
+    assert user.email == "Alice@Example.COM"
+    assert user.email_canonical == "alice@example.com"
+    assert user.username_canonical == "alice"
+    assert user.is_active is True
+    assert user.security_stamp
+    assert user.roles == []
+    for found in (
+        store.get_user(user.id),
+        store.get_user(str(user.id)),
+        store.get_user_by_email("alice@example.com"),
+        store.get_user_by_username("alice"),
+    ):
+        assert found is not None
+        assert found.id == user.id
+        assert found.password_hash == "$argon2id$x"
+        assert found.created_at.tzinfo is not None
+    data = user.to_dict()
+    assert data["email"] == "Alice@Example.COM"
+    assert "password_hash" not in data
+    assert "security_stamp" not in data
+
+
+def test_unknown_users_are_none(store: Store) -> None:
+    make_user(store)
+    assert store.get_user(str(uuid.uuid4())) is None
+    assert store.get_user("not-an-id") is None
+    assert store.get_user_by_email("bob@example.com") is None
+    assert store.get_user_by_username("bob") is None
+
+
+def test_create_user_requires_email(store: Store) -> None:
+    with pytest.raises(ValidationError) as info:
+        store.create_user({"username": "alice"})
+    assert info.value.fields == {"email": "required"}
+
+
+def test_email_is_unique_case_insensitively(store: Store) -> None:
+    make_user(store, "Alice@Example.COM")
+    with pytest.raises(UserExists) as info:
+        make_user(store, "alice@example.com")
+    assert info.value.field == "email"
+    assert store.count_users() == 1
+
+
+def test_username_is_unique_case_insensitively(store: Store) -> None:
+    make_user(store, "alice@example.com", username="Alice")
+    with pytest.raises(UserExists) as info:
+        make_user(store, "other@example.com", username="ALICE")
+    assert info.value.field == "username"
+    assert store.count_users() == 1
+
+
+DOTLESS_I = "\u0131"  # LATIN SMALL LETTER DOTLESS I: case-folds to itself, not to "i"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("mike", f"m{DOTLESS_I}ke"),
+        ("jose", "jos\u00e9"),  # an accent-insensitive collation would merge these
+    ],
+)
+def test_lookalike_identifiers_are_distinct_users(store: Store, first: str, second: str) -> None:
+    a = make_user(store, f"{first}@example.com", username=first)
+    b = make_user(store, f"{second}@example.com", username=second)
+
+    assert a.id != b.id
+    for user, name in ((a, first), (b, second)):
+        found = store.get_user_by_email(canonical_email(f"{name}@example.com"))
+        assert found is not None and found.id == user.id
+        found = store.get_user_by_username(canonical_username(name))
+        assert found is not None and found.id == user.id
+
+
+def test_find_users(store: Store) -> None:
+    alice = make_user(store, "alice@example.com", username="alice")
+    bob = make_user(store, "bob@example.com", is_active=False)
+    carol = make_user(store, "carol@example.com")
+
+    assert [u.id for u in store.find_users({"email": "ALICE@example.com"})] == [alice.id]
+    assert [u.id for u in store.find_users({"username": "Alice"})] == [alice.id]
+    assert [u.id for u in store.find_users({"is_active": False})] == [bob.id]
+    assert [u.id for u in store.find_users({"is_active": True})] == [alice.id, carol.id]
+    assert [u.id for u in store.find_users({"id": str(carol.id)})] == [carol.id]
+    assert store.find_users({"email": "nobody@example.com"}) == []
+    with pytest.raises(ValidationError) as info:
+        store.find_users({"shoe_size": 42})
+    assert info.value.fields == {"shoe_size": "unknown_field"}
+
+
+def test_list_and_count_users(store: Store) -> None:
+    users = [make_user(store, f"user{i}@example.com") for i in range(5)]
+
+    assert store.count_users() == 5
+    assert [u.id for u in store.list_users()] == [u.id for u in users]
+    assert [u.id for u in store.list_users(offset=1, limit=2)] == [users[1].id, users[2].id]
+
+
+def test_update_user(store: Store) -> None:
+    user = make_user(store, "alice@example.com")
+
+    updated = store.update_user(user.id, {"email": "Alice@New.example", "username": "Ally"})
+
+    assert updated is not None
+    assert updated.email == "Alice@New.example"
+    assert updated.email_canonical == "alice@new.example"
+    assert updated.username_canonical == "ally"
+    assert store.get_user_by_email("alice@example.com") is None
+    found = store.get_user_by_email("alice@new.example")
+    assert found is not None and found.id == user.id
+    found = store.get_user_by_username("ally")
+    assert found is not None and found.id == user.id
+    cleared = store.update_user(str(user.id), {"username": None})
+    assert cleared is not None and cleared.username_canonical is None
+    assert store.update_user(str(uuid.uuid4()), {"is_active": False}) is None
+
+
+def test_update_user_to_a_taken_identifier(store: Store) -> None:
+    make_user(store, "alice@example.com", username="alice")
+    bob = make_user(store, "bob@example.com", username="bob")
+
+    with pytest.raises(UserExists) as info:
+        store.update_user(bob.id, {"email": "ALICE@example.com"})
+    assert info.value.field == "email"
+    with pytest.raises(UserExists) as info:
+        store.update_user(bob.id, {"username": "Alice"})
+    assert info.value.field == "username"
+    unchanged = store.get_user(bob.id)
+    assert unchanged is not None
+    assert (unchanged.email, unchanged.username) == ("bob@example.com", "bob")
+
+
+def test_update_user_rejects_unknown_and_derived_fields(store: Store) -> None:
+    user = make_user(store)
+    for name in ("shoe_size", "email_canonical", "id"):
+        with pytest.raises(ValidationError) as info:
+            store.update_user(user.id, {name: "x"})
+        assert info.value.fields == {name: "unknown_field"}
+
+
+def test_update_user_compare_and_swap(store: Store) -> None:
+    user = make_user(store, password_hash="old-hash")
+    stamp = user.security_stamp
+
+    updated = store.update_user(
+        user.id,
+        {"password_hash": "new-hash", "security_stamp": "new-stamp"},
+        expect={"password_hash": "old-hash", "security_stamp": stamp},
+    )
+    assert updated is not None
+    assert (updated.password_hash, updated.security_stamp) == ("new-hash", "new-stamp")
+
+    stale = store.update_user(
+        user.id, {"password_hash": "other-hash"}, expect={"security_stamp": stamp}
+    )
+    assert stale is None
+    current = store.get_user(user.id)
+    assert current is not None and current.password_hash == "new-hash"
+    same = store.update_user(user.id, {}, expect={"security_stamp": "new-stamp"})
+    assert same is not None and same.id == user.id
+    assert store.update_user(user.id, {}, expect={"security_stamp": stamp}) is None
+
+
+def test_delete_user(store: Store) -> None:
+    user = make_user(store, "alice@example.com", username="alice")
+
+    assert store.delete_user(str(user.id)) is True
+    assert store.delete_user(user.id) is False
+    assert store.get_user(user.id) is None
+    assert store.count_users() == 0
+    again = make_user(store, "alice@example.com", username="alice")
+    assert again.id != user.id
+
+
+# -- roles ------------------------------------------------------------------------
+
+
+def test_create_and_list_roles(store: Store) -> None:
+    role = store.create_role("editor", "Edits things", ["post:edit", "post:create"])
+    store.create_role("admin")
+
+    assert role.name == "editor"
+    assert role.get_permissions() == {"post:edit", "post:create"}
+    found = store.get_role("editor")
+    assert found is not None and found.description == "Edits things"
+    assert [r.name for r in store.list_roles()] == ["admin", "editor"]
+    assert store.get_role("nope") is None
+    with pytest.raises(ValidationError) as info:
+        store.create_role("editor")
+    assert info.value.fields == {"name": "taken"}
+
+
+def test_update_role(store: Store) -> None:
+    store.create_role("editor")
+
+    role = store.update_role("editor", {"description": "Edits", "permissions": ["a", "b"]})
+
+    assert role is not None and role.get_permissions() == {"a", "b"}
+    found = store.get_role("editor")
+    assert found is not None and (found.description, found.permissions) == ("Edits", "a,b")
+    assert store.update_role("nope", {"description": "x"}) is None
+    with pytest.raises(ValidationError):
+        store.update_role("editor", {"colour": "red"})
+
+
+def test_create_user_with_roles_creates_missing_ones(store: Store) -> None:
+    store.create_role("member", permissions=["read"])
+
+    user = store.create_user({"email": "alice@example.com"}, roles=["member", "admin"])
+
+    assert user.role_names == ["admin", "member"]
+    assert user.has_permission("read")
+    assert store.get_role("admin") is not None
+    found = store.get_user(user.id)
+    assert found is not None and found.role_names == ["admin", "member"]
+
+
+def test_add_and_remove_roles(store: Store) -> None:
+    user = make_user(store)
+
+    assert store.add_role_to_user(user.id, "admin") is True
+    assert store.add_role_to_user(str(user.id), "admin") is False
+    assert store.add_role_to_user(user.id, "editor") is True
+    assert store.add_role_to_user(str(uuid.uuid4()), "admin") is False
+    found = store.get_user(user.id)
+    assert found is not None and found.role_names == ["admin", "editor"]
+
+    assert store.remove_role_from_user(user.id, "admin") is True
+    assert store.remove_role_from_user(user.id, "admin") is False
+    assert store.remove_role_from_user(user.id, "nope") is False
+    found = store.get_user(user.id)
+    assert found is not None and found.role_names == ["editor"]
+    assert store.get_role("admin") is not None
+
+
+def test_delete_role_removes_links(store: Store) -> None:
+    user = store.create_user({"email": "alice@example.com"}, roles=["admin", "editor"])
+
+    assert store.delete_role("admin") is True
+    assert store.delete_role("admin") is False
+    assert store.get_role("admin") is None
+    found = store.get_user(user.id)
+    assert found is not None and found.role_names == ["editor"]
+
+
+# -- sessions ---------------------------------------------------------------------
+
+
+def test_session_round_trip(store: Store) -> None:
+    user = make_user(store)
+    record = make_session(store, user)
+
+    found = store.get_session(record.token_hash)
+
+    assert found is not None
+    session, owner = found
+    assert session == record
+    assert owner is not None and owner.id == user.id
+    assert owner.roles == []
+    assert store.get_session("unknown-hash") is None
+
+
+def test_touch_and_update_session(store: Store) -> None:
+    user = make_user(store)
+    record = make_session(store, user)
+    later = record.created_at + dt.timedelta(minutes=5)
+
+    store.touch_session(record.id, later)
+    assert store.update_session(record.id, {"authenticated_at": later, "data": {"step": 2}})
+    assert store.update_session("unknown", {"authenticated_at": later}) is False
+    with pytest.raises(ValidationError):
+        store.update_session(record.id, {"colour": "red"})
+
+    found = store.get_session(record.token_hash)
+    assert found is not None
+    session, _ = found
+    assert session.last_seen_at == later
+    assert session.authenticated_at == later
+    assert session.data == {"step": 2}
+
+
+def test_list_sessions_newest_first(store: Store) -> None:
+    user = make_user(store)
+    other = make_user(store, "bob@example.com")
+    start = utcnow()
+    made = [make_session(store, user, created_at=start + dt.timedelta(minutes=i)) for i in range(3)]
+    make_session(store, other)
+
+    assert [s.id for s in store.list_sessions(user.id)] == [s.id for s in reversed(made)]
+    assert [s.id for s in store.list_sessions(str(user.id))] == [s.id for s in reversed(made)]
+    assert store.list_sessions(str(uuid.uuid4())) == []
+
+
+def test_delete_session_only_for_its_owner(store: Store) -> None:
+    alice = make_user(store)
+    bob = make_user(store, "bob@example.com")
+    record = make_session(store, alice)
+
+    assert store.delete_session(record.id, user_id=bob.id) is False
+    assert store.get_session(record.token_hash) is not None
+    assert store.delete_session(record.id, user_id=str(alice.id)) is True
+    assert store.get_session(record.token_hash) is None
+    assert store.delete_session(record.id) is False
+    other = make_session(store, bob)
+    assert store.delete_session(other.id) is True
+
+
+def test_delete_other_sessions(store: Store) -> None:
+    alice = make_user(store)
+    bob = make_user(store, "bob@example.com")
+    keep = make_session(store, alice)
+    for _ in range(3):
+        make_session(store, alice)
+    bobs = make_session(store, bob)
+
+    assert store.delete_user_sessions(alice.id, except_session_id=keep.id) == 3
+    assert [s.id for s in store.list_sessions(alice.id)] == [keep.id]
+    assert store.get_session(bobs.token_hash) is not None
+    assert store.delete_user_sessions(str(alice.id)) == 1
+    assert store.list_sessions(alice.id) == []
+
+
+def test_purge_expired_sessions(store: Store) -> None:
+    user = make_user(store)
+    past = utcnow() - dt.timedelta(days=2)
+    expired = make_session(store, user, created_at=past, expires_in=dt.timedelta(days=1))
+    live = make_session(store, user)
+
+    assert store.purge_expired_sessions(utcnow()) == 1
+    assert store.get_session(expired.token_hash) is None
+    assert store.get_session(live.token_hash) is not None
+
+
+def test_deleting_a_user_deletes_their_sessions(store: Store) -> None:
+    user = store.create_user({"email": "alice@example.com"}, roles=["admin"])
+    record = make_session(store, user)
+
+    assert store.delete_user(user.id) is True
+    assert store.get_session(record.token_hash) is None
+    assert store.list_sessions(user.id) == []
+    role = store.get_role("admin")
+    assert role is not None
+
+
+# -- token claims -----------------------------------------------------------------
+
+
+def test_claim_token_once(store: Store) -> None:
+    user = make_user(store)
+    now = utcnow()
+    later = now + dt.timedelta(hours=1)
+
+    assert store.claim_token("jti-1", "reset_password", user.id, later, now) is True
+    assert store.claim_token("jti-1", "reset_password", user.id, later, now) is False
+    assert store.claim_token("jti-2", "confirm", None, now - dt.timedelta(seconds=1), now)
+    assert store.purge_used_tokens(now) == 1
+    assert store.claim_token("jti-1", "reset_password", user.id, later, now) is False
+
+
+# -- concurrency ------------------------------------------------------------------
+
+
+def test_concurrent_sign_ups_create_one_user(store: Store) -> None:
+    def sign_up(i: int) -> Any:
+        email = "Race@Example.com".upper() if i % 2 else "race@example.com"
+        return store.create_user({"email": email, "password_hash": f"h{i}"}, roles=["member"])
+
+    results = run_together(THREADS, sign_up)
+
+    users = [r for r in results if not isinstance(r, Exception)]
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(users) == 1, results
+    assert all(isinstance(e, UserExists) and e.field == "email" for e in errors), errors
+    assert store.count_users() == 1
+    found = store.get_user_by_email("race@example.com")
+    assert found is not None and found.role_names == ["member"]
+
+
+def test_concurrent_claims_have_one_winner(store: Store) -> None:
+    now = utcnow()
+    later = now + dt.timedelta(hours=1)
+
+    results = run_together(THREADS, lambda i: store.claim_token("jti", "reset", None, later, now))
+
+    assert sorted(results, key=repr) == [False] * (THREADS - 1) + [True]
+
+
+def test_concurrent_compare_and_swap_has_one_winner(store: Store) -> None:
+    user = make_user(store)
+    stamp = user.security_stamp
+
+    def change(i: int) -> Any:
+        return store.update_user(
+            user.id,
+            {"password_hash": f"hash-{i}", "security_stamp": f"stamp-{i}"},
+            expect={"security_stamp": stamp},
+        )
+
+    results = run_together(THREADS, change)
+
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1, results
+    current = store.get_user(user.id)
+    assert current is not None
+    assert current.security_stamp == winners[0].security_stamp
+    assert current.password_hash == "hash-" + current.security_stamp.removeprefix("stamp-")
+
+
+# -- failures (SQL backends) ------------------------------------------------------
+
+DEAD_URLS = [
+    pytest.param("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2", id="postgres"),
+    pytest.param("mysql+pymysql://root@127.0.0.1:1/test?connect_timeout=2", id="mysql"),
+    pytest.param("sqlite:////nonexistent-authgate-dir/auth.db", id="sqlite"),
+]
+
+
+@pytest.mark.parametrize("url", DEAD_URLS)
+def test_unreachable_database_is_service_unavailable(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SQLAlchemyStore(url)
+    try:
+        with caplog.at_level(logging.ERROR, logger="authgate.store"):
+            with pytest.raises(ServiceUnavailable) as info:
+                store.create_user({"email": "alice@example.com"})
+            with pytest.raises(ServiceUnavailable):
+                store.get_user_by_email("alice@example.com")
+    finally:
+        store.close()
+
+    message = info.value.message
+    assert message.startswith(ServiceUnavailable.default_message)
+    for secret in ("127.0.0.1", ":1", "postgres", "psycopg", "mysql", "sqlite", "nonexistent"):
+        assert secret not in message.lower()
+    assert info.value.to_dict()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    ref = message.rsplit("(ref ", 1)[1].rstrip(")")
+    assert len(ref) == 12
+    logged = [r for r in caplog.records if ref in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+
+
+@contextlib.contextmanager
+def database_fails_at(engine: sa.Engine, point: str) -> Iterator[None]:
+    """Make the database fail at ``point`` inside the block.
+
+    Points: ``"links"`` (the INSERT of the role links, after the user and role
+    INSERTs of the same transaction) and ``"commit"``.
+    """
+
+    def boom(*args: Any) -> None:
+        raise OperationalError("injected", {}, Exception("server closed the connection"))
+
+    def before_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO AUTHGATE_USER_ROLES"):
+            boom()
+
+    name, listener = {
+        "links": ("before_cursor_execute", before_execute),
+        "commit": ("commit", boom),
+    }[point]
+    sa.event.listen(engine, name, listener)
+    try:
+        yield
+    finally:
+        sa.event.remove(engine, name, listener)
+
+
+@pytest.mark.parametrize("point", ["links", "commit"])
+def test_failure_mid_create_user_leaves_nothing(sql_store: SQLAlchemyStore, point: str) -> None:
+    with database_fails_at(sql_store.engine, point), pytest.raises(ServiceUnavailable):
+        sql_store.create_user({"email": "alice@example.com"}, roles=["admin"])
+
+    assert sql_store.count_users() == 0
+    assert sql_store.get_user_by_email("alice@example.com") is None
+    assert sql_store.get_role("admin") is None
+    user = sql_store.create_user({"email": "alice@example.com"}, roles=["admin"])
+    assert user.role_names == ["admin"]
+
+
+def test_memory_store_is_thread_safe_under_one_lock() -> None:
+    store = MemoryStore()
+    results = run_together(
+        THREADS, lambda i: store.create_user({"email": f"user{i}@example.com"}, roles=["r"])
+    )
+
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert store.count_users() == THREADS
+    assert len(store.list_roles()) == 1

@@ -1,0 +1,736 @@
+"""The ``authgate`` command line (SPEC §8): every command's effect and every error path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner, Result
+
+from authgate import AccountDisabled, Auth, InvalidCredentials
+from authgate.cli import cli, main, make_cli
+from authgate.stores.sqlalchemy import migrate
+
+#: Cheap hashing for the CLI, given the way an operator would: in the environment.
+FAST_ENV = {"AUTHGATE_ARGON2_MEMORY_COST": "1024", "AUTHGATE_ARGON2_TIME_COST": "1"}
+FAST_SETTINGS: dict[str, Any] = {"argon2_memory_cost": 1024, "argon2_time_cost": 1}
+SECRET = "cli-test-secret-" + "x" * 32
+PASSWORD = "correct horse battery"
+NEW_PASSWORD = "staple battery horse"
+UNREACHABLE_URL = "postgresql+psycopg://postgres@127.0.0.1:1/x"
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES_TEST_DB = "authgate_cli_test"
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No AUTHGATE_* variable of the developer's shell leaks into a test."""
+    for key in list(os.environ):
+        if key.startswith("AUTHGATE_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'auth.db'}"
+
+
+@pytest.fixture
+def run(db_url: str) -> Run:
+    """``run(*args, input=None, env=None, url=<the test's SQLite file>)``: invoke ``authgate``.
+
+    Pass ``url=None`` to leave ``--database-url`` out.
+    """
+    runner = CliRunner()
+
+    def invoke(
+        *args: str,
+        input: str | None = None,
+        env: dict[str, str | None] | None = None,
+        url: str | None = db_url,
+    ) -> Result:
+        argv = ["--database-url", url, *args] if url is not None else list(args)
+        return runner.invoke(cli, argv, input=input, env={**FAST_ENV, **(env or {})})
+
+    return invoke
+
+
+@pytest.fixture
+def open_auth() -> Iterator[Callable[[str], Auth]]:
+    """``open_auth(url)``: a separate ``Auth`` on the database, to check the CLI's effect."""
+    opened: list[Auth] = []
+
+    def make(url: str) -> Auth:
+        auth = Auth(secret=SECRET, database_url=url, **FAST_SETTINGS)
+        opened.append(auth)
+        return auth
+
+    yield make
+    for auth in opened:
+        auth.store.close()
+
+
+def ok(result: Result) -> str:
+    """Assert success and return stdout."""
+    assert result.exit_code == 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    return result.stdout
+
+
+def failed(result: Result, exit_code: int, *fragments: str) -> str:
+    """Assert failure with exactly one line on stderr containing ``fragments``; return it."""
+    assert result.exit_code == exit_code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+def create(run: Run, email: str = "alice@example.com", *extra: str, **options: Any) -> str:
+    return ok(run("users", "create", email, "--password", PASSWORD, *extra, **options))
+
+
+# -- help and structure --------------------------------------------------------------
+
+
+def test_help_needs_no_database(run: Run) -> None:
+    out = ok(run("--help", url=None))
+    for group in ("users", "roles", "db", "--database-url"):
+        assert group in out
+    assert "demo" not in out
+    users_help = ok(run("users", "--help", url=None))
+    for command in (
+        "create", "list", "show", "activate", "deactivate", "delete",
+        "set-password", "add-role", "remove-role",
+    ):  # fmt: skip
+        assert command in users_help
+
+
+def test_version(run: Run) -> None:
+    import authgate
+
+    assert authgate.__version__ in ok(run("--version", url=None))
+
+
+def test_main_returns_the_exit_status(
+    db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in FAST_ENV.items():
+        monkeypatch.setenv(key, value)
+    assert main(["--database-url", db_url, "db", "upgrade"]) == 0
+    assert main(["--database-url", db_url, "users", "show", "nobody@example.com"]) == 1
+    assert main(["users", "list"]) == 2
+    captured = capsys.readouterr()
+    assert "upgraded" in captured.out
+    assert captured.err.splitlines() == [
+        "error: no user with email nobody@example.com",
+        "error: no database URL: pass --database-url URL (before the command) "
+        "or set AUTHGATE_DATABASE_URL",
+    ]
+
+
+# -- db ------------------------------------------------------------------------------
+
+
+def test_db_upgrade_and_current(run: Run, db_url: str) -> None:
+    head = migrate.head_revision()
+    assert ok(run("db", "current")).strip() == f"none (head is {head}; run: authgate db upgrade)"
+    assert ok(run("db", "upgrade")).strip() == f"database upgraded to revision {head} (head)"
+    assert ok(run("db", "upgrade")).strip() == f"database already at revision {head} (head)"
+    assert ok(run("db", "current")).strip() == f"{head} (head)"
+    engine = sa.create_engine(db_url)
+    try:
+        assert migrate.current_revision(engine) == head
+        assert "authgate_users" in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_database_url_from_environment(run: Run, db_url: str) -> None:
+    ok(run("db", "upgrade", url=None, env={"AUTHGATE_DATABASE_URL": db_url}))
+    create(run)
+    out = ok(run("users", "list", url=None, env={"AUTHGATE_DATABASE_URL": db_url}))
+    assert "alice@example.com" in out
+
+
+# -- users create -----------------------------------------------------------------------
+
+
+def test_users_create(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    ok(run("roles", "create", "admin"))
+    ok(run("roles", "create", "editor"))
+    out = create(run, "Alice@Example.com", "--username", "alice", "--role", "admin",
+                 "--role", "editor")  # fmt: skip
+    auth = open_auth(db_url)
+    user = auth.users.get_user("alice@example.com")
+    assert user is not None
+    assert out == f"created user Alice@example.com (id {user.id})\n"
+    assert user.is_active is True
+    assert user.email_confirmed
+    assert user.username == "alice"
+    assert user.role_names == ["admin", "editor"]
+    assert auth.sign_in("alice@example.com", PASSWORD).user.id == user.id
+
+
+def test_users_create_inactive(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    create(run, "alice@example.com", "--inactive")
+    user = open_auth(db_url).users.get_user("alice@example.com")
+    assert user is not None
+    assert user.is_active is False
+    assert user.email_confirmed
+
+
+def test_users_create_prompts_for_the_password(
+    run: Run, db_url: str, open_auth: Callable[[str], Auth]
+) -> None:
+    result = run("users", "create", "alice@example.com", input=f"{PASSWORD}\n{PASSWORD}\n")
+    out = ok(result)
+    assert "Password: " in out
+    assert "Repeat for confirmation: " in out
+    assert PASSWORD not in result.output  # hidden input
+    assert "created user alice@example.com" in out
+    auth = open_auth(db_url)
+    assert auth.sign_in("alice@example.com", PASSWORD).token
+
+
+def test_users_create_password_confirmation_mismatch(
+    run: Run, db_url: str, open_auth: Callable[[str], Auth]
+) -> None:
+    result = run("users", "create", "alice@example.com", input=f"{PASSWORD}\nsomething else\n")
+    assert failed(result, 1) == "aborted"
+    assert "do not match" in result.stdout
+    assert open_auth(db_url).users.get_user("alice@example.com") is None
+
+
+# -- users list / show ------------------------------------------------------------------
+
+
+def test_users_list(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    assert ok(run("users", "list")) == ""
+    ok(run("roles", "create", "admin"))
+    ok(run("roles", "create", "editor"))
+    create(run, "alice@example.com", "--role", "editor", "--role", "admin")
+    create(run, "bob@example.com", "--username", "bobby", "--inactive")
+    auth = open_auth(db_url)
+    alice = auth.users.get_user("alice@example.com")
+    bob = auth.users.get_user("bob@example.com")
+    assert alice is not None
+    assert bob is not None
+    lines = ok(run("users", "list")).splitlines()
+    assert lines == [
+        f"{alice.id}\talice@example.com\t-\tactive\tconfirmed\tadmin,editor",
+        f"{bob.id}\tbob@example.com\tbobby\tinactive\tconfirmed\t-",
+    ]
+    data = json.loads(ok(run("users", "list", "--json")))
+    assert data == [alice.to_dict(), bob.to_dict()]
+
+
+def test_users_list_shows_unconfirmed_users(
+    run: Run, db_url: str, open_auth: Callable[[str], Auth]
+) -> None:
+    ok(run("db", "upgrade"))
+    open_auth(db_url).users.create_user(email="carol@example.com", confirmed=False)
+    assert "\tactive\tunconfirmed\t-" in ok(run("users", "list"))
+
+
+def test_users_show(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    ok(run("roles", "create", "admin"))
+    create(run, "alice@example.com", "--role", "admin")
+    auth = open_auth(db_url)
+    auth.sign_in("alice@example.com", PASSWORD, ip="192.0.2.7")
+    user = auth.users.get_user("alice@example.com")
+    assert user is not None
+
+    lines = ok(run("users", "show", "ALICE@example.com")).splitlines()
+    shown = dict(line.split(": ", 1) for line in lines)
+    assert shown["id"] == user.id
+    assert shown["email"] == "alice@example.com"
+    assert shown["username"] == "-"
+    assert shown["is_active"] == "yes"
+    assert shown["email_confirmed"] == "yes"
+    assert shown["roles"] == "admin"
+    assert shown["created_at"] == user.created_at.isoformat()
+    assert shown["current_sign_in_ip"] == "192.0.2.7"
+    assert shown["sign_in_count"] == "1"
+    assert "password_hash" not in shown
+    assert "security_stamp" not in shown
+
+    data = json.loads(ok(run("users", "show", "alice@example.com", "--json")))
+    assert data.items() >= user.to_dict().items()
+    assert data["created_at"] == user.created_at.isoformat()
+    assert data["sign_in_count"] == 1
+    # By id, too.
+    assert json.loads(ok(run("users", "show", user.id, "--json")))["id"] == user.id
+
+
+# -- activate / deactivate / delete -----------------------------------------------------
+
+
+def test_users_deactivate_and_activate(
+    run: Run, db_url: str, open_auth: Callable[[str], Auth]
+) -> None:
+    create(run)
+    token = open_auth(db_url).sign_in("alice@example.com", PASSWORD).token
+    assert token is not None
+
+    assert ok(run("users", "deactivate", "alice@example.com")) == (
+        "deactivated user alice@example.com\n"
+    )
+    auth = open_auth(db_url)
+    user = auth.users.get_user("alice@example.com")
+    assert user is not None
+    assert user.is_active is False
+    assert auth.verify_token(token) is None  # sessions ended
+    with pytest.raises(AccountDisabled):
+        auth.sign_in("alice@example.com", PASSWORD)
+    assert "already inactive" in ok(run("users", "deactivate", "alice@example.com"))
+
+    assert ok(run("users", "activate", "alice@example.com")) == "activated user alice@example.com\n"
+    user = open_auth(db_url).users.get_user("alice@example.com")
+    assert user is not None
+    assert user.is_active is True
+    assert "already active" in ok(run("users", "activate", "alice@example.com"))
+
+
+def test_users_delete_with_yes(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    create(run)
+    assert ok(run("users", "delete", "alice@example.com", "--yes")) == (
+        "deleted user alice@example.com\n"
+    )
+    assert open_auth(db_url).users.get_user("alice@example.com") is None
+
+
+def test_users_delete_asks_for_confirmation(
+    run: Run, db_url: str, open_auth: Callable[[str], Auth]
+) -> None:
+    create(run)
+    out = ok(run("users", "delete", "alice@example.com", input="y\n"))
+    assert "Delete user alice@example.com" in out
+    assert "deleted user alice@example.com" in out
+    assert open_auth(db_url).users.get_user("alice@example.com") is None
+
+
+@pytest.mark.parametrize("answer", ["n\n", "\n", ""], ids=["no", "default", "eof"])
+def test_users_delete_declined(
+    run: Run, db_url: str, open_auth: Callable[[str], Auth], answer: str
+) -> None:
+    create(run)
+    result = run("users", "delete", "alice@example.com", input=answer)
+    assert failed(result, 1) == "aborted"
+    assert open_auth(db_url).users.get_user("alice@example.com") is not None
+
+
+# -- set-password ------------------------------------------------------------------------
+
+
+def test_users_set_password(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    create(run)
+    token = open_auth(db_url).sign_in("alice@example.com", PASSWORD).token
+    assert token is not None
+    out = ok(run("users", "set-password", "alice@example.com", "--password", NEW_PASSWORD))
+    assert out.startswith("password set for alice@example.com")
+    auth = open_auth(db_url)
+    assert auth.verify_token(token) is None  # every session ended
+    assert auth.sign_in("alice@example.com", NEW_PASSWORD).token
+    with pytest.raises(InvalidCredentials):
+        auth.sign_in("alice@example.com", PASSWORD)
+
+
+def test_users_set_password_prompts(
+    run: Run, db_url: str, open_auth: Callable[[str], Auth]
+) -> None:
+    create(run)
+    result = run("users", "set-password", "alice@example.com",
+                 input=f"{NEW_PASSWORD}\n{NEW_PASSWORD}\n")  # fmt: skip
+    assert "New password: " in ok(result)
+    assert NEW_PASSWORD not in result.output
+    assert open_auth(db_url).sign_in("alice@example.com", NEW_PASSWORD).token
+
+
+# -- roles ------------------------------------------------------------------------------
+
+
+def test_users_add_and_remove_role(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    create(run)
+    ok(run("roles", "create", "admin"))
+    assert ok(run("users", "add-role", "alice@example.com", "admin")) == (
+        "added role admin to alice@example.com\n"
+    )
+    assert "already has role admin" in ok(run("users", "add-role", "alice@example.com", "admin"))
+    assert ok(run("users", "list")).rstrip("\n").endswith("\tadmin")
+    user = open_auth(db_url).users.get_user("alice@example.com")
+    assert user is not None
+    assert user.has_role("admin")
+
+    assert ok(run("users", "remove-role", "alice@example.com", "admin")) == (
+        "removed role admin from alice@example.com\n"
+    )
+    assert "does not have role admin" in ok(
+        run("users", "remove-role", "alice@example.com", "admin")
+    )
+    assert ok(run("users", "list")).rstrip("\n").endswith("\t-")
+    user = open_auth(db_url).users.get_user("alice@example.com")
+    assert user is not None
+    assert not user.has_role("admin")
+
+
+def test_roles_create_list_delete(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    assert ok(run("roles", "list")) == ""
+    assert ok(run("roles", "create", "admin", "--description", "Full access")) == (
+        "created role admin\n"
+    )
+    ok(run("roles", "create", "editor"))
+    assert ok(run("roles", "list")).splitlines() == ["admin\tFull access\t-", "editor\t-\t-"]
+    assert json.loads(ok(run("roles", "list", "--json"))) == [
+        {"name": "admin", "description": "Full access", "permissions": []},
+        {"name": "editor", "description": None, "permissions": []},
+    ]
+    create(run, "alice@example.com", "--role", "admin")
+
+    assert ok(run("roles", "delete", "admin")) == "deleted role admin\n"
+    auth = open_auth(db_url)
+    assert auth.users.find_role("admin") is None
+    user = auth.users.get_user("alice@example.com")
+    assert user is not None
+    assert user.role_names == []
+    assert ok(run("roles", "list")).splitlines() == ["editor\t-\t-"]
+
+
+# -- error paths: one line on stderr, never a traceback ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["users", "show", "ghost@example.com"],
+        ["users", "activate", "ghost@example.com"],
+        ["users", "deactivate", "ghost@example.com"],
+        ["users", "delete", "ghost@example.com", "--yes"],
+        ["users", "set-password", "ghost@example.com", "--password", NEW_PASSWORD],
+        ["users", "add-role", "ghost@example.com", "admin"],
+        ["users", "remove-role", "ghost@example.com", "admin"],
+    ],
+    ids=lambda args: args[1],
+)
+def test_unknown_user(run: Run, args: list[str]) -> None:
+    ok(run("roles", "create", "admin"))
+    line = failed(run(*args), 1)
+    assert line == "error: no user with email ghost@example.com"
+
+
+def test_unknown_user_id(run: Run) -> None:
+    ok(run("db", "upgrade"))
+    assert failed(run("users", "show", "12345"), 1) == "error: no user with id 12345"
+
+
+def test_invalid_email(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    # Rejected before any password prompt.
+    failed(run("users", "create", "not-an-email"), 1, "VALIDATION_ERROR", "email=invalid")
+    assert open_auth(db_url).users.count_users() == 0
+
+
+def test_short_password(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    result = run("users", "create", "alice@example.com", "--password", "short")
+    failed(result, 1, "VALIDATION_ERROR", "password=too_short")
+    assert open_auth(db_url).users.get_user("alice@example.com") is None
+
+
+def test_short_password_on_set_password(run: Run) -> None:
+    create(run)
+    result = run("users", "set-password", "alice@example.com", "--password", "short")
+    failed(result, 1, "VALIDATION_ERROR", "password=too_short")
+
+
+def test_duplicate_email(run: Run) -> None:
+    create(run)
+    for email in ("alice@example.com", "ALICE@Example.COM"):
+        # Reported before any password prompt, so no --password here.
+        line = failed(run("users", "create", email), 1, "USER_EXISTS")
+        assert line.startswith("error: USER_EXISTS: An account with this email")
+
+
+def test_unknown_role(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    create(run)
+    line = failed(run("users", "remove-role", "alice@example.com", "ghost"), 1)
+    assert line.startswith("error: no role named 'ghost'")
+    failed(run("users", "add-role", "alice@example.com", "ghost"), 1, "no role named 'ghost'")
+    result = run("users", "create", "bob@example.com", "--password", PASSWORD, "--role", "ghost")
+    failed(result, 1, "no role named 'ghost'", "authgate roles create ghost")
+    auth = open_auth(db_url)
+    assert auth.users.get_user("bob@example.com") is None
+    assert auth.users.find_role("ghost") is None  # typos do not create roles
+
+
+def test_role_errors(run: Run) -> None:
+    ok(run("roles", "create", "admin"))
+    assert failed(run("roles", "create", "admin"), 1) == "error: role 'admin' already exists"
+    assert failed(run("roles", "delete", "ghost"), 1) == "error: no role named 'ghost'"
+
+
+@pytest.mark.parametrize("args", [["users", "list"], ["db", "upgrade"], ["db", "current"]])
+def test_no_database_url(run: Run, args: list[str]) -> None:
+    line = failed(run(*args, url=None), 2)
+    assert "--database-url" in line
+    assert "AUTHGATE_DATABASE_URL" in line
+
+
+@pytest.mark.parametrize(
+    "args", [["users", "list"], ["users", "show", "a@example.com"], ["db", "upgrade"]]
+)
+def test_unreachable_database(run: Run, args: list[str]) -> None:
+    failed(run(*args, url=UNREACHABLE_URL), 1, "error: SERVICE_UNAVAILABLE: ")
+
+
+@pytest.mark.parametrize("url", ["not a url", "nosuchdialect://host/db"])
+def test_invalid_database_url(run: Run, url: str) -> None:
+    failed(run("users", "list", url=url), 2, "error: invalid database URL")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["users", "list", "--bogus"], "No such option"),
+        (["--bogus", "users", "list"], "No such option"),
+        (["users", "create"], "Missing argument"),
+        (["users", "frobnicate"], "No such command"),
+        (["demo"], "No such command"),
+    ],
+)
+def test_usage_errors(run: Run, args: list[str], fragment: str) -> None:
+    line = failed(run(*args), 2, fragment)
+    assert line.startswith("error: ")
+    assert "--help" in line
+
+
+def test_no_command_prints_help(run: Run) -> None:
+    result = run(url=None)
+    assert result.exit_code == 2
+    assert "Commands:" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_unknown_setting_in_environment(run: Run) -> None:
+    result = run("users", "list", env={"AUTHGATE_ARGON2_MEMORY_COSTS": "1024"})
+    failed(result, 2, "AUTHGATE_ARGON2_MEMORY_COSTS", "did you mean AUTHGATE_ARGON2_MEMORY_COST")
+
+
+def test_invalid_setting_value_in_environment(run: Run) -> None:
+    failed(run("users", "list", env={"AUTHGATE_ARGON2_TIME_COST": "many"}), 2, "argon2_time_cost")
+
+
+@pytest.mark.parametrize("secret", [SECRET, f"{SECRET}-new,{SECRET}"], ids=["one", "rotated"])
+def test_secret_from_environment(run: Run, secret: str) -> None:
+    # AUTHGATE_SECRET, when set, goes through the settings (a comma list is a rotation).
+    create(run, "alice@example.com")
+    assert "alice@example.com" in ok(run("users", "list", env={"AUTHGATE_SECRET": secret}))
+
+
+def test_unexpected_error_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> Auth:
+        raise RuntimeError("boom with a secret in it")
+
+    group = make_cli(broken)
+    runner = CliRunner()
+    result = runner.invoke(group, ["users", "list"])
+    line = failed(result, 1, "error: unexpected RuntimeError", "AUTHGATE_DEBUG")
+    assert "secret" not in line
+
+    result = runner.invoke(group, ["users", "list"], env={"AUTHGATE_DEBUG": "1"})
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
+    assert result.stderr.splitlines()[-1] == "error: unexpected RuntimeError"
+
+
+# -- reuse by the framework integrations -------------------------------------------------
+
+
+@pytest.fixture
+def memory_auth() -> Auth:
+    return Auth(secret=SECRET, **FAST_SETTINGS)
+
+
+def test_make_cli_uses_the_given_auth(memory_auth: Auth) -> None:
+    calls: list[int] = []
+
+    def get_auth() -> Auth:
+        calls.append(1)
+        return memory_auth
+
+    group = make_cli(get_auth)
+    assert "--database-url" not in [p for param in group.params for p in param.opts]
+    runner = CliRunner()
+    assert runner.invoke(group, ["--help"]).exit_code == 0
+    assert calls == []  # help builds nothing
+
+    ok(runner.invoke(group, ["roles", "create", "admin"]))
+    out = ok(runner.invoke(group, ["users", "create", "alice@example.com", "--password",
+                                   PASSWORD, "--role", "admin"]))  # fmt: skip
+    assert out.startswith("created user alice@example.com")
+    assert calls == [1, 1]  # once per invocation
+    user = memory_auth.users.get_user("alice@example.com")
+    assert user is not None
+    assert user.role_names == ["admin"]
+    assert "alice@example.com" in ok(runner.invoke(group, ["users", "list"]))
+    # The caller's Auth is theirs: nothing here closes it.
+    assert memory_auth.sign_in("alice@example.com", PASSWORD).token
+
+
+def test_make_cli_mounted_in_a_host_cli(memory_auth: Auth) -> None:
+    """As ``flask authgate ...`` does: the group is a subcommand of the host's CLI."""
+    host = click.Group("host")
+    host.add_command(make_cli(lambda: memory_auth), "authgate")
+    runner = CliRunner()
+    args = ["authgate", "users", "create", "a@example.com", "--password", PASSWORD]
+    ok(runner.invoke(host, args))
+    # The host runs click's own standalone mode; an AuthError is still one clear line.
+    result = runner.invoke(host, ["authgate", "users", "create", "a@example.com"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: USER_EXISTS: An account with this email or username already exists."
+    ]
+    result = runner.invoke(host, ["authgate", "users", "show", "b@example.com"])
+    assert result.exit_code == 1
+    assert result.stderr == "Error: no user with email b@example.com\n"
+
+
+def test_make_cli_db_commands_need_an_sql_store(memory_auth: Auth) -> None:
+    result = CliRunner().invoke(make_cli(lambda: memory_auth), ["db", "upgrade"])
+    failed(result, 1, "db commands need the SQLAlchemy store", "MemoryStore")
+
+
+def test_make_cli_db_upgrade_on_the_given_auth(
+    db_url: str, open_auth: Callable[[str], Auth]
+) -> None:
+    auth = open_auth(db_url)  # create_tables migrates on start
+    out = ok(CliRunner().invoke(make_cli(lambda: auth), ["db", "current"]))
+    assert out.strip() == f"{migrate.head_revision()} (head)"
+    out = ok(CliRunner().invoke(make_cli(lambda: auth), ["db", "upgrade"]))
+    assert out.startswith("database already at revision")
+
+
+# -- the real console script ---------------------------------------------------------------
+
+
+def _entry_points() -> list[Any]:
+    script = Path(sys.executable).with_name("authgate")
+    return [
+        pytest.param([sys.executable, "-m", "authgate.cli"], id="python-m"),
+        pytest.param(
+            [str(script)],
+            id="console-script",
+            marks=pytest.mark.skipif(not script.exists(), reason="console script not installed"),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("command", _entry_points())
+def test_console_script(command: list[str], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'auth.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
+    env.update(FAST_ENV, AUTHGATE_DATABASE_URL=url)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    result = run("db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("database upgraded to revision")
+    result = run("users", "create", "alice@example.com", "--password", PASSWORD)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("created user alice@example.com (id ")
+    result = run("users", "list")
+    assert result.returncode == 0, result.stderr
+    assert "\talice@example.com\t-\tactive\tconfirmed\t-" in result.stdout
+    # A password piped to a prompt is read from stdin, with no getpass warnings.
+    result = subprocess.run(
+        [*command, "users", "set-password", "alice@example.com"],
+        input=f"{NEW_PASSWORD}\n{NEW_PASSWORD}\n",
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "password set for alice@example.com" in result.stdout
+    assert NEW_PASSWORD not in result.stdout
+
+    result = run("users", "create", "alice@example.com", "--password", PASSWORD)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: USER_EXISTS: An account with this email or username already exists."
+    ]
+    result = subprocess.run(
+        [*command, "users", "list"],
+        env={**env, "AUTHGATE_DATABASE_URL": UNREACHABLE_URL},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("error: SERVICE_UNAVAILABLE")
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty database ``authgate_cli_test`` on the PostgreSQL server, dropped after."""
+    admin = sa.create_engine(
+        POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
+    try:
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(
+                    f'DROP DATABASE IF EXISTS "{POSTGRES_TEST_DB}" WITH (FORCE)'
+                )
+                connection.exec_driver_sql(f'CREATE DATABASE "{POSTGRES_TEST_DB}"')
+        except sa.exc.OperationalError as exc:
+            detail = str(exc).strip().splitlines()[0]
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"PostgreSQL is required under CI=true: {detail}")
+            pytest.skip(f"PostgreSQL is not reachable: {detail}")
+        yield (
+            sa.make_url(POSTGRES_ADMIN_URL)
+            .set(database=POSTGRES_TEST_DB)
+            .render_as_string(hide_password=False)
+        )
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{POSTGRES_TEST_DB}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_db_upgrade_on_postgres(
+    run: Run, postgres_url: str, open_auth: Callable[[str], Auth]
+) -> None:
+    head = migrate.head_revision()
+    assert ok(run("db", "current", url=postgres_url)).startswith("none (head is")
+    out = ok(run("db", "upgrade", url=postgres_url))
+    assert out == f"database upgraded to revision {head} (head)\n"
+    assert ok(run("db", "current", url=postgres_url)) == f"{head} (head)\n"
+    engine = sa.create_engine(postgres_url)
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+        assert {"authgate_users", "authgate_roles", migrate.VERSION_TABLE} <= tables
+    finally:
+        engine.dispose()
+    create(run, "alice@example.com", url=postgres_url)
+    user = open_auth(postgres_url).users.get_user("alice@example.com")
+    assert user is not None
+    assert user.is_active
