@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from authgate.context import Client, Context
@@ -96,6 +98,40 @@ class Auth:
         )
         #: User and role administration with Flask-Security's names.
         self.users = UserAdmin(self.ctx)
+
+    @classmethod
+    def from_config(
+        cls,
+        mapping: Mapping[str, Any],
+        *,
+        prefix: str = "AUTHGATE_",
+        environ: Mapping[str, str] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        **components: Any,
+    ) -> Auth:
+        """Build an ``Auth`` from ``AUTHGATE_<NAME>`` keys (Flask ``app.config``, Django settings).
+
+        Precedence, lowest first: ``defaults`` (e.g. ``{"secret": SECRET_KEY}``),
+        the environment's ``AUTHGATE_*`` variables, then ``mapping``. An unknown
+        ``AUTHGATE_*`` key is a :class:`TypeError` naming the closest setting.
+
+        Args:
+            mapping: the framework's configuration.
+            prefix: the key prefix.
+            environ: the environment (default ``os.environ``).
+            defaults: settings used when neither the environment nor the mapping has them.
+            **components: ``send_email``, ``db``, ``user_model``, ``role_model``, ``store``,
+                ``clock``.
+        """
+        merged: dict[str, Any] = {f"{prefix}{k.upper()}": v for k, v in (defaults or {}).items()}
+        env = os.environ if environ is None else environ
+        merged.update({k: v for k, v in env.items() if k.startswith(prefix)})
+        merged.update(
+            {k: v for k, v in mapping.items() if isinstance(k, str) and k.startswith(prefix)}
+        )
+        settings = Settings.from_mapping(merged, prefix)
+        values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+        return cls(**values, **components)
 
     def __repr__(self) -> str:
         backend = type(self.store).__name__

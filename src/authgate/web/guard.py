@@ -1,0 +1,107 @@
+"""The one decision behind every framework's decorators and dependencies.
+
+``login_required``, ``roles_required``, ``auth_required("token", "basic")``...
+all call :meth:`Guard.check`, which authenticates the request and applies the
+role/permission rule, and :meth:`Guard.deny`, which turns the failure into a
+response: a page request (one that accepts ``text/html``) is redirected to the
+login page with a safe ``next``, an API request gets the JSON 401/403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from authgate import authz
+from authgate.errors import AuthError, Forbidden, Unauthorized
+from authgate.web.api import AuthAPI
+from authgate.web.credentials import ALL_MECHANISMS, Mechanism, Principal
+from authgate.web.http import ApiRequest, ApiResponse
+from authgate.web.redirects import safe_next
+
+__all__ = ["Guard", "Rule"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a protected view demands."""
+
+    mechanisms: Sequence[Mechanism] = ALL_MECHANISMS
+    predicate: Callable[..., bool] | None = None
+    args: tuple[Any, ...] = ()
+    #: ``anonymous_required``: signed-in users are turned away instead.
+    anonymous: bool = False
+
+    @classmethod
+    def login(cls, *mechanisms: Mechanism) -> Rule:
+        """Any authenticated user (through the given mechanisms, default all)."""
+        return cls(mechanisms=mechanisms or ALL_MECHANISMS)
+
+    @classmethod
+    def roles(cls, *roles: authz.RoleSpec) -> Rule:
+        """``roles_required``: strings ALL, list arguments ANY."""
+        return cls(predicate=authz.has_roles, args=roles)
+
+    @classmethod
+    def roles_any(cls, *roles: authz.RoleSpec) -> Rule:
+        """``roles_accepted``: any one of the roles."""
+        return cls(predicate=authz.has_any_role, args=roles)
+
+    @classmethod
+    def permissions(cls, *permissions: authz.RoleSpec) -> Rule:
+        """``permissions_required``: strings ALL, list arguments ANY."""
+        return cls(predicate=authz.has_all_permissions, args=permissions)
+
+    @classmethod
+    def permissions_any(cls, *permissions: authz.RoleSpec) -> Rule:
+        """``permissions_accepted``: any one of the permissions."""
+        return cls(predicate=authz.has_any_permission, args=permissions)
+
+
+class Guard:
+    """Applies :class:`Rule` objects to neutral requests."""
+
+    def __init__(self, api: AuthAPI) -> None:
+        self.api = api
+
+    def principal(
+        self, request: ApiRequest, mechanisms: Sequence[Mechanism] = ALL_MECHANISMS
+    ) -> Principal | None:
+        """The caller, or ``None``; a bad credential counts as none (for optional users)."""
+        try:
+            return self.api.credentials.authenticate(request, mechanisms)
+        except AuthError:
+            return None
+
+    def check(self, request: ApiRequest, rule: Rule) -> Principal | None:
+        """Authenticate and authorise; returns the principal (``None`` for anonymous rules).
+
+        Raises:
+            Unauthorized / InvalidToken / CSRFFailed: no or bad credential.
+            Forbidden: authenticated without the role or permission, or signed in
+                on an ``anonymous_required`` view.
+        """
+        if rule.anonymous:
+            if self.principal(request) is not None:
+                raise Forbidden("Already signed in.")
+            return None
+        if request.method == "OPTIONS":  # CORS preflights carry no credentials
+            return None
+        principal = self.api.credentials.authenticate(request, rule.mechanisms)
+        if principal is None:
+            raise Unauthorized()
+        if rule.predicate is not None and not rule.predicate(principal.user, *rule.args):
+            raise Forbidden()
+        return principal
+
+    def deny(self, request: ApiRequest, error: AuthError, full_path: str) -> ApiResponse:
+        """The response for a failed check: a login redirect for pages, JSON for APIs."""
+        if request.wants_html and error.status == 401:
+            settings = self.api.auth.settings
+            target = safe_next(full_path, default=settings.post_login_url)
+            return ApiResponse.redirect(f"{self.api.prefix}/login?next={quote(target, safe='')}")
+        if request.wants_html and isinstance(error, Forbidden) and "Already" in error.message:
+            return ApiResponse.redirect(self.api.auth.settings.post_login_url)
+        return AuthAPI.error(error)
