@@ -18,6 +18,7 @@ from authgate.errors import AuthError, Unauthorized, ValidationError
 from authgate.flows import account, sessions, signin, signup
 from authgate.web.credentials import Credentials, Principal
 from authgate.web.http import ApiRequest, ApiResponse
+from authgate.web.redirects import safe_next
 
 if TYPE_CHECKING:
     from authgate.auth import Auth
@@ -80,8 +81,17 @@ def _success() -> ApiResponse:
 
 
 # -- handlers ---------------------------------------------------------------------
+def _respond(call: Call, data: Any, default_next: str) -> ApiResponse:
+    """JSON for API clients; for a browser form with ``?next=``, a redirect to a *safe* target."""
+    request = call.request
+    if request.wants_html and "next" in request.query:
+        return ApiResponse.redirect(safe_next(request.query["next"], default=default_next))
+    return ApiResponse.json(data)
+
+
 def _signed_in(call: Call, result: Any) -> ApiResponse:
-    response = ApiResponse.json(result.to_dict())
+    settings = call.api.auth.settings
+    response = _respond(call, result.to_dict(), settings.post_login_url)
     if result.token:
         call.api.credentials.set_session_cookie(response, result.token, result.session)
     return response
@@ -114,7 +124,7 @@ def _sign_out(call: Call) -> ApiResponse:
     assert call.principal is not None
     if call.principal.token:
         sessions.sign_out(call.api.auth.ctx, call.principal.token)
-    response = _success()
+    response = _respond(call, {"success": True}, call.api.auth.settings.post_logout_url)
     call.api.credentials.clear_session_cookie(response)
     return response
 
