@@ -63,12 +63,13 @@ def check_password(ctx: Context, user: Any, password: str) -> Any:
 
     Raises ``INVALID_CREDENTIALS`` on a mismatch.
     """
-    ok, new_hash = ctx.hasher.verify(password, user.password_hash)
+    stored = user.password_hash  # read once: the CAS below must compare with what was verified
+    ok, new_hash = ctx.hasher.verify(password, stored)
     if not ok:
         raise InvalidCredentials()
     if new_hash is not None:
         updated = ctx.users.update_user(
-            user.id, {"password_hash": new_hash}, expect={"password_hash": user.password_hash}
+            user.id, {"password_hash": new_hash}, expect={"password_hash": stored}
         )
         user = updated or user
     return user

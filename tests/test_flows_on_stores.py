@@ -1,0 +1,189 @@
+"""The core flows on every storage backend (memory, SQLite, PostgreSQL, MariaDB).
+
+The store contract suite checks the stores one method at a time; these tests
+check that the flows built on them keep their guarantees end to end: one
+account per canonical email under concurrency, revocation through the
+security stamp, rehash without reverting a concurrent change, throttling
+under parallel guessing, and a clean 503 when the database is gone.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from authgate import Auth
+from authgate.errors import (
+    AuthError,
+    InvalidCredentials,
+    InvalidToken,
+    RateLimited,
+    ServiceUnavailable,
+    UserExists,
+)
+
+from .core.conftest import FAST_HASHING, PASSWORD, SECRET
+
+NEW_PASSWORD = "new staple battery horse"
+
+
+@pytest.fixture
+def make_auth(store: Any) -> Callable[..., Auth]:
+    def factory(**settings: Any) -> Auth:
+        return Auth(SECRET, store=store, **{**FAST_HASHING, **settings})
+
+    return factory
+
+
+def test_sign_up_sign_in_session_sign_out(make_auth: Callable[..., Auth]) -> None:
+    auth = make_auth()
+    r = auth.sign_up("Alice@Example.com", PASSWORD)
+    assert auth.get_session(r.token).user.email == "Alice@example.com"
+    r2 = auth.sign_in("alice@EXAMPLE.com", PASSWORD, ip="192.0.2.1", user_agent="UA")
+    info = auth.get_session(r2.token)
+    assert (info.ip, info.user_agent) == ("192.0.2.1", "UA")
+    assert info.user.sign_in_count == 1
+    assert auth.sign_out(r2.token) is True
+    assert auth.verify_token(r2.token) is None
+    assert auth.verify_token(r.token) is not None
+    with pytest.raises(UserExists):
+        auth.sign_up("ALICE@example.com", PASSWORD)
+
+
+def test_concurrent_sign_ups_make_one_account(make_auth: Callable[..., Auth]) -> None:
+    auth = make_auth()
+    variants = ["race@example.com", "RACE@example.com", "Race@Example.com", "ｒａｃｅ@example.com"]
+    barrier = threading.Barrier(12)
+
+    def attempt(n: int) -> str:
+        barrier.wait()
+        try:
+            auth.sign_up(variants[n % len(variants)], PASSWORD)
+        except UserExists:
+            return "exists"
+        return "created"
+
+    with ThreadPoolExecutor(12) as pool:
+        outcomes = list(pool.map(attempt, range(12)))
+    assert outcomes.count("created") == 1
+    assert outcomes.count("exists") == 11
+    assert auth.users.find_user(email="race@example.com") is not None
+    assert auth.users.count_users() == 1
+
+
+def test_confirmable_concurrent_duplicates_all_look_new(make_auth: Callable[..., Auth]) -> None:
+    auth = make_auth(confirmable=True)
+    barrier = threading.Barrier(8)
+
+    def attempt(_: int) -> Any:
+        barrier.wait()
+        return auth.sign_up("twin@example.com", PASSWORD).to_dict()
+
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(attempt, range(8)))
+    assert all(body["token"] is None and body["user"]["email"] == "twin@example.com" for body in bodies)
+    assert auth.users.count_users() == 1
+
+
+def test_password_change_revokes_through_the_stamp(make_auth: Callable[..., Auth]) -> None:
+    auth = make_auth()
+    keep = auth.sign_up("alice@example.com", PASSWORD)
+    other = auth.sign_in("alice@example.com", PASSWORD)
+    # Simulate a crash right after the credential write: session rows are not deleted,
+    # yet the old sessions must be dead because the stamp rotated in the same write.
+    auth.store.delete_user_sessions = lambda *a, **k: 0  # type: ignore[method-assign]
+    auth.change_password(keep.user, PASSWORD, NEW_PASSWORD, current_token=keep.token)
+    with pytest.raises(InvalidToken):
+        auth.get_session(other.token)
+    assert auth.get_session(keep.token).user.email == "alice@example.com"
+
+
+def test_deactivation_and_deletion(make_auth: Callable[..., Auth]) -> None:
+    auth = make_auth()
+    r = auth.sign_up("alice@example.com", PASSWORD)
+    auth.users.deactivate_user("alice@example.com")
+    assert auth.verify_token(r.token) is None
+    auth.users.activate_user("alice@example.com")
+    r = auth.sign_in("alice@example.com", PASSWORD)
+    auth.users.delete_user("alice@example.com")
+    assert auth.verify_token(r.token) is None
+    assert auth.users.get_user("alice@example.com") is None
+
+
+def test_rehash_never_reverts_a_concurrent_password_change(make_auth: Callable[..., Auth]) -> None:
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    auth = make_auth()
+    legacy = PBKDF2PasswordHasher().encode(PASSWORD, "seasalt1234", iterations=1000)
+    auth.users.create_user(email="old@example.com", password_hash=legacy)
+    real_verify = auth.ctx.hasher.verify
+
+    def verify_then_race(password: str, stored: str | None) -> tuple[bool, str | None]:
+        result = real_verify(password, stored)
+        # another request resets the password between the check and the rehash write
+        auth.users.set_password("old@example.com", NEW_PASSWORD)
+        return result
+
+    auth.ctx.hasher.verify = verify_then_race  # type: ignore[method-assign]
+    auth.sign_in("old@example.com", PASSWORD)
+    auth.ctx.hasher.verify = real_verify  # type: ignore[method-assign]
+    with pytest.raises(InvalidCredentials):
+        auth.sign_in("old@example.com", PASSWORD)
+    assert auth.sign_in("old@example.com", NEW_PASSWORD).token
+
+
+def test_parallel_guessing_cannot_race_past_the_limit(make_auth: Callable[..., Auth]) -> None:
+    auth = make_auth(sign_in_max_failures=5)
+    auth.sign_up("victim@example.com", PASSWORD)
+    barrier = threading.Barrier(20)
+
+    def guess(n: int) -> str:
+        barrier.wait()
+        try:
+            auth.sign_in("victim@example.com", f"wrong guess {n}", ip=f"10.0.0.{n}")
+        except AuthError as exc:
+            return exc.code
+        return "ok"
+
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(guess, range(20)))
+    assert codes.count("INVALID_CREDENTIALS") == 5
+    assert codes.count("RATE_LIMITED") == 15
+    with pytest.raises(RateLimited):
+        auth.sign_in("victim@example.com", PASSWORD)
+
+
+def test_session_lookup_is_one_indexed_query(sql_store: Any) -> None:
+    """get_session reads the session and user with one statement, plus roles when held."""
+    from sqlalchemy import event
+
+    auth = Auth(SECRET, store=sql_store, **FAST_HASHING)
+    r = auth.sign_up("alice@example.com", PASSWORD)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(sql_store.engine, "before_cursor_execute", count)
+    try:
+        auth.get_session(r.token)
+    finally:
+        event.remove(sql_store.engine, "before_cursor_execute", count)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) <= 2
+    assert "token_hash" in selects[0]
+    assert not [s for s in statements if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]
+
+
+def test_database_down_is_a_clean_503() -> None:
+    with pytest.raises(ServiceUnavailable) as info:
+        Auth(SECRET, database_url="postgresql+psycopg://postgres:hunter2@127.0.0.1:1/x?connect_timeout=2",
+             **FAST_HASHING)  # fmt: skip
+    text = repr(info.value.to_dict()) + str(info.value)
+    assert info.value.status == 503
+    for leak in ("127.0.0.1", "hunter2", "psycopg", "postgres", "connection"):
+        assert leak not in text.lower()
