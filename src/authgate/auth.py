@@ -9,7 +9,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from authgate.context import Client, Context
-from authgate.flows import account, sessions, signin, signup
+from authgate.flows import (
+    account,
+    confirmation,
+    email_change,
+    invitations,
+    magic_link,
+    recovery,
+    sessions,
+    signin,
+    signup,
+)
+from authgate.flows.notify import MailService
 from authgate.models import utcnow
 from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
@@ -23,7 +34,9 @@ from authgate.users import UserAdmin
 
 __all__ = ["Auth"]
 
-_COMPONENTS = ("send_email", "db", "user_model", "role_model", "store", "clock")
+_COMPONENTS = (
+    "send_email", "db", "user_model", "role_model", "store", "clock", "template_dirs",
+)  # fmt: skip
 
 
 class Auth:
@@ -38,6 +51,7 @@ class Auth:
         role_model: your role model built on :class:`authgate.RoleMixin`.
         store: a ready store object (overrides ``database_url`` and ``db``).
         clock: returns the current aware UTC time; injectable for tests.
+        template_dirs: folders whose ``authgate/email/...`` templates override the package's.
         **settings: any :class:`~authgate.settings.Settings` field.
 
     Raises:
@@ -61,6 +75,7 @@ class Auth:
         role_model: type[Any] | None = None,
         store: Store | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        template_dirs: Sequence[str] = (),
         **settings: Any,
     ) -> None:
         valid = set(Settings.names())
@@ -94,7 +109,7 @@ class Auth:
             email_tokens=EmailTokens(self.settings.secrets, self.clock),
             clock=self.clock,
             sender=self,
-            mailer=send_email,
+            mail=MailService(self.settings, send_email, tuple(template_dirs), sender=self),
         )
         #: User and role administration with Flask-Security's names.
         self.users = UserAdmin(self.ctx)
@@ -156,18 +171,20 @@ class Auth:
         *,
         ip: str | None = None,
         user_agent: str | None = None,
+        invite_token: str | None = None,
         **fields: Any,
     ) -> AuthResult:
         """Register a user; signs them in unless email confirmation comes first.
 
-        Extra keywords set the app's own user columns.
+        Extra keywords set the app's own user columns. ``invite_token`` (required
+        when ``invite_only`` is on) confirms the invited address.
 
         Raises:
-            ValidationError, UserExists, FeatureDisabled.
+            ValidationError, UserExists, FeatureDisabled, InvalidToken.
         """
         return signup.sign_up(
             self.ctx, email, password, username=username, fields=fields,
-            client=Client(ip, user_agent),
+            invite_token=invite_token, client=Client(ip, user_agent),
         )  # fmt: skip
 
     def sign_in(
@@ -244,3 +261,58 @@ class Auth:
     def change_username(self, user: Any, new_username: str, password: str) -> Any:
         """Change the username (needs ``usernames=True``) after checking the password."""
         return account.change_username(self.ctx, user, new_username, password)
+
+    # -- email flows -----------------------------------------------------------
+    @property
+    def mail(self) -> MailService:
+        """The mail service (``auth.mail.flush()`` waits for background deliveries)."""
+        return self.ctx.mail
+
+    def send_confirmation(self, email: str) -> None:
+        """(Re)send the confirmation link; the same answer for unknown addresses."""
+        confirmation.send_confirmation(self.ctx, email)
+
+    def confirm_email(
+        self, token: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> AuthResult:
+        """Confirm an address (a new account, an email change or an added address).
+
+        Returns the user and, with ``login_after_confirm``, a new session token.
+
+        Raises:
+            InvalidToken: malformed, expired, used, or of another purpose.
+        """
+        return confirmation.confirm_email(self.ctx, token, Client(ip, user_agent))
+
+    def forgot_password(self, email: str) -> None:
+        """Email a reset link if the address has an account; the same answer otherwise."""
+        recovery.forgot_password(self.ctx, email)
+
+    def reset_password(
+        self, token: str, new_password: str, *, ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> AuthResult:  # fmt: skip
+        """Set a new password with a reset token; every session ends.
+
+        Raises:
+            InvalidToken, ValidationError, AccountDisabled.
+        """
+        return recovery.reset_password(self.ctx, token, new_password, Client(ip, user_agent))
+
+    def change_email(self, user: Any, new_email: str, password: str) -> None:
+        """Ask to change the address; it takes effect once the link sent to it is used."""
+        email_change.change_email(self.ctx, user, new_email, password)
+
+    def send_login_link(self, email: str) -> None:
+        """Email a sign-in link (``passwordless``); the same answer for unknown addresses."""
+        magic_link.send_login_link(self.ctx, email)
+
+    def sign_in_with_link(
+        self, token: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> AuthResult:
+        """Redeem a sign-in link once and start a session."""
+        return magic_link.sign_in_with_link(self.ctx, token, Client(ip, user_agent))
+
+    def invite(self, email: str, invited_by: Any = None) -> str:
+        """Invite ``email`` to sign up; returns the token (also emailed)."""
+        return invitations.invite(self.ctx, email, invited_by)

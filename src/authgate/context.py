@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from authgate.flows.notify import MailService
 from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
 from authgate.ratelimit import SignInThrottle
@@ -48,8 +49,8 @@ class Context:
     clock: Callable[[], dt.datetime]
     #: The sender of signals (the Auth instance).
     sender: Any
-    #: The mailer, or ``None`` (set up by the email flows).
-    mailer: Any = None
+    #: Renders and delivers the flows' emails.
+    mail: MailService
 
     @property
     def user_model(self) -> type[Any]:

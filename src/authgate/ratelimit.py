@@ -100,6 +100,18 @@ class SignInThrottle:
         except Exception as exc:  # storage down: fail closed
             raise ServiceUnavailable() from exc
 
+    def allow(self, scope: str, key: str, amount: int, window: int) -> bool:
+        """Count one event for ``key`` and say whether it is within ``amount`` per ``window`` s.
+
+        Used for per-address email limits; unlike sign-in, it never raises: the
+        caller answers the same way and simply does not send.
+        """
+        item = RateLimitItemPerSecond(amount, window)
+        try:
+            return bool(self._limiter.hit(item, scope, _key(key)))
+        except Exception:  # storage down: fail closed, send nothing
+            return False
+
     def failed(self, identity: str, ip: str | None, scope: str = "sign-in") -> None:
         """Count a failure against the client IP (the identity was counted by :meth:`attempt`)."""
         if not self.enabled:

@@ -96,6 +96,27 @@ class Settings:
     #: How recent the last sign-in must be for password, email, MFA and passkey changes.
     freshness: int = 15 * MINUTE
 
+    # -- email flows ----------------------------------------------------------
+    #: Sign the user in when they confirm their email address.
+    login_after_confirm: bool = True
+    #: Sign the user in after a password reset (off: OWASP Forgot Password sheet).
+    login_after_reset: bool = False
+    #: At most this many emails of one kind to one address per hour (confirmation,
+    #: reset, magic link...); further requests get the same answer and no email.
+    email_send_limit: int = 5
+    #: Email the user when they sign up (when confirmation is off).
+    notify_registered: bool = True
+    #: Email the user when their password is changed.
+    notify_password_changed: bool = True
+    #: Email the user when their password is reset.
+    notify_password_reset: bool = True
+    #: Email the user when their username is changed.
+    notify_username_changed: bool = True
+    #: Email the OLD address when the email address is changed.
+    notify_email_changed: bool = True
+    #: Role a signed-in user needs to send invitations through the JSON API.
+    inviter_role: str | None = "admin"
+
     # -- password policy ----------------------------------------------------
     #: Minimum length in characters (code points, after NFKC normalisation).
     password_min_length: int = 8
@@ -334,6 +355,7 @@ def _validate(s: Settings) -> None:
         "password_min_length", "password_max_length", "argon2_memory_cost",
         "argon2_time_cost", "argon2_parallelism", "pbkdf2_iterations", "hash_concurrency",
         "sign_in_max_failures", "sign_in_ip_max_failures", "sign_in_failure_window",
+        "email_send_limit",
     ]  # fmt: skip
     for name in positive:
         if getattr(s, name) <= 0:

@@ -19,6 +19,7 @@ __all__ = [
     "email_changed",
     "login_failed",
     "login_link_sent",
+    "mail_failed",
     "password_changed",
     "password_reset",
     "reset_password_instructions_sent",
@@ -60,3 +61,6 @@ email_changed = signals.signal("email-changed")
 login_link_sent = signals.signal("login-link-sent")
 #: Someone was invited. Extra keywords: ``email``, ``invited_by``, ``token``.
 user_invited = signals.signal("user-invited")
+#: An email could not be delivered (logged too). Extra keywords: ``kind``,
+#: ``error``, ``ref`` (the reference in the log line).
+mail_failed = signals.signal("mail-failed")

@@ -14,8 +14,7 @@ from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import FeatureDisabled, InvalidCredentials, UserNotFound, ValidationError
 from authgate.flows.sessions import current_session_id
 from authgate.flows.signin import check_password, password_input
-from authgate.flows.signup import identifiers_of
-from authgate.flows.validation import valid_username
+from authgate.flows.validation import identifiers_of, valid_username
 from authgate.models import new_stamp
 
 __all__ = ["change_password", "change_username", "reload_user", "verify_current_password"]
@@ -99,6 +98,8 @@ def change_password(
             changes["authenticated_at"] = now
         ctx.sessions.update_session(session_id, changes)
     signals.password_changed.send(ctx.sender, user=updated)
+    if ctx.settings.notify_password_changed:
+        ctx.mail.send("password_changed", updated.email, updated)
     return updated
 
 
@@ -118,4 +119,8 @@ def change_username(
     if updated is None:
         raise UserNotFound()
     signals.username_changed.send(ctx.sender, user=updated, old_username=old)
+    if ctx.settings.notify_username_changed:
+        ctx.mail.send(
+            "username_changed", updated.email, updated, old_username=old, new_username=username
+        )
     return updated

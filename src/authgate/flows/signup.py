@@ -16,22 +16,20 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import FeatureDisabled, UserExists, ValidationError
+from authgate.flows import invitations
+from authgate.flows.confirmation import send_confirmation_to
+from authgate.flows.links import within_send_limit
 from authgate.flows.sessions import start_session
-from authgate.flows.validation import check_app_fields, valid_email, valid_username
+from authgate.flows.validation import (
+    check_app_fields,
+    identifiers_of,
+    valid_email,
+    valid_username,
+)
+from authgate.models import canonical_email
 from authgate.results import AuthResult
 
-__all__ = ["identifiers_of", "sign_up"]
-
-
-def identifiers_of(email: str | None, username: str | None, *extra: str | None) -> list[str]:
-    """Context words a password must not equal: the email, its local part, the username."""
-    words: list[str] = []
-    if email:
-        words += [email, email.split("@", 1)[0]]
-    if username:
-        words.append(username)
-    words += [w for w in extra if w]
-    return words
+__all__ = ["sign_up"]
 
 
 def sign_up(
@@ -41,6 +39,7 @@ def sign_up(
     *,
     username: object = None,
     fields: Mapping[str, Any] | None = None,
+    invite_token: object = None,
     client: Client = NO_CLIENT,
 ) -> AuthResult:
     """Register a new user and, unless confirmation is required first, sign them in.
@@ -51,12 +50,14 @@ def sign_up(
         username: required when ``usernames`` is on; refused otherwise.
         fields: values for the app's own user columns; any other name
             (``roles``, ``is_active``, ``id``...) is a ``VALIDATION_ERROR``.
+        invite_token: an invitation for this address; required when
+            ``invite_only`` is on. It confirms the address.
         client: IP and user agent for the session.
     """
     settings = ctx.settings
     if not settings.registerable:
         raise FeatureDisabled("Sign-up is not enabled.")
-    if settings.invite_only:
+    if settings.invite_only and invite_token is None:
         raise FeatureDisabled("Sign-up is by invitation only.")
     errors: dict[str, str] = {}
     clean_email = clean_username = None
@@ -85,6 +86,9 @@ def sign_up(
     if errors:
         raise ValidationError(fields=errors)
     assert clean_email is not None
+    invitation = None
+    if invite_token is not None:
+        invitation = invitations.check_invitation(ctx, invite_token, clean_email)
 
     password_hash = ctx.hasher.hash(secret)
     values: dict[str, Any] = {
@@ -93,17 +97,30 @@ def sign_up(
         "username": clean_username,
         "password_hash": password_hash,
         "is_active": True,
-        "email_confirmed_at": None,
+        "email_confirmed_at": ctx.now() if invitation is not None else None,
     }
+    if invitation is not None:
+        invitations.claim_invitation(ctx, invitation)
     try:
         user = ctx.users.create_user(values)
     except UserExists as exc:
         if settings.confirmable and exc.field == "email":
-            # Same shape, same status, no token: indistinguishable from a new sign-up.
+            # Same shape, same status, no token: indistinguishable from a new sign-up;
+            # the owner of the address is told instead.
+            owner = ctx.users.get_user_by_email(canonical_email(clean_email))
+            if owner is not None and within_send_limit(
+                ctx, "registration_attempt", owner.email_canonical
+            ):
+                ctx.mail.send("registration_attempt", owner.email, owner)
             return AuthResult(user=ctx.user_model(**{**values, "password_hash": None}), token=None)
         raise
 
-    if settings.confirmable and not settings.login_without_confirmation:
+    needs_confirmation = settings.confirmable and user.email_confirmed_at is None
+    if needs_confirmation:
+        send_confirmation_to(ctx, user)
+    elif settings.notify_registered:
+        ctx.mail.send("welcome", user.email, user)
+    if needs_confirmation and not settings.login_without_confirmation:
         result = AuthResult(user=user, token=None)
     else:
         result = start_session(ctx, user, client=client)

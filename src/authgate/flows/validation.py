@@ -11,7 +11,13 @@ from email_validator import EmailNotValidError, validate_email
 from authgate.errors import ValidationError
 from authgate.models import app_fields
 
-__all__ = ["check_app_fields", "require_text", "valid_email", "valid_username"]
+__all__ = [
+    "check_app_fields",
+    "identifiers_of",
+    "require_text",
+    "valid_email",
+    "valid_username",
+]
 
 #: RFC 5321 caps an address at 254 characters.
 MAX_EMAIL_LENGTH = 254
@@ -83,3 +89,14 @@ def check_app_fields(model: type[Any], fields: Mapping[str, Any]) -> dict[str, A
                 raise ValidationError(fields={name: "invalid"})
         checked[name] = value
     return checked
+
+
+def identifiers_of(email: str | None, username: str | None, *extra: str | None) -> list[str]:
+    """Context words a password must not equal: the email, its local part, the username."""
+    words: list[str] = []
+    if email:
+        words += [email, email.split("@", 1)[0]]
+    if username:
+        words.append(username)
+    words += [w for w in extra if w]
+    return words

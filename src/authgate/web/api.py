@@ -14,10 +14,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from authgate.errors import AuthError, Unauthorized, ValidationError
-from authgate.flows import account, sessions, signin, signup
+from authgate.errors import AuthError, Forbidden, Unauthorized, ValidationError
+from authgate.flows import (
+    account,
+    confirmation,
+    email_change,
+    invitations,
+    magic_link,
+    recovery,
+    sessions,
+    signin,
+    signup,
+)
 from authgate.web.credentials import Credentials, Principal
 from authgate.web.http import ApiRequest, ApiResponse
+from authgate.web.links import check_form_nonce, link_page
 from authgate.web.redirects import safe_next
 
 if TYPE_CHECKING:
@@ -36,6 +47,8 @@ class Call:
     request: ApiRequest
     principal: Principal | None
     data: dict[str, Any] = field(default_factory=dict)
+    #: The body was an HTML form (from one of the link pages), not JSON.
+    from_form: bool = False
 
     @property
     def user(self) -> Any:
@@ -60,9 +73,13 @@ class Route:
     fields: Mapping[str, tuple[dict[str, Any], bool]] = field(default_factory=dict)
     #: Whether extra body fields are allowed (sign-up passes them to app columns).
     open_body: bool = False
+    #: Query parameters (documented in OpenAPI).
+    query: tuple[str, ...] = ()
     #: Name of the response schema in ``components.schemas``.
     response: str = "Success"
     auth: bool = False
+    #: Also accepts the urlencoded form of a link page (with its nonce).
+    form: bool = False
     #: Settings switch that must be on for the route to be listed.
     feature: str | None = None
     errors: tuple[str, ...] = ()
@@ -100,10 +117,10 @@ def _signed_in(call: Call, result: Any) -> ApiResponse:
 def _sign_up(call: Call) -> ApiResponse:
     data = dict(call.data)
     email, password = data.pop("email", None), data.pop("password", None)
-    username = data.pop("username", None)
+    username, invite = data.pop("username", None), data.pop("invite_token", None)
     result = signup.sign_up(
         call.api.auth.ctx, email, password, username=username, fields=data,
-        client=call.api.credentials.client(call.request),
+        invite_token=invite, client=call.api.credentials.client(call.request),
     )  # fmt: skip
     return _signed_in(call, result)
 
@@ -169,6 +186,115 @@ def _revoke_other_sessions(call: Call) -> ApiResponse:
     return _success()
 
 
+# -- email flows ----------------------------------------------------------------------
+def _token_of(call: Call) -> Any:
+    if call.request.method == "GET":
+        return call.request.query.get("token")
+    return call.data.get("token")
+
+
+def _link_result(call: Call, result: Any) -> ApiResponse:
+    """A redeemed link: JSON for API clients, a redirect (with the cookie) for link pages."""
+    if call.from_form:
+        response = ApiResponse.redirect(call.api.auth.settings.post_login_url)
+        if result.token:
+            call.api.credentials.set_session_cookie(response, result.token, result.session)
+        return response
+    return _signed_in(call, result)
+
+
+def _link_page(
+    title: str, button: str, password: bool = False
+) -> Callable[[Call], ApiResponse | None]:
+    def page(call: Call) -> ApiResponse | None:
+        if call.request.method != "GET" or not call.request.wants_html:
+            return None
+        settings = call.api.auth.settings
+        action = call.api.prefix + call.request.path
+        limits = (settings.password_min_length, settings.password_max_length) if password else None
+        return link_page(call.request, action, title, button,
+                         secure=settings.secure_cookies, password=limits)  # fmt: skip
+
+    return page
+
+
+_confirm_page = _link_page("Confirm your email address", "Confirm")
+_magic_page = _link_page("Sign in", "Sign in")
+_reset_page = _link_page("Choose a new password", "Set password", password=True)
+
+
+def _send_verification(call: Call) -> ApiResponse:
+    confirmation.send_confirmation(call.api.auth.ctx, call.data.get("email"))
+    return _success()
+
+
+def _verify_email(call: Call) -> ApiResponse:
+    page = _confirm_page(call)
+    if page is not None:
+        return page
+    result = confirmation.confirm_email(
+        call.api.auth.ctx, _token_of(call), call.api.credentials.client(call.request)
+    )
+    return _link_result(call, result)
+
+
+def _forgot_password(call: Call) -> ApiResponse:
+    recovery.forgot_password(call.api.auth.ctx, call.data.get("email"))
+    return _success()
+
+
+def _reset_password_page(call: Call) -> ApiResponse:
+    page = _reset_page(call)
+    if page is None:
+        raise ValidationError("Open this link in a browser, or POST the token.",
+                              fields={"token": "invalid"})  # fmt: skip
+    return page
+
+
+def _reset_password(call: Call) -> ApiResponse:
+    result = recovery.reset_password(
+        call.api.auth.ctx, _token_of(call), call.data.get("new_password"),
+        call.api.credentials.client(call.request),
+    )  # fmt: skip
+    if call.from_form:
+        return _link_result(call, result)
+    response = _success()
+    if result.token:
+        call.api.credentials.set_session_cookie(response, result.token, result.session)
+    return response
+
+
+def _change_email(call: Call) -> ApiResponse:
+    email_change.change_email(
+        call.api.auth.ctx, call.user, call.data.get("new_email"), call.data.get("password"),
+        call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return _success()
+
+
+def _send_magic_link(call: Call) -> ApiResponse:
+    magic_link.send_login_link(call.api.auth.ctx, call.data.get("email"))
+    return _success()
+
+
+def _verify_magic_link(call: Call) -> ApiResponse:
+    page = _magic_page(call)
+    if page is not None:
+        return page
+    result = magic_link.sign_in_with_link(
+        call.api.auth.ctx, _token_of(call), call.api.credentials.client(call.request)
+    )
+    return _link_result(call, result)
+
+
+def _invite(call: Call) -> ApiResponse:
+    role = call.api.auth.settings.inviter_role
+    if role is not None and not call.user.has_role(role):
+        raise Forbidden()
+    invitations.invite(call.api.auth.ctx, call.data.get("email"), invited_by=call.user)
+    return _success()
+
+
 def _openapi(call: Call) -> ApiResponse:
     return ApiResponse.json(call.api.openapi())
 
@@ -181,7 +307,8 @@ ROUTES: tuple[Route, ...] = (
         "signUpEmail", "POST", "/sign-up/email", "Create an account with email and password",
         _sign_up,
         fields={"email": (_str(format="email"), True), "password": (_PASSWORD, True),
-                "username": (_str("Required when usernames are enabled"), False)},
+                "username": (_str("Required when usernames are enabled"), False),
+                "invite_token": (_str("An invitation; required when invite-only"), False)},
         open_body=True, response="AuthResult", feature="registerable",
         errors=(*_VALIDATION, "USER_EXISTS", "FEATURE_DISABLED", "SERVICE_UNAVAILABLE"),
     ),
@@ -230,6 +357,51 @@ ROUTES: tuple[Route, ...] = (
           errors=_AUTHED),
     Route("openapi", "GET", "/openapi.json", "This OpenAPI document", _openapi,
           response="OpenAPI"),
+    Route("sendVerificationEmail", "POST", "/send-verification-email",
+          "Resend the confirmation link (same answer for unknown addresses)", _send_verification,
+          fields={"email": (_str(format="email"), True)}, feature="confirmable",
+          errors=(*_VALIDATION, "FEATURE_DISABLED")),
+    Route("verifyEmailLink", "GET", "/verify-email",
+          "Confirm an address from the emailed link (a browser gets a confirm page)",
+          _verify_email, query=("token",), response="AuthResult",
+          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED")),
+    Route("verifyEmail", "POST", "/verify-email", "Confirm an address with its token",
+          _verify_email, fields={"token": (_str(), True)}, form=True, response="AuthResult",
+          errors=(*_VALIDATION, "INVALID_TOKEN", "ACCOUNT_DISABLED", "CSRF_FAILED")),
+    Route("forgotPassword", "POST", "/forgot-password",
+          "Email a reset link (same answer for unknown addresses)", _forgot_password,
+          fields={"email": (_str(format="email"), True)}, feature="recoverable",
+          errors=(*_VALIDATION, "FEATURE_DISABLED")),
+    Route("resetPasswordPage", "GET", "/reset-password",
+          "The page an emailed reset link opens (browsers only)", _reset_password_page,
+          query=("token",), response="Html", feature="recoverable", errors=_VALIDATION),
+    Route("resetPassword", "POST", "/reset-password", "Set a new password with a reset token",
+          _reset_password, fields={"token": (_str(), True), "new_password": (_PASSWORD, True)},
+          form=True, feature="recoverable",
+          errors=(*_VALIDATION, "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED",
+                  "CSRF_FAILED")),
+    Route("changeEmail", "POST", "/change-email",
+          "Ask to change the address (confirmed before it takes effect)", _change_email,
+          fields={"new_email": (_str(format="email"), True), "password": (_PASSWORD, True)},
+          auth=True, feature="change_email",
+          errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "RATE_LIMITED",
+                  "FEATURE_DISABLED")),
+    Route("sendMagicLink", "POST", "/sign-in/magic-link",
+          "Email a sign-in link (same answer for unknown addresses)", _send_magic_link,
+          fields={"email": (_str(format="email"), True)}, feature="passwordless",
+          errors=(*_VALIDATION, "FEATURE_DISABLED")),
+    Route("verifyMagicLinkGet", "GET", "/magic-link/verify",
+          "Sign in with the emailed link (a browser gets a confirm page)", _verify_magic_link,
+          query=("token",), response="AuthResult", feature="passwordless",
+          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
+    Route("verifyMagicLink", "POST", "/magic-link/verify", "Sign in with a link's token",
+          _verify_magic_link, fields={"token": (_str(), True)}, form=True,
+          response="AuthResult", feature="passwordless",
+          errors=(*_VALIDATION, "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED",
+                  "CSRF_FAILED")),
+    Route("invite", "POST", "/invite", "Invite someone to sign up", _invite,
+          fields={"email": (_str(format="email"), True)}, auth=True,
+          errors=(*_VALIDATION, *_AUTHED, "FORBIDDEN", "USER_EXISTS")),
 )  # fmt: skip
 
 
@@ -279,12 +451,18 @@ class AuthAPI:
                 principal = self.credentials.authenticate(request, ("token", "session"))
                 if principal is None:
                     raise Unauthorized()
-            data = request.json() if route.fields or route.open_body else {}
+            from_form = route.form and request.is_form
+            if from_form:
+                data: dict[str, Any] = dict(request.form())
+                check_form_nonce(request, data)
+                data.pop("nonce", None)
+            else:
+                data = request.json() if route.fields or route.open_body else {}
             if not route.open_body:
                 unknown = {k: "unknown_field" for k in data if k not in route.fields}
                 if unknown:
                     raise ValidationError(fields=unknown)
-            return route.handler(Call(self, request, principal, data))
+            return route.handler(Call(self, request, principal, data, from_form))
         except AuthError as exc:
             return self.error(exc)
         except Exception:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from authgate.errors import ValidationError
 
@@ -109,6 +110,24 @@ class ApiRequest:
                 "The request body must be a JSON object.", fields={"body": "invalid"}
             )
         return data
+
+    @property
+    def is_form(self) -> bool:
+        """Whether the body is an HTML form post."""
+        content_type = self.headers.get("content-type", "").split(";")[0].strip().lower()
+        return content_type == "application/x-www-form-urlencoded"
+
+    def form(self) -> dict[str, str]:
+        """The body as an urlencoded form (first value of each field)."""
+        if self.body_too_large or len(self.body) > MAX_BODY_BYTES:
+            raise ValidationError("The request body is too large.", fields={"body": "too_long"})
+        try:
+            text = self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError(
+                "The form is not valid UTF-8.", fields={"body": "invalid"}
+            ) from None
+        return dict(parse_qsl(text, keep_blank_values=True))
 
 
 def format_cookie(

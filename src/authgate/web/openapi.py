@@ -137,6 +137,16 @@ def _operation(api: AuthAPI, route: Route) -> dict[str, Any]:
             }
         },
     }
+    if route.query:
+        op["parameters"] = [
+            {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+            for name in route.query
+        ]
+    if route.response == "Html":
+        op["responses"]["200"] = {
+            "description": "An HTML page (browsers only)",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
     if route.fields or route.open_body:
         required = [name for name, (_, req) in route.fields.items() if req]
         schema: dict[str, Any] = {
@@ -146,7 +156,14 @@ def _operation(api: AuthAPI, route: Route) -> dict[str, Any]:
         }
         if required:
             schema["required"] = required
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        content: dict[str, Any] = {"application/json": {"schema": schema}}
+        if route.form:
+            form_schema = {
+                **schema,
+                "properties": {**schema["properties"], "nonce": {"type": "string"}},
+            }
+            content["application/x-www-form-urlencoded"] = {"schema": form_schema}
+        op["requestBody"] = {"required": True, "content": content}
     by_status: dict[int, list[str]] = {}
     for code in route.errors:
         by_status.setdefault(_status_of(code), []).append(code)

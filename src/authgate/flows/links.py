@@ -1,0 +1,83 @@
+"""Emailed links: issue a purpose-bound token, build its URL, redeem it exactly once.
+
+Every failure while redeeming (bad signature, expired, other purpose, unknown
+user, stale state, already used) is the same ``INVALID_TOKEN``: an attacker
+learns nothing about why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from authgate.context import Context
+from authgate.errors import InvalidToken
+from authgate.tokens import TokenPayload, constant_time_equals, state_fingerprint
+
+__all__ = ["fingerprint", "link_url", "redeem", "within_send_limit"]
+
+logger = logging.getLogger("authgate.mail")
+_warned: set[str] = set()
+
+
+def fingerprint(purpose: str, user: Any) -> str:
+    """The state a token of ``purpose`` is bound to; any change kills the token.
+
+    * ``confirm_email``: the address and whether it is confirmed yet.
+    * ``reset_password``: the security stamp and the password hash (any
+      credential change, including the reset itself, rotates the stamp).
+    * ``login_link`` / ``change_email``: the security stamp and the address.
+    """
+    if purpose == "confirm_email":
+        return state_fingerprint(purpose, user.email_canonical, user.email_confirmed_at is None)
+    if purpose == "reset_password":
+        return state_fingerprint(purpose, user.security_stamp, user.password_hash or "")
+    return state_fingerprint(purpose, user.security_stamp, user.email_canonical)
+
+
+def link_url(ctx: Context, path: str, token: str) -> str:
+    """An absolute link under the API prefix, built from ``base_url`` (never the Host header)."""
+    base = ctx.settings.base_url
+    if base is None:
+        base = "http://localhost:8000"
+        if "base_url" not in _warned:
+            _warned.add("base_url")
+            logger.warning("base_url is not set; emailed links point at %s", base)
+    return f"{base.rstrip('/')}{ctx.settings.url_prefix}{path}?token={quote(token, safe='')}"
+
+
+def within_send_limit(ctx: Context, kind: str, address_canonical: str) -> bool:
+    """Whether another ``kind`` email may go to this address this hour."""
+    return ctx.throttle.allow(
+        f"mail:{kind}", address_canonical, ctx.settings.email_send_limit, 3600
+    )
+
+
+def redeem(
+    ctx: Context, purpose: str, token: object, max_age: int, *, claim: bool = True
+) -> tuple[TokenPayload, Any]:
+    """Verify a token of ``purpose`` and load its user; claim it once when ``claim``.
+
+    Returns the payload and the user (``None`` for tokens without a user, such
+    as invitations). Raises ``INVALID_TOKEN`` on every failure.
+    """
+    payload = ctx.email_tokens.verify(purpose, token, max_age)
+    user = None
+    if payload.user_id is not None:
+        user = ctx.users.get_user(payload.user_id)
+        if user is None:
+            raise InvalidToken()
+        if not constant_time_equals(payload.fingerprint, fingerprint(purpose, user)):
+            raise InvalidToken()
+    if claim and not ctx.tokens.claim_token(
+        payload.jti, purpose, payload.user_id, payload.expires_at, ctx.now()
+    ):
+        raise InvalidToken()
+    return payload, user
+
+
+def expires_in_minutes(seconds: int) -> int:
+    """A lifetime in whole minutes, for email wording."""
+    return max(1, int(dt.timedelta(seconds=seconds).total_seconds() // 60))

@@ -1,0 +1,79 @@
+"""Passwordless sign-in by a link sent by email (``passwordless``).
+
+The link lives ``login_link_within`` seconds (10 minutes by default, NIST's
+limit for out-of-band secrets), works once, and dies with any credential
+change. Email is at best AAL1: it proves control of the mailbox, nothing more.
+
+Opening a link for an account whose address was never confirmed confirms it
+and *removes any password* set on it, rotating the stamp: someone who signed
+up with another person's address beforehand cannot keep a way in
+(pre-account hijacking, better-auth GHSA-qq9h).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authgate import signals
+from authgate.context import NO_CLIENT, Client, Context
+from authgate.errors import AccountDisabled, FeatureDisabled, InvalidToken
+from authgate.flows.links import (
+    expires_in_minutes,
+    fingerprint,
+    link_url,
+    redeem,
+    within_send_limit,
+)
+from authgate.flows.sessions import start_session
+from authgate.flows.validation import valid_email
+from authgate.models import canonical_email, new_stamp
+from authgate.results import AuthResult
+
+__all__ = ["send_login_link", "sign_in_with_link"]
+
+PURPOSE = "login_link"
+
+
+def send_login_link(ctx: Context, email: object) -> None:
+    """Email a sign-in link to an active account; the same answer for unknown addresses."""
+    if not ctx.settings.passwordless:
+        raise FeatureDisabled("Sign-in by email link is not enabled.")
+    canonical = canonical_email(valid_email(email))
+    user = ctx.users.get_user_by_email(canonical)
+    if user is None or not user.is_active or not within_send_limit(ctx, PURPOSE, canonical):
+        return
+    token = ctx.email_tokens.issue(PURPOSE, user.id, fingerprint(PURPOSE, user))
+    ctx.mail.send(
+        "login_link", user.email, user,
+        link=link_url(ctx, "/magic-link/verify", token),
+        expires_in_minutes=expires_in_minutes(ctx.settings.login_link_within),
+    )  # fmt: skip
+    signals.login_link_sent.send(ctx.sender, user=user, token=token)
+
+
+def sign_in_with_link(ctx: Context, token: object, client: Client = NO_CLIENT) -> AuthResult:
+    """Redeem a sign-in link once and start a session."""
+    if not ctx.settings.passwordless:
+        raise FeatureDisabled("Sign-in by email link is not enabled.")
+    _, user = redeem(ctx, PURPOSE, token, ctx.settings.login_link_within)
+    if not user.is_active:
+        raise AccountDisabled()
+    if user.email_confirmed_at is None:
+        changes: dict[str, Any] = {
+            "email_confirmed_at": ctx.now(),
+            "password_hash": None,
+            "security_stamp": new_stamp(),
+        }
+        updated = ctx.users.update_user(
+            user.id, changes, expect={"security_stamp": user.security_stamp}
+        )
+        if updated is None:
+            raise InvalidToken()
+        ctx.sessions.delete_user_sessions(user.id)
+        user = updated
+    result = start_session(ctx, user, client=client)
+    assert result.session is not None
+    signals.user_logged_in.send(
+        ctx.sender, user=user, session_id=result.session.id, ip=client.ip, method="link"
+    )
+    return result

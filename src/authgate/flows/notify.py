@@ -1,0 +1,114 @@
+"""Sending the emails the flows ask for: render, deliver, never block or leak.
+
+Policy (SPEC §7, SECURITY.md R6/F6), decided once here:
+
+* A flow commits its database change first, then asks for an email, so a
+  mail outage can never lose or half-create an account.
+* Rendering and delivery run off the request path (a small thread pool) unless
+  the mailer asks to be called synchronously. The response therefore never
+  waits on SMTP, takes the same time whether or not an email is sent (no
+  enumeration through timing), and a failed delivery never changes the answer
+  (no enumeration through errors either).
+* A failed delivery is logged at ERROR on ``authgate.mail`` with the email kind,
+  user id and a reference, and reported through the ``mail_failed`` signal.
+  It is retryable: every flow that sends a link can be asked again
+  (resend confirmation, forgot password, magic link...).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from authgate import signals
+from authgate.mail import Mailer, as_mailer
+from authgate.mail.render import EmailRenderer
+from authgate.settings import Settings
+
+__all__ = ["MailService"]
+
+logger = logging.getLogger("authgate.mail")
+
+
+class MailService:
+    """Renders and delivers the flows' emails.
+
+    Args:
+        settings: used for ``base_url`` and ``site_name`` in templates.
+        mailer: a mailer object, a callable, or ``None`` for the console mailer.
+        template_dirs: the app's template folders (they override the package's).
+        sender: the signal sender (the ``Auth``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        mailer: Any = None,
+        template_dirs: tuple[str, ...] = (),
+        sender: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.mailer: Mailer = as_mailer(mailer)
+        self._template_dirs = tuple(template_dirs)
+        self.renderer = EmailRenderer(self._template_dirs, settings=settings)
+        self._sender = sender
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: set[Future[None]] = set()
+
+    def use(self, mailer: Any) -> None:
+        """Deliver through ``mailer`` (an object with ``send`` or a callable) from now on."""
+        self.mailer = as_mailer(mailer)
+
+    def add_template_dir(self, path: str) -> None:
+        """Look for overriding ``authgate/email/...`` templates in ``path`` first."""
+        if path not in self._template_dirs:
+            self._template_dirs = (str(path), *self._template_dirs)
+            self.renderer = EmailRenderer(self._template_dirs, settings=self.settings)
+
+    @property
+    def synchronous(self) -> bool:
+        """Whether delivery happens in the caller's thread (test outboxes, queue mailers)."""
+        return bool(getattr(self.mailer, "synchronous", False))
+
+    def send(self, kind: str, to: str, user: Any, **context: Any) -> None:
+        """Render ``kind`` for ``to`` and deliver it (in the background unless synchronous)."""
+        if self.synchronous:
+            self._deliver(kind, to, user, context)
+            return
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="authgate-mail")
+            future = self._pool.submit(self._deliver, kind, to, user, context)
+            self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    def flush(self, timeout: float | None = 10.0) -> None:
+        """Wait until every email handed over so far has been delivered (or failed)."""
+        with self._lock:
+            pending = list(self._pending)
+        wait(pending, timeout=timeout)
+
+    def _deliver(self, kind: str, to: str, user: Any, context: dict[str, Any]) -> None:
+        try:
+            message = self.renderer.render(kind, to, user, **context)
+            self.mailer.send(message)
+        except Exception as exc:
+            ref = uuid.uuid4().hex[:12]
+            user_id = getattr(user, "id", None)
+            logger.error(
+                "could not deliver %s email to user %s (ref %s): %s",
+                kind, user_id, ref, type(exc).__name__,
+            )  # fmt: skip
+            signals.mail_failed.send(self._sender, user=user, kind=kind, error=exc, ref=ref)
+
+    def close(self) -> None:
+        """Deliver what is pending and stop the background threads."""
+        self.flush()
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None

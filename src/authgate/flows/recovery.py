@@ -1,0 +1,94 @@
+"""Forgot / reset password.
+
+``forgot_password`` answers the same for every address and does the same
+work on the request path (the email is rendered and sent in the background).
+The link goes to the *stored* address of the account whose canonical address
+matches, never to the typed one. A reset token is bound to the security
+stamp and the password hash, so it dies with any password change (including
+its own use), and the reset rotates the stamp in the same write as the new
+hash: every session ends, and of concurrent redemptions exactly one wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authgate import signals
+from authgate.context import NO_CLIENT, Client, Context
+from authgate.errors import AccountDisabled, FeatureDisabled, InvalidToken
+from authgate.flows.links import (
+    expires_in_minutes,
+    fingerprint,
+    link_url,
+    redeem,
+    within_send_limit,
+)
+from authgate.flows.sessions import start_session
+from authgate.flows.validation import identifiers_of, valid_email
+from authgate.models import canonical_email, new_stamp
+from authgate.results import AuthResult
+
+__all__ = ["forgot_password", "reset_password"]
+
+PURPOSE = "reset_password"
+
+
+def forgot_password(ctx: Context, email: object) -> None:
+    """Email a reset link if the address belongs to an active account; same answer otherwise."""
+    if not ctx.settings.recoverable:
+        raise FeatureDisabled("Password recovery is not enabled.")
+    canonical = canonical_email(valid_email(email))
+    user = ctx.users.get_user_by_email(canonical)
+    if user is None or not user.is_active or not within_send_limit(ctx, PURPOSE, canonical):
+        return
+    token = ctx.email_tokens.issue(PURPOSE, user.id, fingerprint(PURPOSE, user))
+    ctx.mail.send(
+        "reset_password", user.email, user,
+        link=link_url(ctx, "/reset-password", token),
+        expires_in_minutes=expires_in_minutes(ctx.settings.reset_password_within),
+    )  # fmt: skip
+    signals.reset_password_instructions_sent.send(ctx.sender, user=user, token=token)
+
+
+def reset_password(
+    ctx: Context, token: object, new_password: object, client: Client = NO_CLIENT
+) -> AuthResult:
+    """Set a new password with a reset token; every session ends.
+
+    Returns the user, and a session token when ``login_after_reset`` is on.
+    """
+    if not ctx.settings.recoverable:
+        raise FeatureDisabled("Password recovery is not enabled.")
+    # Check the token before the password so a bad link says INVALID_TOKEN first,
+    # but do not claim it until the new password is acceptable.
+    payload, user = redeem(ctx, PURPOSE, token, ctx.settings.reset_password_within, claim=False)
+    if not user.is_active:
+        raise AccountDisabled()
+    secret = ctx.policy.validate(
+        new_password,
+        identifiers_of(user.email, user.username, ctx.settings.site_name),
+        field="new_password",
+    )
+    new_hash = ctx.hasher.hash(secret)
+    changes: dict[str, Any] = {
+        "password_hash": new_hash,
+        "security_stamp": new_stamp(),
+        "password_changed_at": ctx.now(),
+    }
+    if user.email_confirmed_at is None:  # the link proved the address
+        changes["email_confirmed_at"] = ctx.now()
+    updated = ctx.users.update_user(
+        user.id, changes, expect={"security_stamp": user.security_stamp}
+    )
+    if updated is None or not ctx.tokens.claim_token(
+        payload.jti, PURPOSE, payload.user_id, payload.expires_at, ctx.now()
+    ):
+        raise InvalidToken()
+    ctx.sessions.delete_user_sessions(user.id)
+    ctx.throttle.clear(f"email:{updated.email_canonical}")
+    signals.password_reset.send(ctx.sender, user=updated)
+    if ctx.settings.notify_password_reset:
+        ctx.mail.send("password_reset", updated.email, updated)
+    if ctx.settings.login_after_reset:
+        return start_session(ctx, updated, client=client)
+    return AuthResult(user=updated, token=None)
