@@ -13,6 +13,7 @@ from authgate.flows import (
     account,
     confirmation,
     email_change,
+    emails,
     invitations,
     magic_link,
     recovery,
@@ -103,6 +104,7 @@ class Auth:
             roles=store,
             sessions=store,
             tokens=store,
+            emails=store,
             hasher=PasswordHasher(self.settings),
             policy=PasswordPolicy(self.settings),
             throttle=SignInThrottle(self.settings),
@@ -110,6 +112,7 @@ class Auth:
             clock=self.clock,
             sender=self,
             mail=MailService(self.settings, send_email, tuple(template_dirs), sender=self),
+            url_prefix=self.settings.url_prefix,
         )
         #: User and role administration with Flask-Security's names.
         self.users = UserAdmin(self.ctx)
@@ -316,3 +319,20 @@ class Auth:
     def invite(self, email: str, invited_by: Any = None) -> str:
         """Invite ``email`` to sign up; returns the token (also emailed)."""
         return invitations.invite(self.ctx, email, invited_by)
+
+    # -- several addresses (multiple_emails) ---------------------------------------
+    def list_emails(self, user: Any) -> list[dict[str, Any]]:
+        """The user's addresses, primary first: ``[{"id", "email", "confirmed", "primary"}]``."""
+        return emails.list_emails(self.ctx, user)
+
+    def add_email(self, user: Any, email: str, password: str) -> None:
+        """Add an address; it is usable once the link mailed to it is opened."""
+        emails.add_email(self.ctx, user, email, password)
+
+    def remove_email(self, user: Any, email_id: str) -> None:
+        """Remove one of the user's extra addresses."""
+        emails.remove_email(self.ctx, user, email_id)
+
+    def make_primary_email(self, user: Any, email_id: str, password: str) -> Any:
+        """Make a confirmed extra address the primary one (every session ends)."""
+        return emails.make_primary(self.ctx, user, email_id, password)

@@ -16,7 +16,7 @@ from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
 from authgate.ratelimit import SignInThrottle
 from authgate.settings import Settings
-from authgate.stores.base import RoleStore, SessionStore, TokenStore, UserStore
+from authgate.stores.base import EmailStore, RoleStore, SessionStore, TokenStore, UserStore
 from authgate.tokens import EmailTokens
 
 __all__ = ["Client", "Context"]
@@ -42,6 +42,7 @@ class Context:
     roles: RoleStore
     sessions: SessionStore
     tokens: TokenStore
+    emails: EmailStore
     hasher: PasswordHasher
     policy: PasswordPolicy
     throttle: SignInThrottle
@@ -51,6 +52,9 @@ class Context:
     sender: Any
     #: Renders and delivers the flows' emails.
     mail: MailService
+    #: Where the JSON API is mounted (emailed links point below it); integrations
+    #: set it to the prefix they mount at.
+    url_prefix: str = "/auth"
 
     @property
     def user_model(self) -> type[Any]:

@@ -60,6 +60,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "AuthTables",
+    "EmailRecord",
     "Role",
     "RoleLike",
     "RoleMixin",
@@ -414,6 +415,27 @@ def _fill_defaults(target: Any, args: Any, kwargs: dict[str, Any]) -> None:
 
 event.listen(UserMixin, "init", _fill_defaults, propagate=True)
 event.listen(RoleMixin, "init", _fill_defaults, propagate=True)
+
+
+@dataclass
+class EmailRecord:
+    """An extra email address of a user (``multiple_emails``); the primary one is ``user.email``."""
+
+    id: str
+    user_id: str
+    email: str
+    email_canonical: str
+    confirmed_at: dt.datetime | None
+    created_at: dt.datetime
+
+    def to_dict(self, primary: bool = False) -> dict[str, Any]:
+        """``{"id", "email", "confirmed", "primary"}``."""
+        return {
+            "id": self.id,
+            "email": self.email,
+            "confirmed": self.confirmed_at is not None,
+            "primary": primary,
+        }
 
 
 # -- authgate's own tables, added next to the user and role tables ------------

@@ -440,6 +440,58 @@ def test_claim_token_once(store: Store) -> None:
 # -- concurrency ------------------------------------------------------------------
 
 
+def test_extra_email_addresses(store: Store) -> None:
+    alice = make_user(store)
+    bob = make_user(store, "bob@example.com")
+    record = store.add_email(alice.id, "Alice@Work.example")
+    assert record.email_canonical == "alice@work.example" and record.confirmed_at is None
+    assert store.get_email(record.id) == record
+    assert store.find_email("alice@work.example") == record
+    assert store.find_email("nobody@example.com") is None
+    assert [r.id for r in store.list_emails(alice.id)] == [record.id]
+    assert store.list_emails(bob.id) == []
+    with pytest.raises(UserExists):
+        store.add_email(bob.id, "ALICE@work.example")
+    now = utcnow()
+    assert store.confirm_email_address(record.id, now) is True
+    assert store.confirm_email_address(record.id, now) is False
+    assert store.get_email(record.id).confirmed_at is not None
+    assert store.delete_email(record.id, bob.id) is False  # not bob's
+    assert store.delete_email(record.id, alice.id) is True
+    assert store.get_email(record.id) is None
+
+
+def test_swap_primary_email(store: Store) -> None:
+    alice = make_user(store, email_confirmed_at=utcnow())
+    unconfirmed = store.add_email(alice.id, "draft@example.com")
+    assert store.swap_primary_email(alice.id, unconfirmed.id, alice.security_stamp, "s2") is None
+    record = store.add_email(alice.id, "work@example.com", confirmed_at=utcnow())
+    assert store.swap_primary_email(alice.id, record.id, "stale-stamp", "s2") is None
+    user = store.swap_primary_email(alice.id, record.id, alice.security_stamp, "s2")
+    assert user is not None and user.email == "work@example.com" and user.security_stamp == "s2"
+    assert store.get_user_by_email("work@example.com").id == alice.id
+    assert store.get_user_by_email("alice@example.com") is None
+    swapped = store.get_email(record.id)
+    assert swapped.email == "alice@example.com" and swapped.confirmed_at is not None
+
+
+def test_deleting_a_user_deletes_their_addresses(store: Store) -> None:
+    alice = make_user(store)
+    record = store.add_email(alice.id, "work@example.com")
+    store.delete_user(alice.id)
+    assert store.get_email(record.id) is None
+    other = make_user(store, "bob@example.com")
+    store.add_email(other.id, "work@example.com")  # the address is free again
+
+
+def test_concurrent_address_confirmations_have_one_winner(store: Store) -> None:
+    alice = make_user(store)
+    record = store.add_email(alice.id, "work@example.com")
+    with ThreadPoolExecutor(THREADS) as pool:
+        wins = list(pool.map(lambda _: store.confirm_email_address(record.id, utcnow()), range(THREADS)))
+    assert wins.count(True) == 1
+
+
 def test_concurrent_sign_ups_create_one_user(store: Store) -> None:
     def sign_up(i: int) -> Any:
         email = "Race@Example.com".upper() if i % 2 else "race@example.com"

@@ -134,5 +134,6 @@ class ASGIClient(ContractClient):
         self, method: str, path: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         self._client.cookies.clear()
-        response = self._client.request(method, path, content=body, headers=headers)
+        raw = {k: v.encode("latin-1") for k, v in headers.items()}  # bytes: non-ASCII allowed
+        response = self._client.request(method, path, content=body, headers=raw)
         return response.status_code, list(response.headers.multi_items()), response.content

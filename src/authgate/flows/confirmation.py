@@ -14,7 +14,7 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import AccountDisabled, FeatureDisabled, InvalidToken
-from authgate.flows import email_change
+from authgate.flows import email_change, emails
 from authgate.flows.links import (
     expires_in_minutes,
     fingerprint,
@@ -63,6 +63,7 @@ def confirm_email(ctx: Context, token: object, client: Client = NO_CLIENT) -> Au
     attempts = (
         (PURPOSE, settings.confirm_email_within, _complete_confirmation),
         (email_change.PURPOSE, settings.confirm_email_within, email_change.complete_change),
+        (emails.PURPOSE, settings.confirm_email_within, emails.complete_add),
     )
     for purpose, max_age, complete in attempts:
         try:

@@ -45,7 +45,7 @@ def link_url(ctx: Context, path: str, token: str) -> str:
         if "base_url" not in _warned:
             _warned.add("base_url")
             logger.warning("base_url is not set; emailed links point at %s", base)
-    return f"{base.rstrip('/')}{ctx.settings.url_prefix}{path}?token={quote(token, safe='')}"
+    return f"{base.rstrip('/')}{ctx.url_prefix}{path}?token={quote(token, safe='')}"
 
 
 def within_send_limit(ctx: Context, kind: str, address_canonical: str) -> bool:

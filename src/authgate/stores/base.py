@@ -21,9 +21,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from authgate.models import SessionRecord
+from authgate.models import EmailRecord, SessionRecord
 
-__all__ = ["RoleStore", "SessionStore", "Store", "TokenStore", "UserStore"]
+__all__ = ["EmailStore", "RoleStore", "SessionStore", "Store", "TokenStore", "UserStore"]
 
 
 @runtime_checkable
@@ -153,7 +153,47 @@ class TokenStore(Protocol):
         """Forget claims whose token has expired anyway."""
 
 
-class Store(UserStore, RoleStore, SessionStore, TokenStore, Protocol):
+@runtime_checkable
+class EmailStore(Protocol):
+    """A user's extra email addresses (``multiple_emails``).
+
+    The primary address stays on the user row; extra ones live here with a
+    unique canonical form. ``swap_primary_email`` exchanges the two in one
+    transaction.
+    """
+
+    def add_email(
+        self, user_id: Any, email: str, confirmed_at: dt.datetime | None = None
+    ) -> EmailRecord:
+        """Add an address; ``UserExists`` if its canonical form is already an extra address."""
+
+    def list_emails(self, user_id: Any) -> list[EmailRecord]:
+        """The user's extra addresses, oldest first."""
+
+    def get_email(self, email_id: str) -> EmailRecord | None:
+        """One extra address by id."""
+
+    def find_email(self, email_canonical: str) -> EmailRecord | None:
+        """The extra address with this canonical form, whoever owns it."""
+
+    def confirm_email_address(self, email_id: str, confirmed_at: dt.datetime) -> bool:
+        """Mark confirmed, once: ``True`` only for the call that changed it."""
+
+    def delete_email(self, email_id: str, user_id: Any) -> bool:
+        """Remove one of the user's extra addresses."""
+
+    def swap_primary_email(
+        self, user_id: Any, email_id: str, expect_stamp: str, new_stamp: str
+    ) -> Any | None:
+        """Make a confirmed extra address the primary one and keep the old primary as extra.
+
+        One transaction, conditional on the user's stamp (rotated to
+        ``new_stamp``); returns the updated user or ``None`` (nothing changed).
+        ``UserExists`` if the address became someone else's meanwhile.
+        """
+
+
+class Store(UserStore, RoleStore, SessionStore, TokenStore, EmailStore, Protocol):
     """A backend that provides everything (memory, SQLAlchemy, Django ORM)."""
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from authgate.errors import UserExists, ValidationError
 from authgate.models import (
+    EmailRecord,
     Role,
     SessionRecord,
     User,
@@ -65,6 +66,7 @@ class MemoryStore:
         self._sessions: dict[str, SessionRecord] = {}
         self._by_token: dict[str, str] = {}
         self._claims: dict[str, dt.datetime] = {}
+        self._emails: dict[str, EmailRecord] = {}
 
     # -- users ------------------------------------------------------------------
 
@@ -160,6 +162,8 @@ class MemoryStore:
                 return False
             self._unindex(user)
             self.delete_user_sessions(user.id)
+            for record in [r for r in self._emails.values() if r.user_id == str(user.id)]:
+                del self._emails[record.id]
             return True
 
     # -- roles ------------------------------------------------------------------
@@ -314,6 +318,87 @@ class MemoryStore:
             for record in doomed:
                 self._drop_session(record)
             return len(doomed)
+
+    # -- extra email addresses ---------------------------------------------------
+
+    def add_email(
+        self, user_id: Any, email: str, confirmed_at: dt.datetime | None = None
+    ) -> EmailRecord:
+        """Add an extra address; ``UserExists`` if it is already someone's extra address."""
+        canonical = canonical_email(email)
+        with self._lock:
+            if any(r.email_canonical == canonical for r in self._emails.values()):
+                raise UserExists(field="email")
+            record = EmailRecord(
+                id=new_id(), user_id=str(user_id), email=email, email_canonical=canonical,
+                confirmed_at=confirmed_at, created_at=dt.datetime.now(dt.timezone.utc),
+            )  # fmt: skip
+            self._emails[record.id] = record
+            return dataclasses.replace(record)
+
+    def list_emails(self, user_id: Any) -> list[EmailRecord]:
+        """The user's extra addresses, oldest first."""
+        with self._lock:
+            found = [r for r in self._emails.values() if r.user_id == str(user_id)]
+            return [dataclasses.replace(r) for r in sorted(found, key=lambda r: r.created_at)]
+
+    def get_email(self, email_id: str) -> EmailRecord | None:
+        """One extra address by id."""
+        with self._lock:
+            record = self._emails.get(email_id)
+            return None if record is None else dataclasses.replace(record)
+
+    def find_email(self, email_canonical: str) -> EmailRecord | None:
+        """The extra address with this canonical form."""
+        with self._lock:
+            for record in self._emails.values():
+                if record.email_canonical == email_canonical:
+                    return dataclasses.replace(record)
+            return None
+
+    def confirm_email_address(self, email_id: str, confirmed_at: dt.datetime) -> bool:
+        """Mark confirmed once."""
+        with self._lock:
+            record = self._emails.get(email_id)
+            if record is None or record.confirmed_at is not None:
+                return False
+            record.confirmed_at = confirmed_at
+            return True
+
+    def delete_email(self, email_id: str, user_id: Any) -> bool:
+        """Remove one of the user's extra addresses."""
+        with self._lock:
+            record = self._emails.get(email_id)
+            if record is None or record.user_id != str(user_id):
+                return False
+            del self._emails[email_id]
+            return True
+
+    def swap_primary_email(
+        self, user_id: Any, email_id: str, expect_stamp: str, new_stamp: str
+    ) -> Any | None:
+        """Exchange the primary address with a confirmed extra one, atomically."""
+        with self._lock:
+            record = self._emails.get(email_id)
+            user = self._users.get(self._user_key(user_id))
+            if (
+                record is None
+                or user is None
+                or record.user_id != str(user.id)
+                or record.confirmed_at is None
+                or user.security_stamp != expect_stamp
+            ):
+                return None
+            self._check_free(record.email_canonical, None, user.id)
+            old_email, old_confirmed = user.email, user.email_confirmed_at
+            self._unindex(user)
+            user.email = record.email
+            user.email_confirmed_at = record.confirmed_at
+            user.security_stamp = new_stamp
+            self._index(user)
+            record.email, record.email_canonical = old_email, canonical_email(old_email)
+            record.confirmed_at = old_confirmed or record.confirmed_at
+            return user
 
     # -- token claims -----------------------------------------------------------
 

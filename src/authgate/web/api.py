@@ -19,6 +19,7 @@ from authgate.flows import (
     account,
     confirmation,
     email_change,
+    emails,
     invitations,
     magic_link,
     recovery,
@@ -295,6 +296,31 @@ def _invite(call: Call) -> ApiResponse:
     return _success()
 
 
+def _list_emails(call: Call) -> ApiResponse:
+    return ApiResponse.json({"emails": emails.list_emails(call.api.auth.ctx, call.user)})
+
+
+def _add_email(call: Call) -> ApiResponse:
+    emails.add_email(
+        call.api.auth.ctx, call.user, call.data.get("email"), call.data.get("password"),
+        call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return _success()
+
+
+def _remove_email(call: Call) -> ApiResponse:
+    emails.remove_email(call.api.auth.ctx, call.user, call.data.get("email_id"))
+    return _success()
+
+
+def _make_primary(call: Call) -> ApiResponse:
+    user = emails.make_primary(
+        call.api.auth.ctx, call.user, call.data.get("email_id"), call.data.get("password"),
+        call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return ApiResponse.json({"user": user.to_dict()})
+
+
 def _openapi(call: Call) -> ApiResponse:
     return ApiResponse.json(call.api.openapi())
 
@@ -399,6 +425,23 @@ ROUTES: tuple[Route, ...] = (
           response="AuthResult", feature="passwordless",
           errors=(*_VALIDATION, "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED",
                   "CSRF_FAILED")),
+    Route("listEmails", "GET", "/emails", "The user's email addresses", _list_emails,
+          auth=True, feature="multiple_emails", response="EmailList",
+          errors=(*_AUTHED, "FEATURE_DISABLED")),
+    Route("addEmail", "POST", "/emails/add", "Add an address (confirmed by a mailed link)",
+          _add_email, fields={"email": (_str(format="email"), True), "password": (_PASSWORD, True)},
+          auth=True, feature="multiple_emails",
+          errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "RATE_LIMITED",
+                  "FEATURE_DISABLED")),
+    Route("removeEmail", "POST", "/emails/remove", "Remove an extra address", _remove_email,
+          fields={"email_id": (_str(), True)}, auth=True, feature="multiple_emails",
+          errors=(*_VALIDATION, *_AUTHED, "FEATURE_DISABLED")),
+    Route("makePrimaryEmail", "POST", "/emails/make-primary",
+          "Make a confirmed address the primary one", _make_primary,
+          fields={"email_id": (_str(), True), "password": (_PASSWORD, True)}, auth=True,
+          feature="multiple_emails", response="UserResult",
+          errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "USER_EXISTS",
+                  "FEATURE_DISABLED")),
     Route("invite", "POST", "/invite", "Invite someone to sign up", _invite,
           fields={"email": (_str(format="email"), True)}, auth=True,
           errors=(*_VALIDATION, *_AUTHED, "FORBIDDEN", "USER_EXISTS")),
@@ -411,6 +454,8 @@ class AuthAPI:
     def __init__(self, auth: Auth, prefix: str | None = None) -> None:
         self.auth = auth
         self.prefix = (auth.settings.url_prefix if prefix is None else prefix).rstrip("/")
+        # Emailed links must point where the API is actually served.
+        auth.ctx.url_prefix = self.prefix
         self.credentials = Credentials(auth)
         self.routes: tuple[Route, ...] = ROUTES
         self._by_path: dict[str, dict[str, Route]] = {}

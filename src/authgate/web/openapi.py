@@ -98,6 +98,25 @@ def _schemas(api: AuthAPI) -> dict[str, Any]:
             "required": ["sessions"],
         },
         "OpenAPI": {"type": "object"},
+        "EmailList": {
+            "type": "object",
+            "properties": {
+                "emails": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "email": {"type": "string"},
+                            "confirmed": {"type": "boolean"},
+                            "primary": {"type": "boolean"},
+                        },
+                        "required": ["id", "email", "confirmed", "primary"],
+                    },
+                }
+            },
+            "required": ["emails"],
+        },
         "Error": {
             "type": "object",
             "properties": {

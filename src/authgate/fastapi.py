@@ -1,0 +1,395 @@
+"""FastAPI integration: the JSON API as real FastAPI routes, and auth dependencies.
+
+Usage::
+
+    from fastapi import Depends, FastAPI
+    from authgate import Auth
+    from authgate.fastapi import CurrentUser, require_roles, setup_for_fastapi
+
+    auth = Auth(secret="...", database_url="sqlite:///auth.db")
+    app = FastAPI()
+    setup_for_fastapi(auth, app)            # /auth/sign-up/email, /auth/sign-in/email, ...
+
+    @app.get("/me")
+    def me(user: CurrentUser):
+        return {"email": user.email}
+
+    @app.get("/admin", dependencies=[Depends(require_roles("admin"))])
+    def admin(): ...
+
+This module only translates. Starlette requests become
+:class:`~authgate.web.http.ApiRequest` objects, :class:`~authgate.web.api.AuthAPI`
+and :class:`~authgate.web.guard.Guard` decide, and their
+:class:`~authgate.web.http.ApiResponse` objects go back as Starlette responses.
+The core is synchronous: argon2 is CPU-bound and SQLAlchemy blocks. So every
+endpoint runs its flow with ``run_in_threadpool``, and every dependency is a
+plain ``def``, which FastAPI also runs in its threadpool. Password hashing and
+database calls never block the event loop.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, get_args
+
+from authgate.authz import RoleSpec
+from authgate.errors import AuthError
+from authgate.web.api import AuthAPI, Route
+from authgate.web.credentials import Mechanism, Principal
+from authgate.web.guard import Guard, Rule
+from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, Headers
+
+try:
+    from fastapi import APIRouter, Depends, FastAPI, Request
+    from fastapi.security import APIKeyCookie, HTTPBearer
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import Response
+except ImportError as exc:
+    raise ImportError(
+        "authgate.fastapi needs FastAPI, which is not installed. "
+        'Install it with: pip install "authgate[fastapi]"'
+    ) from exc
+
+if TYPE_CHECKING:
+    from authgate.auth import Auth
+
+__all__ = [
+    "CurrentUser",
+    "OptionalUser",
+    "current_user",
+    "optional_user",
+    "require_anonymous",
+    "require_any_permission",
+    "require_any_role",
+    "require_auth",
+    "require_permissions",
+    "require_roles",
+    "setup_for_fastapi",
+]
+
+_STATE = "authgate"
+_REF = "#/components/schemas/"
+#: Operation fields FastAPI writes itself (security comes from the scheme dependencies).
+_FASTAPI_OWN = frozenset({"operationId", "summary", "tags", "responses", "security"})
+#: Methods answered with authgate's JSON 405 on a known path (FastAPI's is ``{"detail": ...}``).
+_OTHER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+#: Documents the bearer token in FastAPI's OpenAPI, so /docs gets an "Authorize"
+#: button. It never rejects: authgate reads the credentials itself.
+_bearer = HTTPBearer(auto_error=False, scheme_name="bearerAuth")
+_Bearer = Annotated[Any, Depends(_bearer)]
+_LOGIN = Rule.login()
+_ANONYMOUS = Rule(anonymous=True)
+_MECHANISMS: tuple[str, ...] = get_args(Mechanism)
+
+
+@dataclass(frozen=True)
+class _Integration:
+    """What :func:`setup_for_fastapi` leaves on ``app.state`` for the dependencies."""
+
+    api: AuthAPI
+    guard: Guard
+
+
+# -- setup ------------------------------------------------------------------------
+def setup_for_fastapi(auth: Auth, app: FastAPI, prefix: str = "/auth") -> Auth:
+    """Mount authgate's JSON API on ``app`` and enable the dependencies.
+
+    Every endpoint of SPEC §5 becomes its own FastAPI route under ``prefix``, with
+    its summary, operation id, request body and error responses, so it appears
+    in FastAPI's ``/openapi.json`` and ``/docs``. Routes of features that are
+    switched off are served (they answer ``FEATURE_DISABLED``) but not listed.
+    authgate's own OpenAPI 3.1 document is served at ``<prefix>/openapi.json``.
+    An exception handler turns every :class:`~authgate.AuthError` that reaches
+    FastAPI into the SPEC JSON error, or into a login redirect for page requests.
+
+    Args:
+        auth: the configured :class:`~authgate.Auth`.
+        app: the FastAPI application.
+        prefix: where the JSON API is mounted.
+
+    Returns:
+        ``auth``, so that ``auth = setup_for_fastapi(Auth(...), app)`` works.
+
+    Raises:
+        ValueError: ``prefix`` does not start with ``/``.
+        RuntimeError: authgate is already set up on ``app``.
+    """
+    if not prefix.startswith("/"):
+        raise ValueError(f"prefix must start with '/', got {prefix!r}")
+    if getattr(app.state, _STATE, None) is not None:
+        raise RuntimeError("setup_for_fastapi() was already called for this app")
+    api = AuthAPI(auth, prefix)
+    setattr(app.state, _STATE, _Integration(api, Guard(api)))
+    app.include_router(_router(api), prefix=api.prefix)
+    app.add_exception_handler(AuthError, _auth_error_handler)
+    return auth
+
+
+def _router(api: AuthAPI) -> APIRouter:
+    """One FastAPI route per :class:`Route`, documented from authgate's own OpenAPI."""
+    document = api.openapi()
+    schemas: Mapping[str, Any] = document["components"]["schemas"]
+    cookie = APIKeyCookie(
+        name=api.credentials.cookie_name, auto_error=False, scheme_name="cookieAuth"
+    )
+    router = APIRouter(tags=["authgate"])
+    methods: dict[str, set[str]] = {}
+    for route in api.routes:
+        methods.setdefault(route.path, set()).add(route.method)
+        listed = api.enabled(route)
+        operation = (
+            document["paths"][api.prefix + route.path][route.method.lower()] if listed else {}
+        )
+        # FastAPI's document has no authgate components, so $refs are inlined.
+        operation = _inline(operation, schemas)
+        # The rest (request body, query parameters...) goes in as it is.
+        extra = {k: v for k, v in operation.items() if k not in _FASTAPI_OWN} or None
+        router.add_api_route(
+            route.path,
+            _endpoint(api, route),
+            methods=[route.method],
+            name=route.name,
+            operation_id=route.name,
+            summary=route.summary,
+            include_in_schema=listed,
+            response_class=Response,  # no FastAPI default body: authgate documents its own
+            responses={
+                int(status): spec for status, spec in operation.get("responses", {}).items()
+            },
+            openapi_extra=extra,
+            dependencies=[Depends(_bearer), Depends(cookie)] if route.auth else None,
+        )
+    for path, served in methods.items():
+        others = [m for m in _OTHER_METHODS if m not in served]
+        router.add_api_route(
+            path,
+            _fallback(api, path),
+            methods=others,
+            name=f"{path}:method_not_allowed",
+            include_in_schema=False,
+        )
+    return router
+
+
+def _inline(node: Any, schemas: Mapping[str, Any]) -> Any:
+    """``node`` with every ``#/components/schemas/...`` reference replaced by its schema."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF):
+            return _inline(schemas[ref[len(_REF) :]], schemas)
+        return {key: _inline(value, schemas) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(value, schemas) for value in node]
+    return node
+
+
+def _endpoint(api: AuthAPI, route: Route) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        neutral = await _read(request, route.path)
+        return _response(await run_in_threadpool(api.dispatch, route, neutral))
+
+    endpoint.__name__ = route.name
+    return endpoint
+
+
+def _fallback(api: AuthAPI, path: str) -> Callable[[Request], Awaitable[Response]]:
+    async def method_not_allowed(request: Request) -> Response:
+        answer = await run_in_threadpool(api.handle, _neutral(request, path))
+        assert answer is not None  # ``path`` is one of api's paths
+        return _response(answer)
+
+    return method_not_allowed
+
+
+# -- translation --------------------------------------------------------------------
+async def _read(request: Request, path: str) -> ApiRequest:
+    """The neutral request with its body, read up to :data:`MAX_BODY_BYTES`.
+
+    A larger body is not read any further; the API answers ``VALIDATION_ERROR``.
+    The check does not trust ``Content-Length`` alone: chunked bodies are capped too.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return _neutral(request, path, too_large=True)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return _neutral(request, path, too_large=True)
+    return _neutral(request, path, bytes(body))
+
+
+def _neutral(
+    request: Request, path: str | None = None, body: bytes = b"", *, too_large: bool = False
+) -> ApiRequest:
+    """``request`` as an :class:`ApiRequest`.
+
+    ``path`` is the route's path below the API prefix; dependencies on the
+    app's own routes leave it out and get the request's full path.
+    """
+    query: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        query.setdefault(key, value)  # the first value of each parameter
+    return ApiRequest(
+        method=request.method,
+        path=request.url.path if path is None else path,
+        headers=Headers(request.headers.items()),
+        cookies=request.cookies,
+        query=query,
+        body=body,
+        remote_addr=request.client.host if request.client else None,
+        body_too_large=too_large,
+    )
+
+
+def _response(answer: ApiResponse) -> Response:
+    """A Starlette response; repeated headers (``Set-Cookie``) stay repeated."""
+    response = Response(answer.body, status_code=answer.status, media_type=answer.content_type)
+    for name, value in answer.headers:
+        response.headers.append(name, value)
+    return response
+
+
+def _integration(request: Request) -> _Integration:
+    integration: _Integration | None = getattr(request.app.state, _STATE, None)
+    if integration is None:
+        raise RuntimeError(
+            "authgate is not set up on this FastAPI app: call setup_for_fastapi(auth, app) "
+            "first (CurrentUser, OptionalUser and the require_* dependencies need it)"
+        )
+    return integration
+
+
+async def _auth_error_handler(request: Request, exc: Exception) -> Response:
+    """JSON error for API requests, login redirect (with a safe ``next``) for pages."""
+    assert isinstance(exc, AuthError)
+    full_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return _response(_integration(request).guard.deny(_neutral(request), exc, full_path))
+
+
+# -- dependencies -------------------------------------------------------------------
+def _check(request: Request, rule: Rule) -> Any:
+    """The user allowed by ``rule`` (``None`` where the guard lets a request through anonymously).
+
+    Raises:
+        AuthError: turned into the response by the handler :func:`setup_for_fastapi` installs.
+    """
+    principal: Principal | None = _integration(request).guard.check(_neutral(request), rule)
+    return None if principal is None else principal.user
+
+
+def current_user(request: Request, _token: _Bearer = None) -> Any:
+    """The signed-in user (bearer token, session cookie or HTTP Basic), or 401.
+
+    A plain ``def``: FastAPI runs it in its threadpool, so the session lookup
+    never blocks the event loop, and caches its result for the request.
+
+    Raises:
+        Unauthorized: no credential (``UNAUTHORIZED``); page requests are
+            redirected to the login page instead.
+        InvalidToken: a bad, expired or revoked credential (``INVALID_TOKEN``).
+        CSRFFailed: a cookie-authenticated unsafe request without its CSRF token.
+    """
+    return _check(request, _LOGIN)
+
+
+def optional_user(request: Request, _token: _Bearer = None) -> Any | None:
+    """The signed-in user, or ``None`` (a bad credential counts as none)."""
+    principal = _integration(request).guard.principal(_neutral(request))
+    return None if principal is None else principal.user
+
+
+def require_anonymous(request: Request) -> None:
+    """Only for visitors who are not signed in (sign-up pages and the like).
+
+    Raises:
+        Forbidden: the caller is signed in (pages are redirected to ``post_login_url``).
+    """
+    _check(request, _ANONYMOUS)
+
+
+#: The signed-in user; 401 ``UNAUTHORIZED`` (or the login redirect) when there is none.
+CurrentUser = Annotated[Any, Depends(current_user)]
+#: The signed-in user, or ``None``.
+OptionalUser = Annotated[Any | None, Depends(optional_user)]
+
+
+def require_roles(*roles: RoleSpec) -> Callable[..., Any]:
+    """A dependency: the signed-in user must hold the roles; it returns that user.
+
+    String arguments are ALL required; a list argument needs ANY one of its
+    members, so ``require_roles("starving", ["artist", "programmer"])`` means
+    starving AND (artist OR programmer). No user is 401, a missing role 403.
+
+    Examples:
+        >>> @app.get("/admin", dependencies=[Depends(require_roles("admin"))])  # doctest: +SKIP
+        ... def admin(): ...
+        >>> Admin = Annotated[Any, Depends(require_roles("admin"))]  # doctest: +SKIP
+        >>> @app.get("/me")  # doctest: +SKIP
+        ... def me(user: Admin): ...
+    """
+    return _dependency(Rule.roles(*_specs("require_roles", roles)))
+
+
+def require_any_role(*roles: RoleSpec) -> Callable[..., Any]:
+    """A dependency: the signed-in user must hold at least one of the roles (``roles_accepted``)."""
+    return _dependency(Rule.roles_any(*_specs("require_any_role", roles)))
+
+
+def require_permissions(*permissions: RoleSpec) -> Callable[..., Any]:
+    """A dependency: the user's roles must grant the permissions (strings ALL, lists ANY)."""
+    return _dependency(Rule.permissions(*_specs("require_permissions", permissions)))
+
+
+def require_any_permission(*permissions: RoleSpec) -> Callable[..., Any]:
+    """A dependency: the user's roles must grant at least one of the permissions."""
+    return _dependency(Rule.permissions_any(*_specs("require_any_permission", permissions)))
+
+
+def require_auth(*mechanisms: Mechanism) -> Callable[..., Any]:
+    """A dependency: a user signed in through one of ``mechanisms`` (default: any).
+
+    Mechanisms: ``"session"`` (the session cookie), ``"token"`` (a bearer token),
+    ``"basic"`` (HTTP Basic). ``require_auth("token")`` turns cookie sessions
+    away, e.g. for an API meant for scripts. It returns the user.
+
+    Raises:
+        ValueError: an unknown mechanism.
+    """
+    unknown = [m for m in mechanisms if m not in _MECHANISMS]
+    if unknown:
+        raise ValueError(
+            f"unknown authentication mechanism {unknown[0]!r}; use any of "
+            + ", ".join(repr(m) for m in _MECHANISMS)
+        )
+    return _dependency(Rule.login(*dict.fromkeys(mechanisms)))
+
+
+def _specs(name: str, specs: tuple[RoleSpec, ...]) -> tuple[RoleSpec, ...]:
+    """``specs`` with lists made tuples, so rules are hashable and dependencies shared."""
+    if not specs or any(not spec for spec in specs):
+        raise TypeError(f"{name}() needs at least one name (a string, or a non-empty list)")
+    return tuple(spec if isinstance(spec, str) else tuple(spec) for spec in specs)
+
+
+@functools.cache
+def _dependency(rule: Rule) -> Callable[..., Any]:
+    """The dependency for ``rule``, made once per rule.
+
+    ``require_roles("admin")`` twice is then one callable, which FastAPI runs
+    once per request (its dependency cache is keyed by the callable).
+    """
+    if "token" in rule.mechanisms:
+
+        def with_token(request: Request, _token: _Bearer = None) -> Any:
+            return _check(request, rule)
+
+        return with_token
+
+    def dependency(request: Request) -> Any:
+        return _check(request, rule)
+
+    return dependency
