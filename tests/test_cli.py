@@ -734,3 +734,22 @@ def test_db_upgrade_on_postgres(
     user = open_auth(postgres_url).users.get_user("alice@example.com")
     assert user is not None
     assert user.is_active
+
+
+def test_users_confirm(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    ok(run("users", "create", "a@example.com", "--password", "correct horse battery"))
+    auth = open_auth(db_url)
+    auth.store.update_user(auth.users.get_user("a@example.com").id, {"email_confirmed_at": None})
+    assert "confirmed a@example.com" in ok(run("users", "confirm", "a@example.com"))
+    assert open_auth(db_url).users.get_user("a@example.com").email_confirmed
+    assert "already confirmed" in ok(run("users", "confirm", "a@example.com"))
+    failed(run("users", "confirm", "nobody@example.com"), 1, "no user")
+
+
+def test_users_invite_prints_the_invitation(run: Run, db_url: str) -> None:
+    ok(run("users", "create", "admin@example.com", "--password", "correct horse battery"))
+    out = ok(run("users", "invite", "new@example.com", "--by", "admin@example.com"))
+    assert "invited new@example.com" in out
+    assert "/auth/sign-up?token=" in out  # the console mailer printed the email
+    failed(run("users", "invite", "admin@example.com"), 1, "USER_EXISTS")
+    failed(run("users", "invite", "not-an-email"), 1, "VALIDATION_ERROR")

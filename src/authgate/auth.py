@@ -92,7 +92,10 @@ class Auth:
             store = make_store(
                 self.settings.database_url, db=db, user_model=user_model, role_model=role_model
             )
-            if self.settings.create_tables:
+            # A Flask-SQLAlchemy ``db`` needs an app context: setup_for_flask creates
+            # the tables inside one instead.
+            flask_db = db is not None and hasattr(db, "Model")
+            if self.settings.create_tables and not flask_db:
                 ensure = getattr(store, "ensure_schema", None)
                 if ensure is not None:
                     ensure()
@@ -141,13 +144,16 @@ class Auth:
             **components: ``send_email``, ``db``, ``user_model``, ``role_model``, ``store``,
                 ``clock``.
         """
-        merged: dict[str, Any] = {f"{prefix}{k.upper()}": v for k, v in (defaults or {}).items()}
         env = os.environ if environ is None else environ
-        merged.update({k: v for k, v in env.items() if k.startswith(prefix)})
+        merged: dict[str, Any] = {k: v for k, v in env.items() if k.startswith(prefix)}
         merged.update(
             {k: v for k, v in mapping.items() if isinstance(k, str) and k.startswith(prefix)}
         )
-        settings = Settings.from_mapping(merged, prefix)
+        given = {key[len(prefix) :].lower() for key in merged}
+        # Defaults are values, not configuration text: they are not parsed (a
+        # SECRET_KEY with a comma is one secret, not a list).
+        fallback = {k: v for k, v in (defaults or {}).items() if k not in given}
+        settings = Settings.from_mapping(merged, prefix, **fallback)
         values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
         return cls(**values, **components)
 

@@ -554,6 +554,30 @@ def users_remove_role(email: str, role: str) -> None:
         click.echo(f"user {user.email} does not have role {found.name}")
 
 
+@click.command("confirm")
+@click.argument("email")
+def users_confirm(email: str) -> None:
+    """Mark a user's email address confirmed."""
+    auth = _auth()
+    user = _find_user(auth, email)
+    if auth.users.confirm_user(user):
+        click.echo(f"confirmed {user.email}")
+    else:
+        click.echo(f"{user.email} was already confirmed")
+
+
+@click.command("invite")
+@click.argument("email")
+@click.option("--by", "invited_by", metavar="EMAIL", help="The inviting user (shown in the email).")
+def users_invite(email: str, invited_by: str | None) -> None:
+    """Invite EMAIL to sign up; the invitation goes out through the configured mailer."""
+    auth = _auth()
+    inviter = _find_user(auth, invited_by) if invited_by else None
+    auth.invite(email, invited_by=inviter)
+    auth.mail.flush()
+    click.echo(f"invited {valid_email(email)}")
+
+
 # -- roles ----------------------------------------------------------------------------
 
 
@@ -683,6 +707,8 @@ def _subgroups() -> list[click.Group]:
         users_set_password,
         users_add_role,
         users_remove_role,
+        users_confirm,
+        users_invite,
     ):
         users.add_command(command)
     roles = AuthGateGroup("roles", help="Manage roles.", context_settings=_CONTEXT_SETTINGS)

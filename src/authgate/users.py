@@ -148,6 +148,17 @@ class UserAdmin:
         self._set_active(user, active)
         return active
 
+    def confirm_user(self, user: Any) -> bool:
+        """Mark the user's email address confirmed; ``False`` if it already was."""
+        user = self._resolve(user)
+        updated = self._ctx.users.update_user(
+            user.id, {"email_confirmed_at": self._ctx.now()}, expect={"email_confirmed_at": None}
+        )
+        if updated is None:
+            return False
+        _refresh(user, updated)
+        return True
+
     def set_password(self, user: Any, password: str) -> Any:
         """Set a new password (admin action): rotates the stamp, ends every session."""
         user = self._resolve(user)

@@ -228,6 +228,11 @@ class SQLAlchemyStore:
             self._factory = sessionmaker(self._engine)
 
     @property
+    def flask_db(self) -> Any:
+        """The Flask-SQLAlchemy ``db`` this store uses, or ``None``."""
+        return self._db
+
+    @property
     def engine(self) -> Engine:
         """The engine in use (for a Flask-SQLAlchemy ``db``: ``db.engine``, app context needed)."""
         if self._engine is not None:

@@ -1,0 +1,423 @@
+"""Bottle integration: mount the JSON API, ``current_user()`` and the view decorators.
+
+Usage::
+
+    import bottle
+    from authgate import Auth
+    from authgate.bottle import current_user, login_required, setup_for_bottle
+
+    app = bottle.Bottle()
+    setup_for_bottle(Auth(secret="...", database_url="sqlite:///auth.db"), app)
+
+    @app.get("/dashboard")
+    @login_required
+    def dashboard():
+        return {"email": current_user().email}
+
+Put the route decorator first and the authgate decorator under it, as
+above. Bottle's ``request`` is a thread-local, so the signed-in user is
+read with the function :func:`current_user` (there is no proxy object to
+import): it returns the user of the request being handled, or an
+:class:`AnonymousUser`, and is computed at most once per request.
+
+This module only translates: ``bottle.request`` becomes an
+:class:`~authgate.web.http.ApiRequest`, the shared web layer decides, and
+its :class:`~authgate.web.http.ApiResponse` becomes a
+:class:`bottle.HTTPResponse`. The per-app state is an
+:class:`AuthGatePlugin` installed on the app, so several apps with
+different :class:`~authgate.Auth` objects can run in one process.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+from urllib.parse import parse_qsl
+
+try:
+    import bottle  # type: ignore[import-untyped]
+except ImportError as exc:
+    raise ImportError(
+        'authgate.bottle needs Bottle; install it with `pip install "authgate[bottle]"`'
+    ) from exc
+
+from authgate import authz
+from authgate.auth import Auth
+from authgate.errors import AuthError
+from authgate.web.api import AuthAPI
+from authgate.web.credentials import ALL_MECHANISMS, Mechanism, Principal
+from authgate.web.guard import Guard, Rule
+from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, Headers
+
+__all__ = [
+    "AnonymousUser",
+    "AuthGatePlugin",
+    "anonymous_required",
+    "auth_required",
+    "current_user",
+    "login_required",
+    "permissions_accepted",
+    "permissions_required",
+    "roles_accepted",
+    "roles_required",
+    "setup_for_bottle",
+]
+
+#: Key of the cached user in the WSGI environ of a request.
+_USER_KEY = "authgate.user"
+_API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class AnonymousUser:
+    """``current_user()`` when nobody is signed in: falsy, no roles, no permissions."""
+
+    is_authenticated = False
+    is_anonymous = True
+    is_active = False
+    id = None
+    email = None
+    username = None
+    roles: tuple[Any, ...] = ()
+
+    def has_role(self, role: object) -> bool:
+        """Always ``False``."""
+        return False
+
+    def has_permission(self, permission: str) -> bool:
+        """Always ``False``."""
+        return False
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<AnonymousUser>"
+
+
+_ANONYMOUS = AnonymousUser()
+
+
+_ACTIVE_KEY = "authgate.handling"
+
+
+class AuthGatePlugin:
+    """authgate's state on one Bottle app, installed by :func:`setup_for_bottle`.
+
+    It changes no route (``apply`` returns the callback as it is); it is a
+    plugin so that Bottle keeps it with the app (``app.plugins``) and refuses a
+    second one.
+
+    Attributes:
+        auth: the app's :class:`~authgate.Auth`.
+        guard: applies the decorators' rules; ``guard.api`` is the JSON API,
+            mounted at ``guard.api.prefix``.
+    """
+
+    name = "authgate"
+    #: Bottle's plugin API version (not authgate's JSON API).
+    api = 2
+
+    def __init__(self, auth: Auth, api: AuthAPI) -> None:
+        self.auth = auth
+        self.guard = Guard(api)
+
+    def setup(self, app: Any) -> None:
+        """Refuse a second authgate plugin on the same app."""
+        if any(isinstance(p, AuthGatePlugin) for p in app.plugins):
+            raise bottle.PluginError("setup_for_bottle was already called for this Bottle app")
+
+    def apply(self, callback: Callable[..., Any], route: Any) -> Callable[..., Any]:
+        """Mark the request as being handled, so nothing reads a finished request's state.
+
+        Bottle's ``request`` is a thread-local that keeps the last request of the
+        thread after it is answered.
+        """
+
+        @functools.wraps(callback)
+        def handling(*args: Any, **kwargs: Any) -> Any:
+            environ = bottle.request.environ
+            environ[_ACTIVE_KEY] = True
+            try:
+                return callback(*args, **kwargs)
+            finally:
+                environ.pop(_ACTIVE_KEY, None)
+
+        return handling
+
+
+def setup_for_bottle(
+    auth: Auth,
+    app: Any,
+    url_prefix: str | None = None,
+    send_email: Any = None,
+) -> Auth:
+    """Mount authgate on a Bottle app: the JSON API under ``url_prefix``.
+
+    Args:
+        auth: the :class:`~authgate.Auth` to serve.
+        app: the ``bottle.Bottle`` application.
+        url_prefix: where the JSON API is mounted (default: the ``url_prefix``
+            setting, ``/auth``).
+        send_email: a mailer (``send(message)``) or a callable ``send_email(message)``;
+            the ``Auth`` sends through it from now on.
+
+    Returns:
+        ``auth``.
+
+    Raises:
+        bottle.PluginError: ``setup_for_bottle`` was already called for this app.
+
+    Examples:
+        >>> app = bottle.Bottle()
+        >>> auth = setup_for_bottle(Auth(secret="s" * 32), app)
+        >>> [r.rule for r in app.routes][:1]
+        ['/auth/<path:path>']
+    """
+    if send_email is not None:
+        auth.mail.use(send_email)
+    plugin = AuthGatePlugin(auth, AuthAPI(auth, url_prefix))
+    app.install(plugin)
+    app.route(
+        f"{plugin.guard.api.prefix}/<path:path>", method=_API_METHODS, name="authgate.api",
+        callback=functools.partial(_serve_api, plugin),
+    )  # fmt: skip
+    return auth
+
+
+def _plugin() -> AuthGatePlugin:
+    try:
+        environ = bottle.request.environ
+    except RuntimeError:
+        environ = None
+    active = environ is not None and environ.get(_ACTIVE_KEY)
+    route = environ.get("bottle.route") if environ is not None and active else None
+    if route is None:
+        raise RuntimeError(
+            "authgate.bottle works while Bottle handles a request; "
+            "call setup_for_bottle(auth, app) first"
+        )
+    for plugin in route.app.plugins:
+        if isinstance(plugin, AuthGatePlugin):
+            return plugin
+    raise RuntimeError(
+        "authgate is not set up on the Bottle app serving this route: "
+        "call setup_for_bottle(auth, app) first"
+    )
+
+
+# -- translation --------------------------------------------------------------------
+
+
+def _read_body() -> tuple[bytes, bool]:
+    """At most ``MAX_BODY_BYTES + 1`` bytes of the body, and whether it was too large."""
+    req = bottle.request
+    if req.content_length > MAX_BODY_BYTES:
+        return b"", True  # refused unread (Content-Length says enough)
+    if req.chunked:
+        # Bottle's ``request.body`` would spool the whole chunked body first.
+        read = req.environ["wsgi.input"].read
+        chunks: list[bytes] = []
+        size = 0
+        for part in bottle.BaseRequest._iter_chunked(read, req.MEMFILE_MAX):
+            chunks.append(part)
+            size += len(part)
+            if size > MAX_BODY_BYTES:
+                break
+        data = b"".join(chunks)
+    elif req.content_length > 0:
+        data = req.body.read(MAX_BODY_BYTES + 1)  # in memory: below MEMFILE_MAX
+    else:
+        data = b""
+    return data[: MAX_BODY_BYTES + 1], len(data) > MAX_BODY_BYTES
+
+
+def _api_request(path: str, *, with_body: bool = False) -> ApiRequest:
+    """The current Bottle request as an :class:`ApiRequest` (the body only when asked)."""
+    req = bottle.request
+    environ = req.environ
+    body, too_large = _read_body() if with_body else (b"", False)
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True):
+        query.setdefault(key, value)
+    return ApiRequest(
+        method=req.method,
+        path=path,
+        headers=Headers(req.headers.items()),
+        cookies=dict(req.cookies.items()),
+        query=query,
+        body=body,
+        # Not ``request.remote_addr``: Bottle believes X-Forwarded-For from anyone;
+        # authgate reads it only through the ``trusted_proxies`` setting.
+        remote_addr=environ.get("REMOTE_ADDR"),
+        body_too_large=too_large,
+    )
+
+
+def _to_bottle(response: ApiResponse) -> Any:
+    out = bottle.HTTPResponse(body=response.body, status=response.status)
+    out.content_type = response.content_type
+    for name, value in response.headers:
+        if name.lower() == "content-type":
+            out.set_header(name, value)
+        else:
+            out.add_header(name, value)
+    return out
+
+
+def _full_path() -> str:
+    """The path the browser asked for (with the app's mount point and query)."""
+    req = bottle.request
+    query = req.environ.get("QUERY_STRING", "")
+    path = req.script_name.rstrip("/") + req.path
+    return f"{path}?{query}" if query else path
+
+
+def _serve_api(plugin: AuthGatePlugin, path: str) -> Any:
+    response = plugin.guard.api.handle(_api_request("/" + path, with_body=True))
+    if response is None:
+        return bottle.HTTPError(404, "Not found")
+    return _to_bottle(response)
+
+
+# -- current_user -------------------------------------------------------------------
+
+
+def current_user() -> Any:
+    """The signed-in user of the request being handled, or an :class:`AnonymousUser`.
+
+    Computed once per request; a bad or expired credential counts as anonymous.
+
+    Raises:
+        RuntimeError: called outside a request of an app set up with
+            :func:`setup_for_bottle`.
+    """
+    plugin = _plugin()
+    environ = bottle.request.environ
+    if _USER_KEY not in environ:
+        principal = plugin.guard.principal(_api_request(bottle.request.path))
+        environ[_USER_KEY] = principal.user if principal is not None else _ANONYMOUS
+    return environ[_USER_KEY]
+
+
+# -- decorators ---------------------------------------------------------------------
+
+
+def _protect(rule: Rule) -> Callable[[F], F]:
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            plugin = _plugin()
+            api_request = _api_request(bottle.request.path)
+            try:
+                principal: Principal | None = plugin.guard.check(api_request, rule)
+            except AuthError as error:
+                return _to_bottle(plugin.guard.deny(api_request, error, _full_path()))
+            if principal is not None:
+                bottle.request.environ[_USER_KEY] = principal.user
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def _bare_or_called(rule: Rule, view: F | None) -> Any:
+    return _protect(rule) if view is None else _protect(rule)(view)
+
+
+def _specs(decorator: str, specs: tuple[Any, ...], what: str) -> tuple[authz.RoleSpec, ...]:
+    """Check role/permission arguments when decorating, not on the first request."""
+    example = f"@{decorator}('admin')" if what == "role" else f"@{decorator}('post.edit')"
+    if not specs or any(callable(s) for s in specs):
+        raise TypeError(f"{decorator} needs at least one {what} name, e.g. {example}")
+    for spec in specs:
+        names = [spec] if isinstance(spec, str) else spec
+        if not isinstance(names, list | tuple | set | frozenset) or not all(
+            isinstance(n, str) and n for n in names
+        ):
+            raise TypeError(
+                f"{decorator} takes {what} names (strings) or lists of them, got {spec!r}"
+            )
+    return specs
+
+
+@overload
+def login_required(view: F, /) -> F: ...
+@overload
+def login_required(view: None = None, /) -> Callable[[F], F]: ...
+def login_required(view: F | None = None, /) -> F | Callable[[F], F]:
+    """Require a signed-in user (session cookie, bearer token or HTTP Basic).
+
+    Use bare (``@login_required``) or called (``@login_required()``). A page
+    request (``Accept: text/html``) without a user is redirected to the login
+    page with a safe ``next``; an API request gets the JSON 401.
+    """
+    result: F | Callable[[F], F] = _bare_or_called(Rule.login(), view)
+    return result
+
+
+@overload
+def auth_required(view: F, /) -> F: ...
+@overload
+def auth_required(*mechanisms: Mechanism) -> Callable[[F], F]: ...
+def auth_required(*mechanisms: Any) -> Any:
+    """Require a user authenticated through one of ``mechanisms``.
+
+    Args:
+        *mechanisms: any of ``"session"`` (the cookie), ``"token"`` (bearer)
+            and ``"basic"`` (HTTP Basic); none means all of them.
+
+    Raises:
+        ValueError: an unknown mechanism.
+    """
+    if len(mechanisms) == 1 and callable(mechanisms[0]):
+        return _protect(Rule.login())(mechanisms[0])
+    unknown = [m for m in mechanisms if m not in ALL_MECHANISMS]
+    if unknown:
+        raise ValueError(
+            f"auth_required: unknown mechanism {unknown[0]!r}; use 'session', 'token' or 'basic'"
+        )
+    return _protect(Rule.login(*mechanisms))
+
+
+def roles_required(*roles: authz.RoleSpec) -> Callable[[F], F]:
+    """Require every role named as a string, and one role of each list argument.
+
+    ``@roles_required("starving", ["artist", "programmer"])`` admits users with
+    ``starving`` and either ``artist`` or ``programmer``.
+    """
+    return _protect(Rule.roles(*_specs("roles_required", roles, "role")))
+
+
+def roles_accepted(*roles: authz.RoleSpec) -> Callable[[F], F]:
+    """Require any one of the roles."""
+    return _protect(Rule.roles_any(*_specs("roles_accepted", roles, "role")))
+
+
+def permissions_required(*permissions: authz.RoleSpec) -> Callable[[F], F]:
+    """Require every permission named as a string, and one of each list argument."""
+    specs = _specs("permissions_required", permissions, "permission")
+    return _protect(Rule.permissions(*specs))
+
+
+def permissions_accepted(*permissions: authz.RoleSpec) -> Callable[[F], F]:
+    """Require any one of the permissions."""
+    specs = _specs("permissions_accepted", permissions, "permission")
+    return _protect(Rule.permissions_any(*specs))
+
+
+@overload
+def anonymous_required(view: F, /) -> F: ...
+@overload
+def anonymous_required(view: None = None, /) -> Callable[[F], F]: ...
+def anonymous_required(view: F | None = None, /) -> F | Callable[[F], F]:
+    """Only for visitors who are not signed in (sign-up or login pages).
+
+    Signed-in page requests are redirected to the ``post_login_url`` setting;
+    API requests get 403.
+    """
+    result: F | Callable[[F], F] = _bare_or_called(Rule(anonymous=True), view)
+    return result

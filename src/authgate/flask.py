@@ -1,0 +1,508 @@
+"""Flask integration: mount the JSON API, ``current_user`` and the view decorators.
+
+Usage::
+
+    from flask import Flask
+    from authgate import Auth
+    from authgate.flask import current_user, login_required, roles_required, setup_for_flask
+
+    app = Flask(__name__)
+    auth = setup_for_flask(Auth(secret="...", database_url="sqlite:///auth.db"), app)
+
+    @app.get("/dashboard")
+    @login_required
+    def dashboard():
+        return {"email": current_user.email}
+
+    @app.get("/admin")
+    @roles_required("admin")
+    def admin():
+        ...
+
+This module only translates: a Flask request becomes an
+:class:`~authgate.web.http.ApiRequest`, the shared web layer
+(:class:`~authgate.web.api.AuthAPI` for the endpoints,
+:class:`~authgate.web.guard.Guard` for the decorators) decides, and its
+:class:`~authgate.web.http.ApiResponse` becomes a Flask response. Every
+piece of state lives in ``app.extensions["authgate"]``, so app factories
+and several apps with different :class:`~authgate.Auth` objects work side
+by side. Nothing runs on requests that do not ask for it: a view without a
+decorator that never touches ``current_user`` costs nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import os
+import warnings
+from collections.abc import Callable, Mapping
+from typing import IO, Any, TypeVar, cast, overload
+
+import click
+
+try:
+    from flask import (
+        Blueprint,
+        Flask,
+        Response,
+        abort,
+        current_app,
+        g,
+        has_app_context,
+        has_request_context,
+        request,
+    )
+    from werkzeug.local import LocalProxy
+except ImportError as exc:
+    raise ImportError(
+        'authgate.flask needs Flask; install it with `pip install "authgate[flask]"`'
+    ) from exc
+
+from authgate import authz
+from authgate.auth import Auth
+from authgate.cli import make_cli
+from authgate.errors import AuthError
+from authgate.settings import InsecureSettingWarning, Settings
+from authgate.web.api import AuthAPI
+from authgate.web.credentials import ALL_MECHANISMS, Mechanism, Principal
+from authgate.web.guard import Guard, Rule
+from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, Headers
+
+__all__ = [
+    "AnonymousUser",
+    "AuthGateState",
+    "anonymous_required",
+    "auth_required",
+    "current_user",
+    "login_required",
+    "permissions_accepted",
+    "permissions_required",
+    "roles_accepted",
+    "roles_required",
+    "setup_for_flask",
+]
+
+#: Key of the per-app state in ``app.extensions``.
+EXTENSION_KEY = "authgate"
+_CONFIG_PREFIX = "AUTHGATE_"
+_USER_KEY = "_authgate_user"
+_API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthGateState:
+    """What :func:`setup_for_flask` stores in ``app.extensions["authgate"]``.
+
+    Attributes:
+        auth: the app's :class:`~authgate.Auth`.
+        api: the JSON API mounted at ``api.prefix``.
+        guard: applies the decorators' rules.
+    """
+
+    auth: Auth
+    api: AuthAPI
+    guard: Guard
+
+
+class AnonymousUser:
+    """``current_user`` when nobody is signed in: falsy, no roles, no permissions."""
+
+    is_authenticated = False
+    is_anonymous = True
+    is_active = False
+    id = None
+    email = None
+    username = None
+    roles: tuple[Any, ...] = ()
+
+    def has_role(self, role: object) -> bool:
+        """Always ``False``."""
+        return False
+
+    def has_permission(self, permission: str) -> bool:
+        """Always ``False``."""
+        return False
+
+    def get_id(self) -> str | None:
+        """``None`` (Flask-Login compatibility)."""
+        return None
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<AnonymousUser>"
+
+
+_ANONYMOUS = AnonymousUser()
+
+
+# -- setup --------------------------------------------------------------------------
+
+
+def setup_for_flask(
+    auth: Auth | None,
+    app: Flask,
+    url_prefix: str | None = None,
+    send_email: Any = None,
+) -> Auth:
+    """Mount authgate on a Flask app: the JSON API, ``current_user`` and ``flask authgate``.
+
+    Call it once per app, in an app factory if you use one. With ``auth=None``
+    the :class:`~authgate.Auth` is built from ``AUTHGATE_*`` keys of
+    ``app.config`` and of the environment, with ``SECRET_KEY`` as the default
+    secret. With an ``Auth``, any ``AUTHGATE_*`` key in ``app.config`` must
+    agree with it.
+
+    Args:
+        auth: the ``Auth`` to serve, or ``None`` to build one from ``app.config``.
+        app: the Flask application.
+        url_prefix: where the JSON API is mounted (default: the ``url_prefix``
+            setting, ``/auth``).
+        send_email: a mailer (``send(message)``) or a callable ``send_email(message)``;
+            the ``Auth`` sends through it from now on.
+
+    Email templates in the app's ``templates/authgate/email/`` folder override
+    the package's.
+
+    Returns:
+        The ``Auth`` in use (handy with ``auth=None``).
+
+    Raises:
+        TypeError: an unknown ``AUTHGATE_*`` key in ``app.config`` (the message
+            names the closest setting), or no secret at all.
+        ValueError: an ``AUTHGATE_*`` key that disagrees with the given ``Auth``.
+        RuntimeError: ``setup_for_flask`` was already called for this app.
+
+    Examples:
+        >>> app = Flask("example")
+        >>> app.config["SECRET_KEY"] = "s" * 32
+        >>> setup_for_flask(None, app).settings.url_prefix
+        '/auth'
+    """
+    if EXTENSION_KEY in app.extensions:
+        raise RuntimeError(f"setup_for_flask was already called for the Flask app {app.name!r}")
+    if auth is None:
+        auth = _auth_from_config(app)
+    else:
+        _check_config(app.config, auth)
+    if send_email is not None:
+        auth.mail.use(send_email)
+    if auth.settings.create_tables and getattr(auth.store, "flask_db", None) is not None:
+        with app.app_context():  # Flask-SQLAlchemy's engine lives in the app context
+            auth.store.ensure_schema()  # type: ignore[attr-defined]
+    templates = os.path.join(app.root_path, app.template_folder or "templates")
+    if os.path.isdir(os.path.join(templates, "authgate")):
+        auth.mail.add_template_dir(templates)  # the app's authgate/email/... win
+    api = AuthAPI(auth, url_prefix)
+    state = AuthGateState(auth=auth, api=api, guard=Guard(api))
+    app.extensions[EXTENSION_KEY] = state
+
+    blueprint = Blueprint("authgate", __name__)
+    blueprint.add_url_rule(
+        f"{api.prefix}/<path:path>", "api", functools.partial(_serve_api, state),
+        methods=_API_METHODS,
+    )  # fmt: skip
+    app.register_blueprint(blueprint)
+    app.context_processor(_template_context)
+    app.cli.add_command(make_cli(functools.partial(_cli_auth, app, state)), "authgate")
+    return auth
+
+
+def _auth_from_config(app: Flask) -> Auth:
+    secret: Any = app.config.get("SECRET_KEY")
+    if isinstance(secret, bytes):  # os.urandom(24): keep every byte of it
+        secret = secret.hex()
+    if isinstance(secret, str) and "," in secret:
+        # Commas separate rotated secrets in AUTHGATE_SECRET, not in SECRET_KEY.
+        secret = (secret,)
+    defaults = {"secret": secret} if secret else None
+    configured = app.config.get("AUTHGATE_SECRET") or os.environ.get("AUTHGATE_SECRET")
+    if defaults is None and not configured:
+        raise TypeError(
+            "setup_for_flask(None, app) needs a secret: set app.config['SECRET_KEY'] "
+            "or AUTHGATE_SECRET (32 or more random bytes)"
+        )
+    with app.app_context():  # a Flask-SQLAlchemy store creates its tables in one
+        return Auth.from_config(app.config, defaults=defaults)
+
+
+def _check_config(config: Mapping[str, Any], auth: Auth) -> None:
+    """``AUTHGATE_*`` keys of ``app.config`` must be known and agree with ``auth``."""
+    keys = {k: v for k, v in config.items() if isinstance(k, str) and k.startswith(_CONFIG_PREFIX)}
+    if not keys:
+        return
+    named = {k[len(_CONFIG_PREFIX) :].lower(): k for k in keys}
+    current = auth.settings
+    others = {f.name: getattr(current, f.name) for f in dataclasses.fields(Settings)}
+    for name in named:
+        others.pop(name, None)
+    with warnings.catch_warnings():  # any warning about the secret was given by Auth()
+        warnings.simplefilter("ignore", InsecureSettingWarning)
+        configured = Settings.from_mapping(keys, _CONFIG_PREFIX, **others)
+    for name, key in sorted(named.items()):
+        if getattr(configured, name) != getattr(current, name):
+            shown = "" if name == "secret" else f" ({name}={getattr(current, name)!r} there)"
+            raise ValueError(
+                f"app.config[{key!r}] disagrees with the Auth given to setup_for_flask{shown}; "
+                "configure authgate in one place: either pass the settings to Auth(...) "
+                "or call setup_for_flask(None, app) to build the Auth from app.config"
+            )
+
+
+def _template_context() -> dict[str, Any]:
+    return {"current_user": current_user}
+
+
+def _cli_auth(app: Flask, state: AuthGateState) -> Auth:
+    # `flask authgate ...` runs inside the app context; a test runner or a host CLI
+    # may not, and a Flask-SQLAlchemy store needs one.
+    if not has_app_context() or current_app._get_current_object() is not app:  # type: ignore[attr-defined]
+        click.get_current_context().with_resource(app.app_context())
+    return state.auth
+
+
+def _state() -> AuthGateState:
+    if not has_app_context():
+        raise RuntimeError(
+            "authgate.flask works inside a Flask app or request context; "
+            "call setup_for_flask(auth, app) first and use it while handling a request"
+        )
+    state = current_app.extensions.get(EXTENSION_KEY)
+    if not isinstance(state, AuthGateState):
+        raise RuntimeError(
+            f"authgate is not set up on the Flask app {current_app.name!r}: "
+            "call setup_for_flask(auth, app) first"
+        )
+    return state
+
+
+# -- translation --------------------------------------------------------------------
+
+
+def _read_at_most(stream: IO[bytes], limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _api_request(path: str, *, with_body: bool = False) -> ApiRequest:
+    """The current Flask request as an :class:`ApiRequest` (the body only when asked)."""
+    body, too_large = b"", False
+    if with_body:
+        length = request.content_length
+        if length is not None and length > MAX_BODY_BYTES:
+            too_large = True  # refused unread (Content-Length says enough)
+        else:
+            body = _read_at_most(request.stream, MAX_BODY_BYTES + 1)
+            too_large = len(body) > MAX_BODY_BYTES
+    return ApiRequest(
+        method=request.method,
+        path=path,
+        headers=Headers(request.headers.items()),
+        cookies=request.cookies.to_dict(),
+        query=request.args.to_dict(),
+        body=body,
+        remote_addr=request.remote_addr,
+        body_too_large=too_large,
+    )
+
+
+def _to_flask(response: ApiResponse) -> Response:
+    out: Response = current_app.response_class(
+        response.body, status=response.status, content_type=response.content_type
+    )
+    for name, value in response.headers:
+        if name.lower() == "content-type":
+            out.headers[name] = value
+        else:
+            out.headers.add(name, value)
+    return out
+
+
+def _full_path() -> str:
+    """The path the browser asked for (with the app's mount point and query)."""
+    path = request.script_root + request.path
+    query = request.query_string.decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
+def _serve_api(state: AuthGateState, path: str) -> Response:
+    response = state.api.handle(_api_request("/" + path, with_body=True))
+    if response is None:
+        abort(404)
+    return _to_flask(response)
+
+
+# -- current_user -------------------------------------------------------------------
+
+
+def _get_user() -> Any:
+    state = _state()
+    if not has_request_context():
+        return _ANONYMOUS
+    if _USER_KEY not in g:
+        principal = state.guard.principal(_api_request(request.path))
+        setattr(g, _USER_KEY, principal.user if principal is not None else _ANONYMOUS)
+    return getattr(g, _USER_KEY)
+
+
+#: The signed-in user of the current request, or an :class:`AnonymousUser`.
+#: Computed once per request; a bad or expired credential counts as anonymous.
+#: Also available in templates as ``current_user``.
+current_user: Any = LocalProxy(_get_user)
+
+
+# -- decorators ---------------------------------------------------------------------
+
+
+def _enforce(rule: Rule) -> Response | None:
+    """``None`` when the request passes ``rule``; the denial response otherwise."""
+    state = _state()
+    api_request = _api_request(request.path)
+    try:
+        principal: Principal | None = state.guard.check(api_request, rule)
+    except AuthError as error:
+        return _to_flask(state.guard.deny(api_request, error, _full_path()))
+    if principal is not None:
+        setattr(g, _USER_KEY, principal.user)
+    return None
+
+
+def _protect(rule: Rule) -> Callable[[F], F]:
+    def decorator(view: F) -> F:
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                denied = _enforce(rule)
+                if denied is not None:
+                    return denied
+                return await view(*args, **kwargs)
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            denied = _enforce(rule)
+            if denied is not None:
+                return denied
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorator
+
+
+def _bare_or_called(rule: Rule, view: F | None) -> Any:
+    return _protect(rule) if view is None else _protect(rule)(view)
+
+
+def _specs(decorator: str, specs: tuple[Any, ...], what: str) -> tuple[authz.RoleSpec, ...]:
+    """Check role/permission arguments when decorating, not on the first request."""
+    example = f"@{decorator}('admin')" if what == "role" else f"@{decorator}('post.edit')"
+    if not specs or any(callable(s) for s in specs):
+        raise TypeError(f"{decorator} needs at least one {what} name, e.g. {example}")
+    for spec in specs:
+        names = [spec] if isinstance(spec, str) else spec
+        if not isinstance(names, list | tuple | set | frozenset) or not all(
+            isinstance(n, str) and n for n in names
+        ):
+            raise TypeError(
+                f"{decorator} takes {what} names (strings) or lists of them, got {spec!r}"
+            )
+    return specs
+
+
+@overload
+def login_required(view: F, /) -> F: ...
+@overload
+def login_required(view: None = None, /) -> Callable[[F], F]: ...
+def login_required(view: F | None = None, /) -> F | Callable[[F], F]:
+    """Require a signed-in user (session cookie, bearer token or HTTP Basic).
+
+    Use bare (``@login_required``) or called (``@login_required()``). A page
+    request (``Accept: text/html``) without a user is redirected to the login
+    page with a safe ``next``; an API request gets the JSON 401.
+    """
+    result: F | Callable[[F], F] = _bare_or_called(Rule.login(), view)
+    return result
+
+
+@overload
+def auth_required(view: F, /) -> F: ...
+@overload
+def auth_required(*mechanisms: Mechanism) -> Callable[[F], F]: ...
+def auth_required(*mechanisms: Any) -> Any:
+    """Require a user authenticated through one of ``mechanisms``.
+
+    Args:
+        *mechanisms: any of ``"session"`` (the cookie), ``"token"`` (bearer)
+            and ``"basic"`` (HTTP Basic); none means all of them.
+
+    Raises:
+        ValueError: an unknown mechanism.
+
+    Examples:
+        >>> @auth_required("token", "basic")
+        ... def api_view(): ...
+    """
+    if len(mechanisms) == 1 and callable(mechanisms[0]):
+        return _protect(Rule.login())(mechanisms[0])
+    unknown = [m for m in mechanisms if m not in ALL_MECHANISMS]
+    if unknown:
+        raise ValueError(
+            f"auth_required: unknown mechanism {unknown[0]!r}; use 'session', 'token' or 'basic'"
+        )
+    return _protect(Rule.login(*mechanisms))
+
+
+def roles_required(*roles: authz.RoleSpec) -> Callable[[F], F]:
+    """Require every role named as a string, and one role of each list argument.
+
+    ``@roles_required("starving", ["artist", "programmer"])`` admits users with
+    ``starving`` and either ``artist`` or ``programmer``. Signed-in users
+    without them get 403; others are treated as by :func:`login_required`.
+    """
+    return _protect(Rule.roles(*_specs("roles_required", roles, "role")))
+
+
+def roles_accepted(*roles: authz.RoleSpec) -> Callable[[F], F]:
+    """Require any one of the roles."""
+    return _protect(Rule.roles_any(*_specs("roles_accepted", roles, "role")))
+
+
+def permissions_required(*permissions: authz.RoleSpec) -> Callable[[F], F]:
+    """Require every permission named as a string, and one of each list argument."""
+    specs = _specs("permissions_required", permissions, "permission")
+    return _protect(Rule.permissions(*specs))
+
+
+def permissions_accepted(*permissions: authz.RoleSpec) -> Callable[[F], F]:
+    """Require any one of the permissions."""
+    specs = _specs("permissions_accepted", permissions, "permission")
+    return _protect(Rule.permissions_any(*specs))
+
+
+@overload
+def anonymous_required(view: F, /) -> F: ...
+@overload
+def anonymous_required(view: None = None, /) -> Callable[[F], F]: ...
+def anonymous_required(view: F | None = None, /) -> F | Callable[[F], F]:
+    """Only for visitors who are not signed in (sign-up or login pages).
+
+    Signed-in page requests are redirected to the ``post_login_url`` setting;
+    API requests get 403.
+    """
+    result: F | Callable[[F], F] = _bare_or_called(Rule(anonymous=True), view)
+    return result
