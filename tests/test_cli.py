@@ -111,7 +111,7 @@ def test_help_needs_no_database(run: Run) -> None:
     out = ok(run("--help", url=None))
     for group in ("users", "roles", "db", "--database-url"):
         assert group in out
-    assert "demo" not in out
+    assert "demo" in out
     users_help = ok(run("users", "--help", url=None))
     for command in (
         "create", "list", "show", "activate", "deactivate", "delete",
@@ -507,7 +507,7 @@ def test_invalid_database_url(run: Run, url: str) -> None:
         (["--bogus", "users", "list"], "No such option"),
         (["users", "create"], "Missing argument"),
         (["users", "frobnicate"], "No such command"),
-        (["demo"], "No such command"),
+        (["demo", "--port", "x"], "Invalid value"),
     ],
 )
 def test_usage_errors(run: Run, args: list[str], fragment: str) -> None:

@@ -762,6 +762,19 @@ def make_cli(get_auth: Callable[[], Auth] | None = None) -> AuthGateGroup:
             ctx.meta[_RUNTIME_KEY] = runtime
             ctx.call_on_close(runtime.close)
 
+        @standalone.command("demo")
+        @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+        @click.option("--port", default=8000, show_default=True, type=int, help="Port.")
+        @click.option(
+            "--dir", "directory", default=".authgate-demo", show_default=True,
+            help="Folder for the demo's SQLite database and secret.",
+        )  # fmt: skip
+        def demo(host: str, port: int, directory: str) -> None:
+            """Serve the demo app (SQLite, seeded admin, emails on the console)."""
+            from authgate.demo import serve
+
+            serve(host, port, directory)
+
         group = standalone
     else:
         provider = get_auth
