@@ -15,7 +15,7 @@ from typing import Any
 from authgate.context import Context
 from authgate.errors import UserNotFound, ValidationError
 from authgate.flows.validation import require_text, valid_email, valid_username
-from authgate.models import RoleMixin, canonical_email, new_stamp
+from authgate.models import canonical_email, new_stamp
 
 __all__ = ["UserAdmin"]
 
@@ -239,10 +239,11 @@ class UserAdmin:
 
 
 def _role_name(role: Any) -> str:
-    if isinstance(role, RoleMixin):
-        return role.name
     if isinstance(role, str) and role.strip():
         return role.strip()
+    name = getattr(role, "name", None)  # a role object of any store's model
+    if isinstance(name, str) and name:
+        return name
     raise ValidationError(fields={"role": "invalid"})
 
 

@@ -546,3 +546,13 @@ def test_custom_prefix(make_client: MakeClient) -> None:
     r = client.post("/api/v1/auth/sign-up/email", json={"email": "a@example.com", "password": PASSWORD})
     assert r.status == 200
     assert client.get("/auth/session").status == 404
+
+
+def test_basic_auth_refused_on_cross_site_unsafe_requests(client: ContractClient) -> None:
+    sign_up(client)
+    good = base64.b64encode(f"alice@example.com:{PASSWORD}".encode()).decode()
+    headers = {"Authorization": f"Basic {good}", "Sec-Fetch-Site": "cross-site"}
+    assert client.get("/basic", headers=headers, cookies=False).status == 200  # safe method
+    assert_error(client.post("/protected", headers=headers, cookies=False), 403, "CSRF_FAILED")
+    scripted = {"Authorization": f"Basic {good}"}
+    assert client.post("/protected", headers=scripted, cookies=False).status == 200

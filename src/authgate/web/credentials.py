@@ -111,6 +111,11 @@ class Credentials:
         return None
 
     def _basic(self, request: ApiRequest, value: str) -> Principal:
+        # Browsers resend cached Basic credentials with cross-site requests; scripts
+        # send no Sec-Fetch-Site. A cross-site unsafe request is a forgery.
+        site = request.headers.get("sec-fetch-site", "").lower()
+        if not request.is_safe and site in {"cross-site", "same-site"}:
+            raise CSRFFailed()
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):

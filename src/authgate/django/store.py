@@ -1,0 +1,698 @@
+"""The Django ORM store: every store protocol on the project's Django database.
+
+Same semantics as the SQLAlchemy store: each method is one transaction
+(``transaction.atomic``); uniqueness and single use are decided by the
+database (unique constraints, primary keys, conditional
+``UPDATE ... WHERE``), never by a read followed by a write; a violated
+email or username constraint is :class:`~authgate.errors.UserExists`; any
+other database failure is :class:`~authgate.errors.ServiceUnavailable`,
+logged once under a short reference, with no driver text in the message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from django.db import Error as DatabaseError, IntegrityError, router, transaction
+from django.db.models import Prefetch
+
+from authgate.django.models import (
+    ROLES_CACHE,
+    Role,
+    Session,
+    UsedToken,
+    User,
+    UserEmail,
+    UserRole,
+)
+from authgate.errors import ServiceUnavailable, UserExists, ValidationError
+from authgate.models import (
+    EmailRecord,
+    SessionRecord,
+    canonical_email,
+    canonical_username,
+    utcnow,
+)
+from authgate.stores._common import permissions_text
+
+__all__ = ["DjangoStore"]
+
+T = TypeVar("T")
+
+log = logging.getLogger("authgate.store")
+
+#: How often a write that lost a race a retry settles (a role created meanwhile) is retried.
+_ATTEMPTS = 3
+
+_SESSION_FIELDS = tuple(f.name for f in dataclasses.fields(SessionRecord))
+
+#: Constraint names (as each backend reports them) that mean "email/username taken".
+_IDENTIFIER_CONSTRAINTS = {
+    "email": {"uq_authgate_users_email_canonical", "authgate_users.email_canonical"},
+    "username": {"uq_authgate_users_username_canonical", "authgate_users.username_canonical"},
+}
+
+
+class _Invalid(Exception):
+    """An id that cannot be a key (answered as "not found")."""
+
+
+def _key(value: Any) -> str:
+    """A user id as the primary key type (a string); :class:`_Invalid` for ``None``/bools."""
+    if value is None or isinstance(value, bool):
+        raise _Invalid
+    return str(value)
+
+
+def _constraint_name(exc: IntegrityError) -> str:
+    """The violated constraint or key as the driver names it (lower case)."""
+    cause = exc.__cause__ or exc
+    name = getattr(getattr(cause, "diag", None), "constraint_name", None)  # psycopg
+    if name:
+        return str(name).lower()
+    text = str(cause)
+    # MariaDB/MySQL: "Duplicate entry '<value>' for key '<name>'" (the value may hold anything).
+    if "for key '" in text:
+        return text.rsplit("for key '", 1)[1].split("'", 1)[0].lower()
+    # SQLite: "UNIQUE constraint failed: <table>.<column>"
+    if "constraint failed: " in text:
+        return text.rsplit("constraint failed: ", 1)[1].split(",", 1)[0].strip().lower()
+    return ""
+
+
+def _violated(exc: IntegrityError) -> str | None:
+    """``"email"`` or ``"username"`` when ``exc`` is a taken identifier, else ``None``."""
+    name = _constraint_name(exc)
+    short = name.removeprefix("authgate_users.")  # MySQL 8 prefixes the table
+    for field, names in _IDENTIFIER_CONSTRAINTS.items():
+        if name in names or short in names:
+            return field
+    return None
+
+
+def _unavailable(exc: BaseException) -> ServiceUnavailable:
+    """Log ``exc`` once under a short reference and return the error the caller sees."""
+    ref = uuid.uuid4().hex[:12]
+    log.error("storage backend failure (ref %s)", ref, exc_info=exc)
+    return ServiceUnavailable(f"{ServiceUnavailable.default_message} (ref {ref})")
+
+
+@functools.cache
+def _field_names(model: Any, *, writable: bool = False) -> frozenset[str]:
+    """The column attributes of ``model``; ``writable`` leaves out the key and canonical forms."""
+    return frozenset(
+        field.attname
+        for field in model._meta.concrete_fields
+        if not (writable and (field.primary_key or field.attname.endswith("_canonical")))
+    )
+
+
+def _check_names(model: Any, names: Any, *, writable: bool = False) -> None:
+    """``ValidationError(unknown_field)`` for names that are not (writable) columns."""
+    known = _field_names(model, writable=writable)
+    unknown = {name: "unknown_field" for name in names if name not in known}
+    if unknown:
+        raise ValidationError(fields=unknown)
+
+
+def _equal(name: str, value: Any) -> dict[str, Any]:
+    """An ORM filter for ``name == value`` (``IS NULL`` for ``None``)."""
+    return {f"{name}__isnull": True} if value is None else {name: value}
+
+
+class DjangoStore:
+    """Every store protocol (users, roles, sessions, token claims, emails) with the Django ORM.
+
+    Args:
+        using: the database alias; by default the one the database routers
+            pick for writes of :class:`~authgate.django.models.User`.
+
+    Examples:
+        >>> store = DjangoStore()  # doctest: +SKIP
+        >>> store.create_user({"email": "alice@example.com"}).email_canonical  # doctest: +SKIP
+        'alice@example.com'
+    """
+
+    user_model: type[Any] = User
+    role_model: type[Any] = Role
+
+    def __init__(self, using: str | None = None) -> None:
+        self.using: str = using or router.db_for_write(User)
+
+    def close(self) -> None:
+        """Nothing to release: Django manages its connections per request/thread."""
+
+    # -- users ------------------------------------------------------------------
+
+    def create_user(self, fields: Mapping[str, Any], roles: Sequence[str] = ()) -> Any:
+        """Insert a user and their role links (missing roles are created) in one transaction.
+
+        Raises:
+            UserExists: the canonical email or username is taken (``field`` says which).
+            ValidationError: ``email`` is missing, or a name is not a user column.
+
+        ``email_canonical`` and ``username_canonical`` follow ``email`` and ``username``.
+        """
+        if not fields.get("email"):
+            raise ValidationError(fields={"email": "required"})
+        _check_names(User, fields)
+        names = sorted(set(roles))
+        values = dict(fields)
+        values["email_canonical"] = canonical_email(values["email"])
+        username = values.get("username")
+        values["username_canonical"] = canonical_username(username) if username else None
+
+        def work() -> Any:
+            user = User.objects.using(self.using).create(**values)
+            found = self._roles_or_create(names)
+            UserRole.objects.using(self.using).bulk_create(
+                [UserRole(user=user, role=role) for role in found]
+            )
+            user.roles = found
+            return user
+
+        return self._write(work, retry=bool(names))
+
+    def get_user(self, user_id: Any) -> Any | None:
+        """The user with this id, or ``None``."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return None
+        return self._first_user(pk=key)
+
+    def get_user_by_email(self, email_canonical: str) -> Any | None:
+        """The user with this canonical email, or ``None`` (one indexed query, plus roles)."""
+        return self._first_user(email_canonical=email_canonical)
+
+    def get_user_by_username(self, username_canonical: str) -> Any | None:
+        """The user with this canonical username, or ``None``."""
+        return self._first_user(username_canonical=username_canonical)
+
+    def find_users(self, filters: Mapping[str, Any]) -> list[Any]:
+        """Users whose attributes equal every filter (email/username canonically).
+
+        Raises:
+            ValidationError: a filter names no user column (``unknown_field``).
+        """
+        _check_names(User, filters)
+        conditions: dict[str, Any] = {}
+        for name, wanted in filters.items():
+            if name == "email" and wanted is not None:
+                conditions.update(_equal("email_canonical", canonical_email(wanted)))
+            elif name == "username":
+                conditions.update(
+                    _equal("username_canonical", canonical_username(wanted) if wanted else None)
+                )
+            elif name == "id":
+                try:
+                    conditions["pk"] = _key(wanted)
+                except _Invalid:
+                    return []
+            else:
+                conditions.update(_equal(name, wanted))
+        return self._read(lambda: list(self._users().filter(**conditions)))
+
+    def list_users(self, offset: int = 0, limit: int | None = None) -> list[Any]:
+        """Users ordered by creation time."""
+        query = self._users()
+        sliced = query[offset:] if limit is None else query[offset : offset + limit]
+        return self._read(lambda: list(sliced))
+
+    def count_users(self) -> int:
+        """How many users exist."""
+        return self._read(lambda: int(User.objects.using(self.using).count()))
+
+    def update_user(
+        self,
+        user_id: Any,
+        changes: Mapping[str, Any],
+        expect: Mapping[str, Any] | None = None,
+    ) -> Any | None:
+        """Apply ``changes`` in one ``UPDATE ... WHERE id = %s AND <expect>``.
+
+        Returns the reloaded user, or ``None`` when the user does not exist or
+        an expected value no longer holds (then nothing changed).
+
+        Raises:
+            UserExists: the new email or username is taken.
+            ValidationError: a name is not a writable column (``unknown_field``).
+        """
+        _check_names(User, changes, writable=True)
+        _check_names(User, expect or {})
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return None
+        values = dict(changes)
+        if "email" in values:
+            values["email_canonical"] = canonical_email(values["email"])
+        if "username" in values:
+            name = values["username"]
+            values["username_canonical"] = canonical_username(name) if name else None
+        conditions: dict[str, Any] = {"pk": key}
+        for name, value in (expect or {}).items():
+            conditions.update(_equal(name, value))
+
+        def work() -> Any | None:
+            matched = User.objects.using(self.using).filter(**conditions)
+            if values:
+                if matched.update(**values) != 1:
+                    return None
+            elif not matched.exists():
+                return None
+            return self._users().filter(pk=key).first()
+
+        return self._write(work)
+
+    def delete_user(self, user_id: Any) -> bool:
+        """Delete the user with their sessions, role links and extra email addresses."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return False
+
+        def work() -> bool:
+            _, per_model = User.objects.using(self.using).filter(pk=key).delete()
+            return bool(per_model.get(User._meta.label, 0))
+
+        return self._write(work)
+
+    # -- roles ------------------------------------------------------------------
+
+    def create_role(
+        self, name: str, description: str | None = None, permissions: Sequence[str] = ()
+    ) -> Any:
+        """Create a role.
+
+        Raises:
+            ValidationError: the name is taken (``{"name": "taken"}``).
+        """
+
+        def work() -> Any:
+            return Role.objects.using(self.using).create(
+                name=name, description=description, permissions=permissions_text(permissions)
+            )
+
+        try:
+            return self._write(work, expect_conflict=True)
+        except IntegrityError:
+            raise ValidationError(fields={"name": "taken"}) from None
+
+    def get_role(self, name: str) -> Any | None:
+        """The role with this name, or ``None``."""
+        return self._read(lambda: Role.objects.using(self.using).filter(name=name).first())
+
+    def list_roles(self) -> list[Any]:
+        """Every role, ordered by name."""
+        return self._read(lambda: list(Role.objects.using(self.using).order_by("name")))
+
+    def update_role(self, name: str, changes: Mapping[str, Any]) -> Any | None:
+        """Change a role's fields (``permissions`` may be a list); ``None`` if it does not exist.
+
+        Raises:
+            ValidationError: an unknown field, or a new name that is taken.
+        """
+        _check_names(Role, changes, writable=True)
+        values = {
+            key: permissions_text(value) if key == "permissions" else value
+            for key, value in changes.items()
+        }
+        new_name = values.get("name", name)
+
+        def work() -> Any | None:
+            roles = Role.objects.using(self.using)
+            if values and roles.filter(name=name).update(**values) != 1:
+                return None
+            return roles.filter(name=new_name).first()
+
+        try:
+            return self._write(work, expect_conflict=True)
+        except IntegrityError:
+            raise ValidationError(fields={"name": "taken"}) from None
+
+    def delete_role(self, name: str) -> bool:
+        """Delete a role and its links to users."""
+
+        def work() -> bool:
+            _, per_model = Role.objects.using(self.using).filter(name=name).delete()
+            return bool(per_model.get(Role._meta.label, 0))
+
+        return self._write(work)
+
+    def add_role_to_user(self, user_id: Any, role_name: str) -> bool:
+        """Give a user a role (created if missing); ``False`` if they had it or do not exist."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return False
+
+        def work() -> bool:
+            if not User.objects.using(self.using).filter(pk=key).exists():
+                return False
+            (role,) = self._roles_or_create([role_name])
+            links = UserRole.objects.using(self.using)
+            if links.filter(user_id=key, role=role).exists():
+                return False
+            links.create(user_id=key, role=role)
+            return True
+
+        # A lost race (the role or the link created meanwhile) is settled by a retry.
+        return self._write(work, retry=True)
+
+    def remove_role_from_user(self, user_id: Any, role_name: str) -> bool:
+        """Take a role away; ``False`` if the user did not have it."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return False
+
+        def work() -> bool:
+            links = UserRole.objects.using(self.using)
+            deleted, _ = links.filter(user_id=key, role__name=role_name).delete()
+            return bool(deleted)
+
+        return self._write(work)
+
+    # -- sessions ---------------------------------------------------------------
+
+    def create_session(self, record: SessionRecord) -> None:
+        """Store a new session."""
+        row = self._session_row({name: getattr(record, name) for name in _SESSION_FIELDS})
+        self._write(lambda: Session.objects.using(self.using).create(**row))
+
+    def get_session(self, token_hash: str) -> tuple[SessionRecord, Any | None] | None:
+        """The session and its user in one indexed query (``select_related``), plus their roles."""
+        query = (
+            Session.objects.using(self.using)
+            .select_related("user")
+            .prefetch_related(self._roles_prefetch("user__assigned_roles"))
+            .filter(token_hash=token_hash)
+        )
+
+        def work() -> tuple[SessionRecord, Any | None] | None:
+            found = list(query[:1])
+            if not found:
+                return None
+            return self._record(found[0]), found[0].user
+
+        return self._read(work)
+
+    def touch_session(self, session_id: str, last_seen_at: dt.datetime) -> None:
+        """Record activity."""
+        sessions = Session.objects.using(self.using).filter(pk=session_id)
+        self._write(lambda: sessions.update(last_seen_at=last_seen_at))
+
+    def update_session(self, session_id: str, changes: Mapping[str, Any]) -> bool:
+        """Change fields of a session; ``False`` if it does not exist.
+
+        Raises:
+            ValidationError: a name is not a session field (``unknown_field``).
+        """
+        unknown = {k: "unknown_field" for k in changes if k not in _SESSION_FIELDS or k == "id"}
+        if unknown:
+            raise ValidationError(fields=unknown)
+        row = self._session_row(changes)
+        sessions = Session.objects.using(self.using).filter(pk=session_id)
+        return self._write(lambda: bool(sessions.update(**row) == 1))
+
+    def list_sessions(self, user_id: Any) -> list[SessionRecord]:
+        """The user's sessions, newest first."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return []
+        query = Session.objects.using(self.using).filter(user_id=key)
+        ordered = query.order_by("-created_at", "-id")
+        return self._read(lambda: [self._record(row) for row in ordered])
+
+    def delete_session(self, session_id: str, user_id: Any | None = None) -> bool:
+        """Delete one session; with ``user_id``, only if it belongs to that user."""
+        conditions: dict[str, Any] = {"pk": session_id}
+        if user_id is not None:
+            try:
+                conditions["user_id"] = _key(user_id)
+            except _Invalid:
+                return False
+        sessions = Session.objects.using(self.using).filter(**conditions)
+        return self._write(lambda: bool(sessions.delete()[0]))
+
+    def delete_user_sessions(self, user_id: Any, except_session_id: str | None = None) -> int:
+        """Delete every session of the user but ``except_session_id``; returns how many."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return 0
+        sessions = Session.objects.using(self.using).filter(user_id=key)
+        if except_session_id is not None:
+            sessions = sessions.exclude(pk=except_session_id)
+        return self._write(lambda: int(sessions.delete()[0]))
+
+    def purge_expired_sessions(self, now: dt.datetime) -> int:
+        """Delete sessions whose absolute expiry has passed; returns how many."""
+        sessions = Session.objects.using(self.using).filter(expires_at__lte=now)
+        return self._write(lambda: int(sessions.delete()[0]))
+
+    # -- extra email addresses --------------------------------------------------
+
+    def add_email(
+        self, user_id: Any, email: str, confirmed_at: dt.datetime | None = None
+    ) -> EmailRecord:
+        """Add an extra address.
+
+        Raises:
+            UserExists: the address (canonically) is already an extra address.
+        """
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            raise ValidationError(fields={"user_id": "invalid"}) from None
+        fields = {
+            "user_id": key,
+            "email": email,
+            "email_canonical": canonical_email(email),
+            "confirmed_at": confirmed_at,
+            "created_at": utcnow(),
+        }
+
+        def work() -> EmailRecord:
+            return self._email(UserEmail.objects.using(self.using).create(**fields))
+
+        try:
+            return self._write(work, expect_conflict=True)
+        except IntegrityError:
+            raise UserExists(field="email") from None
+
+    def list_emails(self, user_id: Any) -> list[EmailRecord]:
+        """The user's extra addresses, oldest first."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return []
+        query = UserEmail.objects.using(self.using).filter(user_id=key)
+        ordered = query.order_by("created_at", "pk")
+        return self._read(lambda: [self._email(row) for row in ordered])
+
+    def get_email(self, email_id: str) -> EmailRecord | None:
+        """One extra address by id."""
+        return self._one_email(pk=email_id)
+
+    def find_email(self, email_canonical: str) -> EmailRecord | None:
+        """The extra address with this canonical form, whoever owns it."""
+        return self._one_email(email_canonical=email_canonical)
+
+    def confirm_email_address(self, email_id: str, confirmed_at: dt.datetime) -> bool:
+        """Mark confirmed once (``UPDATE ... WHERE confirmed_at IS NULL``)."""
+        pending = UserEmail.objects.using(self.using).filter(pk=email_id, confirmed_at__isnull=True)
+        return self._write(lambda: bool(pending.update(confirmed_at=confirmed_at) == 1))
+
+    def delete_email(self, email_id: str, user_id: Any) -> bool:
+        """Remove one of the user's extra addresses."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return False
+        owned = UserEmail.objects.using(self.using).filter(pk=email_id, user_id=key)
+        return self._write(lambda: bool(owned.delete()[0] == 1))
+
+    def swap_primary_email(
+        self, user_id: Any, email_id: str, expect_stamp: str, new_stamp: str
+    ) -> Any | None:
+        """Exchange the primary address with a confirmed extra one in one transaction.
+
+        Conditional on the user's security stamp (rotated to ``new_stamp``);
+        ``None`` when nothing changed.
+
+        Raises:
+            UserExists: the address became someone else's meanwhile.
+        """
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return None
+
+        def work() -> Any | None:
+            addresses = UserEmail.objects.using(self.using)
+            found = addresses.filter(pk=email_id, user_id=key, confirmed_at__isnull=False).first()
+            user = User.objects.using(self.using).filter(pk=key).first()
+            if found is None or user is None or user.security_stamp != expect_stamp:
+                return None
+            swapped = (
+                User.objects.using(self.using)
+                .filter(pk=key, security_stamp=expect_stamp)
+                .update(
+                    email=found.email,
+                    email_canonical=found.email_canonical,
+                    email_confirmed_at=found.confirmed_at,
+                    security_stamp=new_stamp,
+                )
+            )
+            if swapped != 1:
+                return None
+            addresses.filter(pk=email_id).update(
+                email=user.email,
+                email_canonical=canonical_email(user.email),
+                confirmed_at=user.email_confirmed_at or found.confirmed_at,
+            )
+            return self._users().filter(pk=key).first()
+
+        try:
+            return self._write(work, expect_conflict=True)
+        except IntegrityError:
+            raise UserExists(field="email") from None
+
+    # -- token claims -----------------------------------------------------------
+
+    def claim_token(
+        self, jti: str, purpose: str, user_id: Any, expires_at: dt.datetime, now: dt.datetime
+    ) -> bool:
+        """Claim a token by inserting its id; the primary key lets exactly one caller win."""
+
+        def work() -> None:
+            UsedToken.objects.using(self.using).create(
+                jti=jti,
+                purpose=purpose,
+                user_id=None if user_id is None else str(user_id),
+                used_at=now,
+                expires_at=expires_at,
+            )
+
+        try:
+            self._write(work, expect_conflict=True)
+        except IntegrityError:
+            return False
+        return True
+
+    def purge_used_tokens(self, now: dt.datetime) -> int:
+        """Forget claims whose token has expired anyway; returns how many."""
+        claims = UsedToken.objects.using(self.using).filter(expires_at__lte=now)
+        return self._write(lambda: int(claims.delete()[0]))
+
+    # -- transactions -----------------------------------------------------------
+
+    def _read(self, work: Callable[[], T]) -> T:
+        """Run a read; any database failure becomes ``ServiceUnavailable``."""
+        try:
+            return work()
+        except DatabaseError as exc:
+            raise _unavailable(exc) from None
+
+    def _write(
+        self, work: Callable[[], T], *, retry: bool = False, expect_conflict: bool = False
+    ) -> T:
+        """Run ``work`` in one transaction (a savepoint inside the caller's), mapping failures.
+
+        A violated email or username becomes ``UserExists``. Any other
+        constraint violation retries the whole transaction when ``retry`` is
+        set, then propagates as ``IntegrityError`` when ``expect_conflict`` is
+        set (the caller knows what it means) and becomes ``ServiceUnavailable``
+        otherwise, as does every other database failure.
+        """
+        attempts = _ATTEMPTS if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                with transaction.atomic(using=self.using):
+                    return work()
+            except IntegrityError as exc:
+                field = _violated(exc)
+                if field is not None:
+                    raise UserExists(field=field) from None
+                if attempt < attempts:
+                    continue
+                if expect_conflict:
+                    raise
+                raise _unavailable(exc) from None
+            except DatabaseError as exc:
+                raise _unavailable(exc) from None
+        raise AssertionError("unreachable")
+
+    # -- helpers ----------------------------------------------------------------
+
+    @staticmethod
+    def _roles_prefetch(lookup: str) -> Any:
+        return Prefetch(lookup, queryset=Role.objects.order_by("name"), to_attr=ROLES_CACHE)
+
+    def _users(self) -> Any:
+        """Users with their roles, in creation order."""
+        return (
+            User.objects.using(self.using)
+            .prefetch_related(self._roles_prefetch("assigned_roles"))
+            .order_by("created_at", "pk")
+        )
+
+    def _first_user(self, **conditions: Any) -> Any | None:
+        query = self._users().filter(**conditions)
+        return self._read(lambda: next(iter(query[:1]), None))
+
+    def _roles_or_create(self, names: Sequence[str]) -> list[Any]:
+        """The named roles, sorted; missing ones are created (inside the caller's transaction)."""
+        if not names:
+            return []
+        roles = Role.objects.using(self.using)
+        found = {role.name: role for role in roles.filter(name__in=names)}
+        for name in names:
+            if name not in found:
+                found[name] = roles.create(name=name)
+        return [found[name] for name in sorted(names)]
+
+    def _one_email(self, **conditions: Any) -> EmailRecord | None:
+        query = UserEmail.objects.using(self.using).filter(**conditions)
+        return self._read(lambda: next((self._email(row) for row in query[:1]), None))
+
+    @staticmethod
+    def _email(row: Any) -> EmailRecord:
+        return EmailRecord(
+            id=row.id,
+            user_id=str(row.user_id),
+            email=row.email,
+            email_canonical=row.email_canonical,
+            confirmed_at=row.confirmed_at,
+            created_at=row.created_at,
+        )
+
+    @staticmethod
+    def _session_row(values: Mapping[str, Any]) -> dict[str, Any]:
+        row = dict(values)
+        if "data" in row:
+            row["data"] = json.dumps(row["data"] or {}, separators=(",", ":"))
+        if "user_id" in row:
+            try:
+                row["user_id"] = _key(row["user_id"])
+            except _Invalid:
+                raise ValidationError(fields={"user_id": "invalid"}) from None
+        return row
+
+    @staticmethod
+    def _record(row: Any) -> SessionRecord:
+        values = {name: getattr(row, name) for name in _SESSION_FIELDS}
+        values["user_id"] = str(row.user_id)
+        values["data"] = json.loads(row.data) if row.data else {}
+        values["remember"] = bool(row.remember)
+        return SessionRecord(**values)

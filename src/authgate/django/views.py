@@ -1,0 +1,179 @@
+"""The JSON API view, and the translation between Django and authgate's neutral HTTP types.
+
+Everything an endpoint does is decided in :mod:`authgate.web`; this module
+only turns an ``HttpRequest`` into an :class:`~authgate.web.http.ApiRequest`
+and an :class:`~authgate.web.http.ApiResponse` back into an ``HttpResponse``.
+
+CSRF: the API view is exempt from Django's ``CsrfViewMiddleware`` because
+authgate protects it itself: a bearer-token request needs no CSRF token (a
+browser never attaches one on its own), and an unsafe request authenticated
+by the session cookie must carry the session's CSRF token in
+``X-CSRF-Token`` or it is refused with ``403 CSRF_FAILED``. A request that
+passes Django's own CSRF check (``{% csrf_token %}`` in a form, or Django's
+``X-CSRFToken`` header with its ``csrftoken`` cookie) is accepted too, so
+Django's test client, which skips that check unless created with
+``Client(enforce_csrf_checks=True)``, skips authgate's as well.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from collections.abc import Container
+from http.cookies import Morsel, SimpleCookie
+from typing import TYPE_CHECKING, Any
+
+from django.http import Http404, HttpResponse
+from django.http.request import RawPostDataException
+from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from authgate.django import get_auth
+from authgate.web.api import AuthAPI
+from authgate.web.credentials import CSRF_HEADER
+from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, Headers
+
+if TYPE_CHECKING:
+    from authgate.auth import Auth
+
+__all__ = ["api", "api_for", "api_request", "django_response", "mount_prefix", "with_django_csrf"]
+
+_apis: weakref.WeakKeyDictionary[Auth, dict[str, AuthAPI]] = weakref.WeakKeyDictionary()
+
+
+def api_for(auth: Auth, prefix: str) -> AuthAPI:
+    """The (cached) :class:`AuthAPI` of ``auth`` mounted at ``prefix``."""
+    per_prefix = _apis.get(auth)
+    if per_prefix is None:
+        per_prefix = _apis.setdefault(auth, {})
+    found = per_prefix.get(prefix)
+    if found is None:
+        found = per_prefix.setdefault(prefix, AuthAPI(auth, prefix))
+    return found
+
+
+def mount_prefix(auth: Auth) -> str:
+    """Where the project included ``authgate.django.urls`` (e.g. ``/auth``).
+
+    Falls back to the ``url_prefix`` setting when the URLs are not included.
+    """
+    try:
+        return str(reverse("authgate:api", kwargs={"subpath": ""})).rstrip("/")
+    except NoReverseMatch:
+        return auth.settings.url_prefix
+
+
+def api_request(request: Any, path: str, *, body: bool = True) -> ApiRequest:
+    """The neutral request for a Django ``HttpRequest``.
+
+    Args:
+        request: the Django request.
+        path: the path as the API sees it (below the mount prefix).
+        body: whether to read the body (guards only look at credentials).
+    """
+    data, too_large = b"", False
+    if body:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_BODY_BYTES:
+            too_large = True
+        else:
+            try:
+                data = request.body
+            except RawPostDataException:  # a multipart body already parsed by the view
+                data = b""
+    return ApiRequest(
+        method=request.method.upper(),
+        path=path,
+        headers=Headers(request.headers.items()),
+        cookies=dict(request.COOKIES),
+        query={key: values[0] for key, values in request.GET.lists() if values},
+        body=data,
+        remote_addr=request.META.get("REMOTE_ADDR"),
+        body_too_large=too_large,
+    )
+
+
+def _passes_django_csrf(request: Any) -> bool:
+    """Whether Django's ``CsrfViewMiddleware`` accepts ``request`` (already did, or would now)."""
+    middleware = CsrfViewMiddleware(lambda r: HttpResponse())
+    return middleware.process_view(request, None, (), {}) is None
+
+
+def with_django_csrf(request: Any, neutral: ApiRequest, api: AuthAPI) -> ApiRequest:
+    """Let a cookie request that passes Django's CSRF check also pass authgate's.
+
+    Only for unsafe requests that carry the session cookie and neither an
+    ``Authorization`` header nor authgate's ``X-CSRF-Token``: the session's
+    own CSRF token is added when Django's middleware accepts the request.
+    """
+    if neutral.is_safe or "authorization" in neutral.headers or CSRF_HEADER in neutral.headers:
+        return neutral
+    cookie = neutral.cookies.get(api.credentials.cookie_name)
+    if not cookie or not _passes_django_csrf(request):
+        return neutral
+    headers = Headers([*neutral.headers.items(), (CSRF_HEADER, api.credentials.csrf_token(cookie))])
+    return dataclasses.replace(neutral, headers=headers)
+
+
+class _Cookie(Morsel[str]):
+    """A cookie written by Django's handlers as ``name=value; ...`` exactly.
+
+    Django's WSGI handler writes each cookie with ``output(header="")``, which
+    starts the ``Set-Cookie`` value with a space (harmless to real clients,
+    which strip it, but not what authgate formats); this morsel leaves it out.
+    """
+
+    def output(self, attrs: Container[str] | None = None, header: str = "Set-Cookie:") -> str:
+        """The header line, or with ``header=""`` the bare value, without a leading space."""
+        return super().output(attrs, header).lstrip()
+
+
+def _set_cookie(response: HttpResponse, header: str) -> None:
+    """Add one ``Set-Cookie`` header value of authgate's to a Django response (it may repeat)."""
+    first, *attributes = (part.strip() for part in header.split(";"))
+    name, _, value = first.partition("=")
+    cookie = _Cookie()
+    cookie.set(name, value, SimpleCookie().value_encode(value)[1])
+    for attribute in attributes:
+        key, _, argument = attribute.partition("=")
+        key = key.strip().lower()
+        if key in ("secure", "httponly"):
+            cookie[key] = True
+        elif key in ("path", "max-age", "expires", "domain", "samesite"):
+            cookie[key] = argument
+    response.cookies[name] = cookie
+
+
+def django_response(neutral: ApiResponse) -> HttpResponse:
+    """The Django response for a neutral one (status, headers, cookies, body)."""
+    response = HttpResponse(neutral.body, status=neutral.status, content_type=neutral.content_type)
+    for name, value in neutral.headers:
+        if name.lower() == "set-cookie":
+            _set_cookie(response, value)
+        else:
+            response[name] = value
+    return response
+
+
+def _api(request: Any, subpath: str = "") -> HttpResponse:
+    """Serve authgate's JSON API below wherever ``authgate.django.urls`` is included.
+
+    Raises:
+        Http404: the path is not an API endpoint.
+    """
+    full = request.path
+    prefix = (full[: len(full) - len(subpath)] if subpath else full).rstrip("/")
+    endpoint = api_for(get_auth(), prefix)
+    neutral = with_django_csrf(request, api_request(request, "/" + subpath), endpoint)
+    response = endpoint.handle(neutral)
+    if response is None:
+        raise Http404("not an authgate endpoint")
+    return django_response(response)
+
+
+#: The JSON API view (exempt from Django's CSRF middleware: authgate checks CSRF itself).
+api = csrf_exempt(_api)
