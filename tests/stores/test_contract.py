@@ -619,3 +619,25 @@ def test_memory_store_is_thread_safe_under_one_lock() -> None:
     assert all(not isinstance(r, Exception) for r in results), results
     assert store.count_users() == THREADS
     assert len(store.list_roles()) == 1
+
+
+def test_session_user_behaves_like_a_detached_orm_object(sql_store: SQLAlchemyStore) -> None:
+    """get_session builds the user without an ORM session; it must act as if loaded by one."""
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy.orm import Session
+
+    alice = sql_store.create_user({"email": "alice@example.com"}, roles=["b-role", "a-role"])
+    record = make_session(sql_store, alice, sid="s1")
+    found = sql_store.get_session(record.token_hash)
+    assert found is not None
+    user = found[1]
+    state = sa_inspect(user)
+    assert state.detached and not state.modified
+    assert [r.name for r in user.roles] == ["a-role", "b-role"]
+    assert user.to_dict()["roles"] == ["a-role", "b-role"]
+    with Session(sql_store.engine) as session:
+        session.add(user)  # an UPDATE on commit, not an INSERT
+        user.username = "alice"
+        session.commit()
+    assert sql_store.get_user(alice.id).username == "alice"
+    assert sql_store.count_users() == 1

@@ -132,4 +132,5 @@ def test_unknown_addresses_answer_alike_and_fast(make_client: MakeClient) -> Non
     assert bodies == {(200, b'{"success":true}')}
     assert max(timings["known"]) < 0.5  # did not wait for the one-second mail server
     client.auth.mail.flush()  # type: ignore[attr-defined]
-    assert [m.kind for m in mailer.sent] == ["welcome", "reset_password", "reset_password", "reset_password"]
+    # two delivery threads: the order of arrival is not fixed
+    assert sorted(m.kind for m in mailer.sent) == ["reset_password"] * 3 + ["welcome"]

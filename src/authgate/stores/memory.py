@@ -257,7 +257,7 @@ class MemoryStore:
             if record is None:
                 return None
             user = self._users.get(self._user_key(record.user_id))
-            return copy.deepcopy(record), user
+            return _copy(record), user
 
     def touch_session(self, session_id: str, last_seen_at: dt.datetime) -> None:
         """Record activity."""
@@ -286,7 +286,7 @@ class MemoryStore:
         """The user's sessions, newest first."""
         owner = self._owner(user_id)
         with self._lock:
-            records = [copy.deepcopy(r) for r in self._sessions.values() if r.user_id == owner]
+            records = [_copy(r) for r in self._sessions.values() if r.user_id == owner]
         return sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)
 
     def delete_session(self, session_id: str, user_id: Any | None = None) -> bool:
@@ -481,3 +481,8 @@ class MemoryStore:
     def _drop_session(self, record: SessionRecord) -> None:
         del self._sessions[record.id]
         self._by_token.pop(record.token_hash, None)
+
+
+def _copy(record: SessionRecord) -> SessionRecord:
+    """A copy the caller may change without touching the stored record."""
+    return dataclasses.replace(record, data=copy.deepcopy(record.data))

@@ -24,17 +24,25 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     Table,
+    bindparam,
     create_engine,
     delete,
     event,
     func,
     insert,
+    inspect as sa_inspect,
     select,
     update,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, TimeoutError as PoolTimeoutError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import (
+    Session,
+    contains_eager,
+    make_transient_to_detached,
+    sessionmaker,
+)
+from sqlalchemy.orm.attributes import manager_of_class, set_committed_value
 from sqlalchemy.pool import StaticPool
 
 from authgate.errors import ServiceUnavailable, UserExists, ValidationError
@@ -198,6 +206,28 @@ class SQLAlchemyStore:
         self._users: Table = self._user_pk.table
         self._roles: Table = self._role_pk.table
         self._user_columns = column_attributes(self.user_model)
+        sessions, links = self._sessions, self._user_roles
+        self._session_keys = tuple(sessions.c.keys())
+        self._session_width = len(self._session_keys)
+        self._session_query = (
+            select(sessions, self.user_model)
+            .join_from(sessions, self.user_model, sessions.c.user_id == self._user_pk, isouter=True)
+            .outerjoin(links, links.c.user_id == self._user_pk)
+            .outerjoin(self.role_model, self._role_pk == links.c.role_id)
+            .where(sessions.c.token_hash == bindparam("token_hash"))
+            .options(contains_eager(self.user_model.roles))
+        )
+        self._loader = _DetachedLoader(self.user_model, self.role_model)
+        self._user_pk_index = self._loader.user_keys.index(self._user_pk.key)
+        self._session_core = (
+            select(sessions, *self._loader.user_columns, *self._loader.role_columns)
+            .select_from(
+                sessions.outerjoin(self._users, sessions.c.user_id == self._user_pk)
+                .outerjoin(links, links.c.user_id == self._user_pk)
+                .outerjoin(self._roles, self._role_pk == links.c.role_id)
+            )
+            .where(sessions.c.token_hash == bindparam("token_hash"))
+        )
 
         self._db: Any = None
         self._engine: Engine | None = None
@@ -520,22 +550,49 @@ class SQLAlchemyStore:
         self._write(lambda s: s.execute(statement))
 
     def get_session(self, token_hash: str) -> tuple[SessionRecord, Any | None] | None:
-        """The session and its user in one indexed query (sessions LEFT OUTER JOIN users)."""
-        sessions = self._sessions
-        query = (
-            select(sessions, self.user_model)
-            .join_from(sessions, self.user_model, sessions.c.user_id == self._user_pk, isouter=True)
-            .where(sessions.c.token_hash == token_hash)
+        """The session, its user and the user's roles in ONE indexed statement.
+
+        sessions ⋈ users ⋈ user_roles ⋈ roles, all by primary or unique keys
+        (flat outer joins: SQLite would scan the link table for a nested one),
+        built once with a bound parameter so SQLAlchemy's compiled cache hits.
+
+        This runs on every authenticated request, so outside a Flask-SQLAlchemy
+        session (whose objects must belong to ``db.session``) it skips the ORM
+        unit of work: the row is read with Core and the user and roles are
+        built as *detached* instances, exactly what a closed ORM session
+        would have handed back.
+        """
+        if self._db is not None:
+            return self._run(self._orm_session_lookup(token_hash))
+        try:
+            with self._serial, self.engine.connect() as connection:
+                rows = connection.execute(self._session_core, {"token_hash": token_hash}).all()
+        except (DBAPIError, PoolTimeoutError) as exc:
+            raise _unavailable(exc) from None
+        if not rows:
+            return None
+        first = rows[0]
+        record = self._record(
+            dict(zip(self._session_keys, first[: self._session_width], strict=True))
         )
+        if first[self._session_width + self._user_pk_index] is None:
+            return record, None
+        return record, self._loader.user(first, rows)
 
+    def _orm_session_lookup(
+        self, token_hash: str
+    ) -> Callable[[Session], tuple[SessionRecord, Any | None] | None]:
         def work(session: Session) -> tuple[SessionRecord, Any | None] | None:
-            row = session.execute(query).first()
-            if row is None:
+            result = session.execute(self._session_query, {"token_hash": token_hash})
+            rows = result.unique().all()
+            if not rows:
                 return None
-            *columns, user = row
-            return self._record(dict(zip(sessions.c.keys(), columns, strict=True))), user
+            first = rows[0]
+            columns = first[: self._session_width]
+            record = self._record(dict(zip(self._session_keys, columns, strict=True)))
+            return record, first[self._session_width]
 
-        return self._run(work)
+        return work
 
     def touch_session(self, session_id: str, last_seen_at: dt.datetime) -> None:
         """Record activity."""
@@ -869,6 +926,45 @@ class SQLAlchemyStore:
         values["data"] = json.loads(values["data"]) if values["data"] else {}
         values["remember"] = bool(values["remember"])
         return SessionRecord(**values)
+
+
+class _DetachedLoader:
+    """Builds detached user and role instances from one Core row, as the ORM would.
+
+    Attributes are set as committed values (nothing is dirty) and each object
+    gets its identity key, so it behaves exactly like an object loaded by a
+    session that has since closed.
+    """
+
+    def __init__(self, user_model: type[Any], role_model: type[Any]) -> None:
+        self.user_model, self.role_model = user_model, role_model
+        user_props = [(p.key, p.columns[0]) for p in sa_inspect(user_model).column_attrs]
+        role_props = [(p.key, p.columns[0]) for p in sa_inspect(role_model).column_attrs]
+        self.user_keys = [key for key, _ in user_props]
+        self.role_keys = [key for key, _ in role_props]
+        self.user_columns = [column for _, column in user_props]
+        self.role_columns = [column for _, column in role_props]
+
+    def _build(self, model: type[Any], keys: list[str], values: Sequence[Any]) -> Any:
+        obj = manager_of_class(model).new_instance()
+        for key, value in zip(keys, values, strict=True):
+            set_committed_value(obj, key, value)
+        make_transient_to_detached(obj)
+        return obj
+
+    def user(self, first: Sequence[Any], rows: Sequence[Sequence[Any]]) -> Any:
+        """The user of ``first`` with the roles spread over ``rows``."""
+        width = len(first) - len(self.user_keys) - len(self.role_keys)
+        end = width + len(self.user_keys)
+        user = self._build(self.user_model, self.user_keys, first[width:end])
+        roles = [
+            self._build(self.role_model, self.role_keys, row[end:])
+            for row in rows
+            if row[end + self.role_keys.index("name")] is not None
+        ]
+        roles.sort(key=lambda role: role.name)
+        set_committed_value(user, "roles", roles)
+        return user
 
 
 def _changed_one(result: Any) -> bool:
