@@ -45,9 +45,10 @@ except ImportError as exc:
 from authgate import authz
 from authgate.auth import Auth
 from authgate.errors import AuthError
+from authgate.models import ANONYMOUS, AnonymousUser
 from authgate.web.api import AuthAPI
-from authgate.web.credentials import ALL_MECHANISMS, Mechanism, Principal
-from authgate.web.guard import Guard, Rule
+from authgate.web.credentials import Mechanism, Principal
+from authgate.web.guard import Guard, Rule, check_mechanisms, check_specs
 from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, Headers
 
 __all__ = [
@@ -71,33 +72,7 @@ _API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class AnonymousUser:
-    """``current_user()`` when nobody is signed in: falsy, no roles, no permissions."""
-
-    is_authenticated = False
-    is_anonymous = True
-    is_active = False
-    id = None
-    email = None
-    username = None
-    roles: tuple[Any, ...] = ()
-
-    def has_role(self, role: object) -> bool:
-        """Always ``False``."""
-        return False
-
-    def has_permission(self, permission: str) -> bool:
-        """Always ``False``."""
-        return False
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "<AnonymousUser>"
-
-
-_ANONYMOUS = AnonymousUser()
+_ANONYMOUS = ANONYMOUS
 
 
 _ACTIVE_KEY = "authgate.handling"
@@ -328,22 +303,6 @@ def _bare_or_called(rule: Rule, view: F | None) -> Any:
     return _protect(rule) if view is None else _protect(rule)(view)
 
 
-def _specs(decorator: str, specs: tuple[Any, ...], what: str) -> tuple[authz.RoleSpec, ...]:
-    """Check role/permission arguments when decorating, not on the first request."""
-    example = f"@{decorator}('admin')" if what == "role" else f"@{decorator}('post.edit')"
-    if not specs or any(callable(s) for s in specs):
-        raise TypeError(f"{decorator} needs at least one {what} name, e.g. {example}")
-    for spec in specs:
-        names = [spec] if isinstance(spec, str) else spec
-        if not isinstance(names, list | tuple | set | frozenset) or not all(
-            isinstance(n, str) and n for n in names
-        ):
-            raise TypeError(
-                f"{decorator} takes {what} names (strings) or lists of them, got {spec!r}"
-            )
-    return specs
-
-
 @overload
 def login_required(view: F, /) -> F: ...
 @overload
@@ -375,12 +334,7 @@ def auth_required(*mechanisms: Any) -> Any:
     """
     if len(mechanisms) == 1 and callable(mechanisms[0]):
         return _protect(Rule.login())(mechanisms[0])
-    unknown = [m for m in mechanisms if m not in ALL_MECHANISMS]
-    if unknown:
-        raise ValueError(
-            f"auth_required: unknown mechanism {unknown[0]!r}; use 'session', 'token' or 'basic'"
-        )
-    return _protect(Rule.login(*mechanisms))
+    return _protect(Rule.login(*check_mechanisms(mechanisms)))
 
 
 def roles_required(*roles: authz.RoleSpec) -> Callable[[F], F]:
@@ -389,23 +343,23 @@ def roles_required(*roles: authz.RoleSpec) -> Callable[[F], F]:
     ``@roles_required("starving", ["artist", "programmer"])`` admits users with
     ``starving`` and either ``artist`` or ``programmer``.
     """
-    return _protect(Rule.roles(*_specs("roles_required", roles, "role")))
+    return _protect(Rule.roles(*check_specs("roles_required", roles, "role")))
 
 
 def roles_accepted(*roles: authz.RoleSpec) -> Callable[[F], F]:
     """Require any one of the roles."""
-    return _protect(Rule.roles_any(*_specs("roles_accepted", roles, "role")))
+    return _protect(Rule.roles_any(*check_specs("roles_accepted", roles, "role")))
 
 
 def permissions_required(*permissions: authz.RoleSpec) -> Callable[[F], F]:
     """Require every permission named as a string, and one of each list argument."""
-    specs = _specs("permissions_required", permissions, "permission")
+    specs = check_specs("permissions_required", permissions, "permission")
     return _protect(Rule.permissions(*specs))
 
 
 def permissions_accepted(*permissions: authz.RoleSpec) -> Callable[[F], F]:
     """Require any one of the permissions."""
-    specs = _specs("permissions_accepted", permissions, "permission")
+    specs = check_specs("permissions_accepted", permissions, "permission")
     return _protect(Rule.permissions_any(*specs))
 
 

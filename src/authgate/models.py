@@ -59,6 +59,8 @@ from sqlalchemy.orm import (
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "ANONYMOUS",
+    "AnonymousUser",
     "AuthTables",
     "EmailRecord",
     "Role",
@@ -321,6 +323,40 @@ class UserMixin:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.email!r}>"
+
+
+class AnonymousUser:
+    """The current user when nobody is signed in: falsy, no roles, no permissions."""
+
+    is_authenticated = False
+    is_anonymous = True
+    is_active = False
+    id = None
+    email = None
+    username = None
+    roles: tuple[Any, ...] = ()
+
+    def has_role(self, role: object) -> bool:
+        """Always ``False``."""
+        return False
+
+    def has_permission(self, permission: str) -> bool:
+        """Always ``False``."""
+        return False
+
+    def get_id(self) -> str | None:
+        """``None`` (Flask-Login compatibility)."""
+        return None
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<AnonymousUser>"
+
+
+#: The one anonymous user instance the integrations hand out.
+ANONYMOUS = AnonymousUser()
 
 
 def _json_value(value: Any) -> Any:

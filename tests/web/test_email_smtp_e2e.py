@@ -83,6 +83,7 @@ def test_sign_up_confirm_reset_and_magic_link(client: ContractClient, server: Te
     link = wait_for(server, 4)[3]
     r = client.post("/auth/magic-link/verify", json={"token": token_in(link)})
     assert r.status == 200 and r.json()["user"]["email"] == "alice@example.com"
+    client.auth.mail.flush()  # type: ignore[attr-defined]
 
 
 def test_mail_server_down_loses_no_account(client: ContractClient, server: TestServer) -> None:
@@ -102,6 +103,8 @@ def test_mail_server_down_loses_no_account(client: ContractClient, server: TestS
     again = client.post("/auth/sign-up/email", json={"email": "bob@example.com", "password": PASSWORD})
     assert again.status == 200  # no duplicate account, and nothing learned
     assert auth.users.count_users() == 1
+    auth.mail.flush()
+    assert wait_for(server, 2)[1].rcpt_tos == ["bob@example.com"]  # "someone tried" notice
 
 
 class SlowMailer:

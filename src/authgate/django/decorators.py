@@ -45,8 +45,8 @@ from authgate.django.views import (
     with_django_csrf,
 )
 from authgate.errors import AuthError
-from authgate.web.credentials import ALL_MECHANISMS, Mechanism
-from authgate.web.guard import Guard, Rule
+from authgate.web.credentials import Mechanism
+from authgate.web.guard import Guard, Rule, check_mechanisms, check_specs
 
 __all__ = [
     "anonymous_required",
@@ -111,22 +111,6 @@ def _bare_or_called(args: tuple[Any, ...], rule: Rule) -> Any:
     return lambda view: _protect(view, rule)
 
 
-def _specs(decorator: str, specs: tuple[Any, ...], what: str) -> tuple[RoleSpec, ...]:
-    """Check role/permission arguments when decorating, not on the first request."""
-    example = f"@{decorator}('admin')" if what == "role" else f"@{decorator}('post.edit')"
-    if not specs or any(callable(spec) for spec in specs):
-        raise TypeError(f"{decorator} needs at least one {what} name, e.g. {example}")
-    for spec in specs:
-        names = [spec] if isinstance(spec, str) else spec
-        if not isinstance(names, list | tuple | set | frozenset) or not all(
-            isinstance(name, str) and name for name in names
-        ):
-            raise TypeError(
-                f"{decorator} takes {what} names (strings) or lists of them, got {spec!r}"
-            )
-    return specs
-
-
 def _with_rule(rule: Rule) -> Callable[[F], F]:
     return lambda view: _protect(view, rule)
 
@@ -159,12 +143,7 @@ def auth_required(*mechanisms: Any) -> Any:
     """
     if len(mechanisms) == 1 and callable(mechanisms[0]):
         return _protect(mechanisms[0], Rule.login())
-    unknown = [m for m in mechanisms if m not in ALL_MECHANISMS]
-    if unknown:
-        raise ValueError(
-            f"auth_required: unknown mechanism {unknown[0]!r}; use 'session', 'token' or 'basic'"
-        )
-    return _with_rule(Rule.login(*mechanisms))
+    return _with_rule(Rule.login(*check_mechanisms(mechanisms)))
 
 
 def roles_required(*roles: RoleSpec) -> Callable[[F], F]:
@@ -176,23 +155,23 @@ def roles_required(*roles: RoleSpec) -> Callable[[F], F]:
     Raises:
         TypeError: no role, or something other than names and lists of names.
     """
-    return _with_rule(Rule.roles(*_specs("roles_required", roles, "role")))
+    return _with_rule(Rule.roles(*check_specs("roles_required", roles, "role")))
 
 
 def roles_accepted(*roles: RoleSpec) -> Callable[[F], F]:
     """Require any one of the roles."""
-    return _with_rule(Rule.roles_any(*_specs("roles_accepted", roles, "role")))
+    return _with_rule(Rule.roles_any(*check_specs("roles_accepted", roles, "role")))
 
 
 def permissions_required(*permissions: RoleSpec) -> Callable[[F], F]:
     """Require every string permission, and one of each list argument."""
-    specs = _specs("permissions_required", permissions, "permission")
+    specs = check_specs("permissions_required", permissions, "permission")
     return _with_rule(Rule.permissions(*specs))
 
 
 def permissions_accepted(*permissions: RoleSpec) -> Callable[[F], F]:
     """Require any one of the permissions."""
-    specs = _specs("permissions_accepted", permissions, "permission")
+    specs = check_specs("permissions_accepted", permissions, "permission")
     return _with_rule(Rule.permissions_any(*specs))
 
 

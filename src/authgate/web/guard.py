@@ -21,7 +21,42 @@ from authgate.web.credentials import ALL_MECHANISMS, Mechanism, Principal
 from authgate.web.http import ApiRequest, ApiResponse
 from authgate.web.redirects import safe_next
 
-__all__ = ["Guard", "Rule"]
+__all__ = ["Guard", "Rule", "check_mechanisms", "check_specs"]
+
+
+def check_specs(decorator: str, specs: tuple[Any, ...], what: str) -> tuple[authz.RoleSpec, ...]:
+    """Check role/permission arguments when decorating, not on the first request.
+
+    Raises:
+        TypeError: no names (e.g. ``@roles_required`` used bare), or not strings /
+            lists of strings.
+    """
+    example = f"@{decorator}('admin')" if what == "role" else f"@{decorator}('post.edit')"
+    if not specs or any(callable(s) for s in specs):
+        raise TypeError(f"{decorator} needs at least one {what} name, e.g. {example}")
+    for spec in specs:
+        names = [spec] if isinstance(spec, str) else spec
+        if not isinstance(names, list | tuple | set | frozenset) or not all(
+            isinstance(n, str) and n for n in names
+        ):
+            raise TypeError(
+                f"{decorator} takes {what} names (strings) or lists of them, got {spec!r}"
+            )
+    return specs
+
+
+def check_mechanisms(mechanisms: tuple[Any, ...]) -> tuple[Mechanism, ...]:
+    """Check ``auth_required`` arguments; duplicates are dropped.
+
+    Raises:
+        ValueError: an unknown mechanism.
+    """
+    unknown = [m for m in mechanisms if m not in ALL_MECHANISMS]
+    if unknown:
+        raise ValueError(
+            f"auth_required: unknown mechanism {unknown[0]!r}; use 'session', 'token' or 'basic'"
+        )
+    return tuple(dict.fromkeys(mechanisms))
 
 
 @dataclass(frozen=True)
