@@ -526,9 +526,29 @@ def test_mail_outage_never_loses_the_account(make_auth: Callable[..., Auth], sig
     assert auth.confirm_email(token).user.email_confirmed
 
 
-def test_background_delivery(make_auth: Callable[..., Auth]) -> None:
+def test_a_plain_callable_is_called_at_once(make_auth: Callable[..., Auth]) -> None:
     received: list[Any] = []
-    auth = make_auth(send_email=received.append, confirmable=True)  # a plain callable
+    auth = make_auth(send_email=received.append, confirmable=True)  # SPEC §7: send_email(message)
+    auth.sign_up("alice@example.com", PASSWORD)
+    [message] = received  # delivered before sign_up returned
+    assert (message.kind, message.to, message.user.email) == ("confirm_email", "alice@example.com",
+                                                               "alice@example.com")  # fmt: skip
+    assert "/auth/verify-email?token=" in message.text and message.html and message.subject
+    assert message.to_dict()["kind"] == "confirm_email"
+
+
+def test_server_mailers_run_in_the_background(make_auth: Callable[..., Auth]) -> None:
+    import threading as _threading
+
+    threads: list[str] = []
+
+    class ServerMailer:
+        synchronous = False
+
+        def send(self, message: Any) -> None:
+            threads.append(_threading.current_thread().name)
+
+    auth = make_auth(send_email=ServerMailer(), confirmable=True)
     auth.sign_up("alice@example.com", PASSWORD)
     auth.mail.flush()
-    assert [m.kind for m in received] == ["confirm_email"]
+    assert len(threads) == 1 and threads[0] != _threading.current_thread().name

@@ -419,3 +419,43 @@ def test_is_breached_direct(range_server: StubRangeServer, dead_url: str) -> Non
         is_breached(SAFE, dead_url, timeout=1.0)
     with pytest.raises(BreachCheckUnavailable, match="http"):
         is_breached(SAFE, "file:///etc/passwd#")
+
+
+@pytest.mark.parametrize(
+    ("validator", "reason"),
+    [
+        (lambda password: None, None),
+        (lambda password: True, None),
+        (lambda password: False, "invalid"),
+        (lambda password: "needs_a_digit" if not any(c.isdigit() for c in password) else None,
+         "needs_a_digit"),
+        (lambda password, identifiers: "too_common" if password.startswith("correct") else None,
+         "too_common"),
+    ],
+)  # fmt: skip
+def test_validator_forms(validator: object, reason: str | None) -> None:
+    from authgate.errors import ValidationError as VE
+    from authgate.passwords.policy import PasswordPolicy
+    from authgate.settings import build_settings
+
+    policy = PasswordPolicy(build_settings(secret="s" * 32, password_validator=validator))
+    if reason is None:
+        assert policy.validate("correct horse battery") == "correct horse battery"
+    else:
+        with pytest.raises(VE) as info:
+            policy.validate("correct horse battery")
+        assert info.value.fields == {"password": reason}
+
+
+def test_validator_raising_value_error() -> None:
+    from authgate.errors import ValidationError as VE
+    from authgate.passwords.policy import PasswordPolicy
+    from authgate.settings import build_settings
+
+    def strict(password: str) -> None:
+        raise ValueError("no")
+
+    policy = PasswordPolicy(build_settings(secret="s" * 32, password_validator=strict))
+    with pytest.raises(VE) as info:
+        policy.validate("correct horse battery")
+    assert info.value.fields == {"password": "invalid"}

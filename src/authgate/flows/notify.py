@@ -4,11 +4,14 @@ Policy (SPEC §7, SECURITY.md R6/F6), decided once here:
 
 * A flow commits its database change first, then asks for an email, so a
   mail outage can never lose or half-create an account.
-* Rendering and delivery run off the request path (a small thread pool) unless
-  the mailer asks to be called synchronously. The response therefore never
-  waits on SMTP, takes the same time whether or not an email is sent (no
-  enumeration through timing), and a failed delivery never changes the answer
-  (no enumeration through errors either).
+* A mailer that talks to a mail server (:class:`~authgate.mail.SMTPMailer`, or
+  any mailer with ``synchronous = False``) is called off the request path, in
+  a small thread pool: the response never waits on SMTP and takes the same time
+  whether or not an email is sent (no enumeration through timing). Other
+  mailers and plain callables are called in the request's thread, as an app's
+  ``send_email(message)`` expects; hand slow work to a task queue
+  (:class:`~authgate.mail.queue.QueueMailer`). A failed delivery never changes
+  the answer (no enumeration through errors either).
 * A failed delivery is logged at ERROR on ``authgate.mail`` with the email kind,
   user id and a reference, and reported through the ``mail_failed`` signal.
   It is retryable: every flow that sends a link can be asked again
@@ -72,7 +75,7 @@ class MailService:
     @property
     def synchronous(self) -> bool:
         """Whether delivery happens in the caller's thread (test outboxes, queue mailers)."""
-        return bool(getattr(self.mailer, "synchronous", False))
+        return bool(getattr(self.mailer, "synchronous", True))
 
     def send(self, kind: str, to: str, user: Any, **context: Any) -> None:
         """Render ``kind`` for ``to`` and deliver it (in the background unless synchronous)."""

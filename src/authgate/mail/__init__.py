@@ -46,10 +46,10 @@ class CallableMailer:
     Args:
         func: called with each :class:`EmailMessage`; its return value is ignored.
         synchronous: whether authgate may call it in the request's thread;
-            leave it ``False`` when the function talks to a mail server.
+            pass ``False`` when the function talks to a mail server itself.
     """
 
-    def __init__(self, func: Callable[[EmailMessage], Any], *, synchronous: bool = False) -> None:
+    def __init__(self, func: Callable[[EmailMessage], Any], *, synchronous: bool = True) -> None:
         self.func = func
         self.synchronous = synchronous
 

@@ -187,9 +187,9 @@ class MailDeliveryError(Exception):
 class Mailer(Protocol):
     """Anything that delivers an :class:`EmailMessage`.
 
-    A mailer may set a ``synchronous = True`` attribute to say that ``send``
-    is quick and should run in the caller's thread (test outboxes, queue
-    hand-offs); otherwise authgate calls it off the request path.
+    A mailer that talks to a server sets ``synchronous = False`` to be called
+    off the request path (as :class:`~authgate.mail.SMTPMailer` does); others
+    are called in the caller's thread.
     """
 
     def send(self, message: EmailMessage) -> None:

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import gzip
 import importlib.resources
+import inspect
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from authgate.errors import ServiceUnavailable, ValidationError
 from authgate.passwords.base import normalize_password, utf8
@@ -131,9 +133,9 @@ class PasswordPolicy:
             raise ValidationError(fields={field: "too_common"})
         validator = self.settings.password_validator
         if validator is not None:
-            reason = validator(normalized, tuple(identifiers))
+            reason = _run_validator(validator, normalized, tuple(identifiers))
             if reason:
-                raise ValidationError(fields={field: str(reason)})
+                raise ValidationError(fields={field: reason})
         # Last: the only check that leaves the process and may wait on the network.
         if self.settings.check_breached_passwords and self._is_breached(normalized):
             raise ValidationError(fields={field: "breached"})
@@ -175,3 +177,31 @@ def _is_common(normalized: str) -> bool:
     # The list is lowercase; match the whole password, ignoring case and the
     # surrounding whitespace that adds no strength (as Django does).
     return normalized.strip().lower() in common_passwords()
+
+
+def _run_validator(validator: Any, password: str, identifiers: tuple[str, ...]) -> str | None:
+    """Call the app's validator the way it was written; return a reason or ``None``.
+
+    It may take ``(password, identifiers)`` or just ``(password)``, and answer
+    with ``None``/``True`` (fine), ``False`` (``"invalid"``), a reason string,
+    or by raising ``ValueError`` (``"invalid"``).
+    """
+    try:
+        parameters = inspect.signature(validator).parameters.values()
+        positional = [
+            p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        takes_two = len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    except (TypeError, ValueError):  # builtins without a signature
+        takes_two = True
+    try:
+        answer = validator(password, identifiers) if takes_two else validator(password)
+    except ValidationError:
+        raise
+    except ValueError:
+        return "invalid"
+    if answer is None or answer is True:
+        return None
+    if answer is False:
+        return "invalid"
+    return str(answer) or None
