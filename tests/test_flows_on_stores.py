@@ -187,3 +187,46 @@ def test_database_down_is_a_clean_503() -> None:
     assert info.value.status == 503
     for leak in ("127.0.0.1", "hunter2", "psycopg", "postgres", "connection"):
         assert leak not in text.lower()
+
+
+def _links_of(outbox: Any, kind: str) -> str:
+    from urllib.parse import parse_qs, urlsplit
+
+    from authgate.testing import links
+
+    return parse_qs(urlsplit(links(outbox.last(kind))[0]).query)["token"][0]
+
+
+@pytest.mark.parametrize("flow", ["confirm_email", "login_link", "reset_password"])
+def test_concurrent_link_redemptions_have_one_winner(make_auth: Callable[..., Auth], flow: str) -> None:
+    from authgate.testing import OutboxMailer
+
+    outbox = OutboxMailer()
+    auth = make_auth(send_email=outbox, confirmable=True, passwordless=True,
+                     login_without_confirmation=True)  # fmt: skip
+    auth.sign_up("alice@example.com", PASSWORD)
+    if flow == "login_link":
+        auth.users.confirm_user("alice@example.com")
+        auth.send_login_link("alice@example.com")
+    elif flow == "reset_password":
+        auth.forgot_password("alice@example.com")
+    token = _links_of(outbox, flow)
+    redeem = {
+        "confirm_email": lambda: auth.confirm_email(token),
+        "login_link": lambda: auth.sign_in_with_link(token),
+        "reset_password": lambda: auth.reset_password(token, NEW_PASSWORD),
+    }[flow]
+    barrier = threading.Barrier(10)
+
+    def attempt(_: int) -> str:
+        barrier.wait()
+        try:
+            redeem()
+        except AuthError as exc:
+            return exc.code
+        return "ok"
+
+    with ThreadPoolExecutor(10) as pool:
+        outcomes = list(pool.map(attempt, range(10)))
+    assert outcomes.count("ok") == 1, outcomes
+    assert outcomes.count("INVALID_TOKEN") == 9, outcomes
