@@ -641,3 +641,24 @@ def test_every_failure_is_an_auth_error(auth: Auth) -> None:
                  lambda: auth.sign_up("bad", "x")):  # fmt: skip
         with pytest.raises(AuthError):
             call()
+
+
+def test_audit_log_one_line_per_attempt_without_secrets(
+    auth: Auth, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    r = auth.sign_up("alice@example.com", "S3cret-Canary-pass")
+    caplog.set_level("INFO", logger="authgate.audit")
+    with pytest.raises(InvalidCredentials):
+        auth.sign_in("evil\nname\x1b[31m@example.com", "S3cret-Canary-pass", ip="192.0.2.9",
+                     user_agent="UA\nforged: line")  # fmt: skip
+    auth.sign_in("alice@example.com", "S3cret-Canary-pass", ip="192.0.2.9")
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "authgate.audit"]
+    assert len(lines) == 2 and all("\n" not in line and "\x1b" not in line for line in lines)
+    failure, success = (json.loads(line) for line in lines)
+    assert failure["outcome"] == "failure" and failure["user_id"] is None
+    assert failure["ip"] == "192.0.2.9" and failure["user_agent"] == "UA\nforged: line"
+    assert success["outcome"] == "success" and success["user_id"] == str(r.user.id)
+    text = "".join(lines)
+    assert "S3cret-Canary" not in text and (r.token or "") not in text

@@ -12,6 +12,7 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import FeatureDisabled, InvalidCredentials, UserNotFound, ValidationError
+from authgate.flows import audit
 from authgate.flows.sessions import current_session_id
 from authgate.flows.signin import check_password, password_input
 from authgate.flows.validation import identifiers_of, valid_username
@@ -97,6 +98,7 @@ def change_password(
         if session_id == keep:
             changes["authenticated_at"] = now
         ctx.sessions.update_session(session_id, changes)
+    audit.record(ctx, "password_change", user=updated, client=client)
     signals.password_changed.send(ctx.sender, user=updated)
     if ctx.settings.notify_password_changed:
         ctx.mail.send("password_changed", updated.email, updated)

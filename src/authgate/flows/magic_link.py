@@ -17,6 +17,7 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import AccountDisabled, FeatureDisabled, InvalidToken
+from authgate.flows import audit
 from authgate.flows.links import (
     expires_in_minutes,
     fingerprint,
@@ -73,6 +74,7 @@ def sign_in_with_link(ctx: Context, token: object, client: Client = NO_CLIENT) -
         user = updated
     result = start_session(ctx, user, client=client)
     assert result.session is not None
+    audit.record(ctx, "sign_in", user=user, client=client, factor="email_link")
     signals.user_logged_in.send(
         ctx.sender, user=user, session_id=result.session.id, ip=client.ip, method="link"
     )

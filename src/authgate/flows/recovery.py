@@ -16,6 +16,7 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import AccountDisabled, FeatureDisabled, InvalidToken
+from authgate.flows import audit
 from authgate.flows.links import (
     expires_in_minutes,
     fingerprint,
@@ -86,6 +87,7 @@ def reset_password(
         raise InvalidToken()
     ctx.sessions.delete_user_sessions(user.id)
     ctx.throttle.clear(f"email:{updated.email_canonical}")
+    audit.record(ctx, "password_reset", user=updated, client=client)
     signals.password_reset.send(ctx.sender, user=updated)
     if ctx.settings.notify_password_reset:
         ctx.mail.send("password_reset", updated.email, updated)

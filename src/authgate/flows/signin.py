@@ -20,6 +20,7 @@ from authgate.errors import (
     InvalidCredentials,
     ValidationError,
 )
+from authgate.flows import audit
 from authgate.flows.sessions import start_session
 from authgate.flows.validation import require_text
 from authgate.models import canonical_email, canonical_username
@@ -123,6 +124,7 @@ def _failed(
     ctx: Context, user: Any, throttle_key: str, canonical: str, client: Client, reason: str
 ) -> NoReturn:
     ctx.throttle.failed(throttle_key, client.ip)
+    audit.record(ctx, "sign_in", outcome="failure", user=user, client=client, reason=reason)
     signals.login_failed.send(
         ctx.sender, user=user, identifier=canonical, ip=client.ip, reason=reason
     )
@@ -162,6 +164,7 @@ def sign_in(
     user = record_sign_in(ctx, user, client)
     result = start_session(ctx, user, remember=remember, client=client)
     assert result.session is not None
+    audit.record(ctx, "sign_in", user=user, client=client, factor="password")
     signals.user_logged_in.send(
         ctx.sender, user=user, session_id=result.session.id, ip=client.ip, method="password"
     )
