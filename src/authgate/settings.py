@@ -93,7 +93,8 @@ class Settings:
     login_link_within: int = 10 * MINUTE
     #: Lifetime of an invitation.
     invite_within: int = 7 * DAY
-    #: How recent the last sign-in must be for password, email, MFA and passkey changes.
+    #: How recent the last sign-in must be for MFA and passkey changes (password
+    #: and email changes always re-check the current password instead).
     freshness: int = 15 * MINUTE
 
     # -- email flows ----------------------------------------------------------

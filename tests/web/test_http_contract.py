@@ -556,3 +556,22 @@ def test_basic_auth_refused_on_cross_site_unsafe_requests(client: ContractClient
     assert_error(client.post("/protected", headers=headers, cookies=False), 403, "CSRF_FAILED")
     scripted = {"Authorization": f"Basic {good}"}
     assert client.post("/protected", headers=scripted, cookies=False).status == 200
+
+
+def test_forwarded_for_is_not_trusted_by_default(make_client: MakeClient) -> None:
+    client = make_client(sign_in_ip_max_failures=5)
+    for n in range(5):
+        r = client.post("/auth/sign-in/email", json={"email": f"u{n}@example.com", "password": "wrong password!"},
+                        headers={"X-Forwarded-For": f"198.51.100.{n}", "X-Real-IP": f"198.51.100.{n}"})  # fmt: skip
+        assert_error(r, 401, "INVALID_CREDENTIALS")
+    r = client.post("/auth/sign-in/email", json={"email": "new@example.com", "password": "wrong password!"},
+                    headers={"X-Forwarded-For": "203.0.113.77"})  # fmt: skip
+    assert_error(r, 429, "RATE_LIMITED")  # the socket address counted, not the header
+
+
+def test_forwarded_for_through_a_trusted_proxy(make_client: MakeClient) -> None:
+    client = make_client(trusted_proxies=1)
+    r = client.post("/auth/sign-up/email", json={"email": "a@example.com", "password": PASSWORD},
+                    headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.9"})  # fmt: skip
+    sessions = client.get("/auth/sessions", headers=bearer(r.json()["token"]), cookies=False).json()
+    assert sessions["sessions"][0]["ip"] == "203.0.113.9"  # the entry the one trusted proxy added
