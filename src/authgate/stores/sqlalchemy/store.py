@@ -952,23 +952,25 @@ class _PrecompiledQuery:
         self._serial = serial
         compiled = statement.compile(dialect=engine.dialect)
         self._sql = compiled.string
-        self._compiled = compiled
+        names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
+        if names != ["token_hash"]:
+            raise TypeError(f"expected one bound parameter 'token_hash', got {names}")
         self._positional = compiled.positional
-        self._order = list(compiled.positiontup or ())
-        self._processors = [
+        processors = [
             column.type._cached_result_processor(engine.dialect, None)
             for column in statement.selected_columns
         ]
+        #: Only the columns whose values need converting (datetimes, SQLite booleans...).
+        self._convert = [(i, p) for i, p in enumerate(processors) if p is not None]
         self._errors: tuple[type[BaseException], ...] = (
             engine.dialect.loaded_dbapi.Error,
             DBAPIError,
             PoolTimeoutError,
         )
 
-    def rows(self, token_hash: str) -> list[tuple[Any, ...]]:
+    def rows(self, token_hash: str) -> list[list[Any]]:
         """The result rows, every value converted as SQLAlchemy would."""
-        params = self._compiled.construct_params({"token_hash": token_hash})
-        bound: Any = [params[name] for name in self._order] if self._positional else params
+        bound: Any = [token_hash] if self._positional else {"token_hash": token_hash}
         try:
             with self._serial:
                 connection = self._engine.raw_connection()
@@ -981,13 +983,13 @@ class _PrecompiledQuery:
                     connection.close()
         except self._errors as exc:
             raise _unavailable(exc) from None
-        processors = self._processors
-        return [
-            tuple(
-                value if p is None else p(value) for p, value in zip(processors, row, strict=True)
-            )
-            for row in raw
-        ]
+        rows = []
+        for values in raw:
+            row = list(values)
+            for index, process in self._convert:
+                row[index] = process(row[index])
+            rows.append(row)
+        return rows
 
 
 class _DetachedLoader:
@@ -1006,6 +1008,7 @@ class _DetachedLoader:
         self.role_keys = [key for key, _ in role_props]
         self.user_columns = [column for _, column in user_props]
         self.role_columns = [column for _, column in role_props]
+        self._role_name = self.role_keys.index("name")
 
     def _build(self, model: type[Any], keys: list[str], values: Sequence[Any]) -> Any:
         obj = manager_of_class(model).new_instance()
@@ -1023,7 +1026,7 @@ class _DetachedLoader:
         roles = [
             self._build(self.role_model, self.role_keys, row[end:])
             for row in rows
-            if row[end + self.role_keys.index("name")] is not None
+            if row[end + self._role_name] is not None
         ]
         roles.sort(key=lambda role: role.name)
         set_committed_value(user, "roles", roles)
