@@ -86,7 +86,8 @@ def test_wrong_purpose(clock: Clock) -> None:
         tokens.verify("reset_password", token, max_age=3600)
 
 
-@pytest.mark.parametrize("position", [0, 10, -1, -5])
+# Not the last character: its low bits are base64 padding, so some changes decode alike.
+@pytest.mark.parametrize("position", [0, 10, -3, -5])
 def test_tampered(clock: Clock, position: int) -> None:
     tokens = EmailTokens([A], clock)
     token = tokens.issue("reset_password", 1, "f")

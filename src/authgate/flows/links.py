@@ -14,9 +14,11 @@ from urllib.parse import quote
 
 from authgate.context import Context
 from authgate.errors import InvalidToken
+from authgate.flows.validation import valid_email
+from authgate.models import canonical_email
 from authgate.tokens import TokenPayload, constant_time_equals, state_fingerprint
 
-__all__ = ["fingerprint", "link_url", "redeem", "within_send_limit"]
+__all__ = ["fingerprint", "link_url", "mail_link", "redeem", "within_send_limit"]
 
 logger = logging.getLogger("authgate.mail")
 _warned: set[str] = set()
@@ -81,3 +83,24 @@ def redeem(
 def expires_in_minutes(seconds: int) -> int:
     """A lifetime in whole minutes, for email wording."""
     return max(1, int(dt.timedelta(seconds=seconds).total_seconds() // 60))
+
+
+def mail_link(
+    ctx: Context, email: object, *, purpose: str, kind: str, path: str, lifetime: int
+) -> tuple[Any, str] | None:
+    """Mail a ``purpose`` link to the active account of ``email``, within the send limit.
+
+    Returns ``(user, token)``, or ``None`` when nothing was sent (unknown or
+    inactive address, limit reached): the caller answers the same either way.
+    The link goes to the *stored* address, never to the typed one.
+    """
+    canonical = canonical_email(valid_email(email))
+    user = ctx.users.get_user_by_email(canonical)
+    if user is None or not user.is_active or not within_send_limit(ctx, purpose, canonical):
+        return None
+    token = ctx.email_tokens.issue(purpose, user.id, fingerprint(purpose, user))
+    ctx.mail.send(
+        kind, user.email, user,
+        link=link_url(ctx, path, token), expires_in_minutes=expires_in_minutes(lifetime),
+    )  # fmt: skip
+    return user, token

@@ -19,15 +19,11 @@ from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import AccountDisabled, FeatureDisabled, InvalidToken
 from authgate.flows import audit
 from authgate.flows.links import (
-    expires_in_minutes,
-    fingerprint,
-    link_url,
+    mail_link,
     redeem,
-    within_send_limit,
 )
 from authgate.flows.sessions import start_session
-from authgate.flows.validation import valid_email
-from authgate.models import canonical_email, new_stamp
+from authgate.models import new_stamp
 from authgate.results import AuthResult
 
 __all__ = ["send_login_link", "sign_in_with_link"]
@@ -39,16 +35,13 @@ def send_login_link(ctx: Context, email: object) -> None:
     """Email a sign-in link to an active account; the same answer for unknown addresses."""
     if not ctx.settings.passwordless:
         raise FeatureDisabled("Sign-in by email link is not enabled.")
-    canonical = canonical_email(valid_email(email))
-    user = ctx.users.get_user_by_email(canonical)
-    if user is None or not user.is_active or not within_send_limit(ctx, PURPOSE, canonical):
-        return
-    token = ctx.email_tokens.issue(PURPOSE, user.id, fingerprint(PURPOSE, user))
-    ctx.mail.send(
-        "login_link", user.email, user,
-        link=link_url(ctx, "/magic-link/verify", token),
-        expires_in_minutes=expires_in_minutes(ctx.settings.login_link_within),
+    sent = mail_link(
+        ctx, email, purpose=PURPOSE, kind="login_link", path="/magic-link/verify",
+        lifetime=ctx.settings.login_link_within,
     )  # fmt: skip
+    if sent is None:
+        return
+    user, token = sent
     signals.login_link_sent.send(ctx.sender, user=user, token=token)
 
 

@@ -18,15 +18,12 @@ from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import AccountDisabled, FeatureDisabled, InvalidToken
 from authgate.flows import audit
 from authgate.flows.links import (
-    expires_in_minutes,
-    fingerprint,
-    link_url,
+    mail_link,
     redeem,
-    within_send_limit,
 )
 from authgate.flows.sessions import start_session
-from authgate.flows.validation import identifiers_of, valid_email
-from authgate.models import canonical_email, new_stamp
+from authgate.flows.validation import identifiers_of
+from authgate.models import new_stamp
 from authgate.results import AuthResult
 
 __all__ = ["forgot_password", "reset_password"]
@@ -38,16 +35,13 @@ def forgot_password(ctx: Context, email: object) -> None:
     """Email a reset link if the address belongs to an active account; same answer otherwise."""
     if not ctx.settings.recoverable:
         raise FeatureDisabled("Password recovery is not enabled.")
-    canonical = canonical_email(valid_email(email))
-    user = ctx.users.get_user_by_email(canonical)
-    if user is None or not user.is_active or not within_send_limit(ctx, PURPOSE, canonical):
-        return
-    token = ctx.email_tokens.issue(PURPOSE, user.id, fingerprint(PURPOSE, user))
-    ctx.mail.send(
-        "reset_password", user.email, user,
-        link=link_url(ctx, "/reset-password", token),
-        expires_in_minutes=expires_in_minutes(ctx.settings.reset_password_within),
+    sent = mail_link(
+        ctx, email, purpose=PURPOSE, kind="reset_password", path="/reset-password",
+        lifetime=ctx.settings.reset_password_within,
     )  # fmt: skip
+    if sent is None:
+        return
+    user, token = sent
     signals.reset_password_instructions_sent.send(ctx.sender, user=user, token=token)
 
 
