@@ -297,7 +297,7 @@ def test_tokens_are_bound_to_their_purpose(mk: Callable[..., Auth], outbox: Outb
 
 
 @pytest.mark.parametrize("mangle", [
-    lambda t: t[:-2] + ("AA" if t[-2:] != "AA" else "BB"),
+    lambda t: t[:-3] + ("A" if t[-3] != "A" else "B") + t[-2:],  # in the signature
     lambda t: t[:10] + ("x" if t[10] != "x" else "y") + t[11:],
     lambda t: t + "x",
     lambda t: t.split(".")[0],
