@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from diagnosis import (
     ANATOMY_BASELINE,
@@ -15,6 +16,7 @@ from diagnosis import (
     NESTED_JOINEDLOAD,
 )
 from timing import Plan, Result, paired_ratio
+from webreport import results_section
 
 __all__ = ["BASELINE_LIMIT", "SCALING_LIMIT", "BackendRun", "Run", "render"]
 
@@ -290,4 +292,6 @@ def render(run: Run) -> str:
     diagnosis = [line for b in measured for line in _anatomy_section(b)]
     if diagnosis:
         lines += ["## Diagnosis", "", *diagnosis]
+    # The web benchmarks' verdicts (bench/web.py refreshes this section after its run).
+    lines += ["", *results_section(Path(__file__).with_name("WEB_RESULTS.md"))]
     return "\n".join(lines).rstrip() + "\n"

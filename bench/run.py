@@ -2,19 +2,26 @@
 
 Usage::
 
-    make bench                                   # full run (a few minutes)
-    .venv/bin/python bench/run.py --quick        # smoke run (under a minute)
-    .venv/bin/python bench/run.py --only sqlite,postgres --profile
+    make bench                                   # full run: core, then web (~12 minutes)
+    .venv/bin/python bench/run.py --quick        # smoke run (a few minutes)
+    .venv/bin/python bench/run.py --only sqlite,postgres --profile --no-web
+    .venv/bin/python bench/run.py --web-only     # only bench/web.py (authgate vs its peers)
 
 The claim checked: ``get_session`` costs the same with 100,000 users as with
 one (one indexed lookup, no scan) and stays within 3x of a bare indexed
 primary-key lookup on the same engine. See ``bench/RESULTS.md``.
+
+Then ``bench/web.py`` measures authgate beside Flask-Login, Flask-Security-Too,
+fastapi-users and auth101 through real web requests (in its own environment,
+``bench/.venv``) and writes ``bench/WEB_RESULTS.md``; its verdicts are copied
+into a section of ``RESULTS.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -81,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also print a cProfile of get_session on each SQL backend (stdout only)",
     )
+    web = parser.add_mutually_exclusive_group()
+    web.add_argument("--no-web", action="store_true", help="skip the web benchmarks (web.py)")
+    web.add_argument("--web-only", action="store_true", help="run only the web benchmarks")
     args = parser.parse_args(argv)
     if args.users is not None and args.users < 2:
         parser.error("--users must be at least 2")
@@ -214,8 +224,24 @@ def diagnose(
         say(profile(_operation(state, "get_session"), calls))
 
 
+def run_web(args: argparse.Namespace) -> int:
+    """``bench/web.py`` in its own environment; it refreshes the web section of ``args.output``."""
+    web = Path(__file__).with_name("web.py")
+    command = [sys.executable, str(web), "--results", str(args.output)]
+    if args.quick:
+        command.append("--quick")
+    say("")
+    say("web benchmarks (bench/web.py): authgate beside its peers …")
+    returncode = subprocess.run(command, check=False).returncode
+    if returncode != 0:
+        say(f"bench/web.py failed (exit status {returncode}); the core results stand")
+    return returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.web_only:
+        return run_web(args)
     started = time.perf_counter()
     large = args.users or (1_000 if args.quick else 100_000)
     counts = [1, large]
@@ -266,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     say("")
     say(text)
     say(f"written to {args.output}")
-    return 0
+    return 0 if args.no_web else run_web(args)
 
 
 if __name__ == "__main__":

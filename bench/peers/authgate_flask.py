@@ -1,0 +1,95 @@
+"""authgate on Flask, after the README's "Flask" quick start.
+
+``Auth(secret, database_url="sqlite:///…")`` + ``setup_for_flask(auth, app)``,
+and ``/protected`` is ``@login_required`` returning ``current_user``'s email,
+as ``/me`` does in the README. Settings are the defaults except
+``throttle_sign_in=False``, so that the bench's repeated sign-ins of one user
+are not rate limited (the same settings as ``bench/backends.py``).
+
+Credentials come from authgate's own ``POST /auth/sign-in/email``: the token
+in its JSON body is sent as ``Authorization: Bearer …``, and the session
+cookie it sets as ``Cookie: …``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peers.common import (
+    KNOWN_EMAIL,
+    PASSWORD,
+    SECRET,
+    Built,
+    Http,
+    database_from_env,
+    post_json,
+)
+
+SETTINGS: dict[str, Any] = {"throttle_sign_in": False}
+
+
+def build(database: str) -> Built:
+    from flask import Flask
+
+    from authgate import Auth
+    from authgate.flask import current_user, login_required, setup_for_flask
+
+    app = Flask(__name__)
+    auth = Auth(SECRET, database_url=f"sqlite:///{database}", **SETTINGS)
+    setup_for_flask(auth, app)
+
+    @app.get("/open")
+    def open_route() -> dict[str, Any]:
+        return {"email": None}
+
+    @app.get("/protected")
+    @login_required
+    def protected() -> dict[str, Any]:
+        return {"email": current_user.email}
+
+    return Built(app, auth.store.engine, close=auth.store.close, extra={"auth": auth})
+
+
+def password_hash(built: Built) -> str:
+    """A hash with authgate's production (default) parameters."""
+    return str(built.extra["auth"].users.hash_password(PASSWORD))
+
+
+def seed(built: Built, users: int, hashed: str) -> None:
+    """The known user with the role ``member``, then ``users - 1`` more, each with the role
+    and a live session (``bench/backends.py``'s bulk loader)."""
+    from backends import ROLE, bulk_insert_users
+
+    auth = built.extra["auth"]
+    auth.users.create_user(email=KNOWN_EMAIL, password_hash=hashed, roles=[ROLE])
+    bulk_insert_users(auth, users - 1, hashed)
+
+
+def sign_in(http: Http) -> Any:
+    return post_json(http, "/auth/sign-in/email", {"email": KNOWN_EMAIL, "password": PASSWORD})
+
+
+def login(http: Http) -> dict[str, dict[str, str]]:
+    """Headers carrying each credential, from one sign-in."""
+    return credentials(sign_in(http))
+
+
+def credentials(reply: Any) -> dict[str, dict[str, str]]:
+    if reply.status != 200:
+        raise RuntimeError(f"sign-in answered {reply.status}: {reply.body[:300]!r}")
+    token = reply.json()["token"]
+    # "__Host-authgate_session" (Secure cookies by default), next to the CSRF cookie.
+    cookie_name = next(
+        value.split("=", 1)[0]
+        for key, value in reply.headers
+        if key.lower() == "set-cookie" and value.split("=", 1)[0].endswith("_session")
+    )
+    return {
+        "bearer": {"Authorization": f"Bearer {token}"},
+        "cookie": {"Cookie": f"{cookie_name}={reply.cookie(cookie_name)}"},
+    }
+
+
+def wsgi() -> Any:
+    """The app for gunicorn (``peers.authgate_flask:wsgi()``)."""
+    return build(database_from_env()).app
