@@ -128,9 +128,11 @@ def load_average() -> float:
 class StatementCounter:
     """Counts what one call sends to the database through an SQLAlchemy engine.
 
-    ``statements``: SQL statements executed by SQLAlchemy (the pool's pre-ping
-    and the ``ROLLBACK``/``COMMIT`` that ends each transaction are not in it;
-    ``checkouts`` counts pool checkouts, each of which pings the server).
+    ``statements``: SQL statements that reach a DBAPI cursor, whether SQLAlchemy's
+    Core/ORM ran them or code ran them on a raw pooled connection (authgate's
+    session lookup does); the pool's pre-ping and the ``ROLLBACK``/``COMMIT``
+    that ends each transaction are not in it. ``checkouts`` counts pool
+    checkouts, each of which pings a server.
     """
 
     def __init__(self, engine: Any) -> None:
@@ -143,26 +145,50 @@ class StatementCounter:
         self.sql: list[tuple[str, Any]] = []
         self._event = event
 
-    def _on_execute(
-        self, conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any
-    ) -> None:
-        self.statements += 1
-        self.sql.append((statement, parameters))
-
     def _on_checkout(self, *args: Any) -> None:
         self.checkouts += 1
+
+    def _counting_raw_connection(self, real: Callable[[], Any]) -> Callable[[], Any]:
+        counter = self
+
+        class Cursor:
+            def __init__(self, cursor: Any) -> None:
+                self._cursor = cursor
+
+            def execute(self, statement: str, parameters: Any = None, *rest: Any) -> Any:
+                counter.statements += 1
+                counter.sql.append((statement, parameters))
+                if parameters is None:
+                    return self._cursor.execute(statement)
+                return self._cursor.execute(statement, parameters, *rest)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._cursor, name)
+
+        class Connection:
+            def __init__(self, connection: Any) -> None:
+                self._connection = connection
+
+            def cursor(self, *args: Any, **kwargs: Any) -> Cursor:
+                return Cursor(self._connection.cursor(*args, **kwargs))
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._connection, name)
+
+        return lambda: Connection(real())
 
     def count(self, fn: Callable[[], object], calls: int = 10) -> tuple[float, float]:
         """Average ``(statements, checkouts)`` per call of ``fn``."""
         self.statements = self.checkouts = 0
         self.sql.clear()
-        self._event.listen(self.engine, "before_cursor_execute", self._on_execute)
+        real = self.engine.raw_connection
+        self.engine.raw_connection = self._counting_raw_connection(real)
         self._event.listen(self.engine.pool, "checkout", self._on_checkout)
         try:
             for _ in range(calls):
                 fn()
         finally:
-            self._event.remove(self.engine, "before_cursor_execute", self._on_execute)
+            del self.engine.raw_connection
             self._event.remove(self.engine.pool, "checkout", self._on_checkout)
         return self.statements / calls, self.checkouts / calls
 
