@@ -134,6 +134,8 @@ def explain(engine: Any, statement: str, parameters: Any) -> list[str]:
     sqlite = engine.dialect.name == "sqlite"
     prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
     with engine.connect() as connection:
+        if isinstance(parameters, list):  # a raw cursor's positional list
+            parameters = tuple(parameters)
         rows = connection.exec_driver_sql(prefix + statement, parameters).fetchall()
     if sqlite:
         return [str(row[-1]) for row in rows]
