@@ -152,9 +152,11 @@ class Settings:
     #: Flask-Security's ``SECURITY_PASSWORD_SALT``: hashes imported from it are
     #: verified in its HMAC pre-hash mode and rehashed on the next sign-in.
     legacy_hmac_salt: str | None = None
-    #: At most this many password hashes are computed at once (memory is
-    #: roughly this times the argon2 memory cost).
-    hash_concurrency: int = 8
+    #: At most this many password hashes are computed at once per process (memory
+    #: is roughly this times the argon2 memory cost). Default: one core fewer
+    #: than the machine has, so a burst of sign-ins never takes every core from
+    #: the requests that do not hash.
+    hash_concurrency: int = max(1, (os.cpu_count() or 2) - 1)
 
     # -- throttling ---------------------------------------------------------
     #: Throttle sign-in attempts per identity and per client IP.
