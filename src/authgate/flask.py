@@ -17,7 +17,7 @@ Usage::
     @app.get("/admin")
     @roles_required("admin")
     def admin():
-        ...
+        return {"admin": True}
 
 This module only translates: a Flask request becomes an
 :class:`~authgate.web.http.ApiRequest`, the shared web layer

@@ -8,7 +8,7 @@ receiver that reads the database sees the change::
 
     @user_registered.connect_via(auth)
     def welcome(sender, user, **extra):
-        ...
+        print("welcome", user.email)
 """
 
 from __future__ import annotations

@@ -37,11 +37,9 @@ class Hasher(Protocol):
 
     def identify(self, hash: str) -> bool:
         """Whether ``hash`` looks like one of this scheme's formats (prefix check only)."""
-        ...
 
     def hash(self, password: str) -> str:
         """A new salted hash of ``password`` with the configured parameters."""
-        ...
 
     def verify(self, password: str, hash: str) -> bool:
         """Whether ``password`` matches ``hash``.
@@ -49,11 +47,9 @@ class Hasher(Protocol):
         Returns ``False`` (never raises) when ``hash`` is malformed, truncated or
         uses parameters outside the scheme's sane bounds.
         """
-        ...
 
     def needs_rehash(self, hash: str) -> bool:
         """Whether ``hash`` was made with other parameters (or format) than ours."""
-        ...
 
 
 def normalize_password(password: str) -> str:
