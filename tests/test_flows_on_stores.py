@@ -256,3 +256,15 @@ def test_concurrent_link_redemptions_have_one_winner(make_auth: Callable[..., Au
         outcomes = list(pool.map(attempt, range(10)))
     assert outcomes.count("ok") == 1, outcomes
     assert outcomes.count("INVALID_TOKEN") == 9, outcomes
+
+
+def test_deleted_user_is_user_not_found_on_every_store(make_auth: Callable[..., Auth]) -> None:
+    from authgate.errors import UserNotFound
+
+    auth = make_auth()
+    r = auth.sign_up("alice@example.com", PASSWORD)
+    auth.users.delete_user(r.user)
+    with pytest.raises(UserNotFound):
+        auth.get_session(r.token)
+    assert auth.verify_token(r.token) is None
+    assert auth.store.is_claimed("no-such-claim") is False

@@ -14,6 +14,7 @@ from typing import Any
 
 from authgate.context import Context
 from authgate.errors import UserNotFound, ValidationError
+from authgate.flows.sessions import forget_user_sessions
 from authgate.flows.validation import require_text, valid_email, valid_username
 from authgate.models import canonical_email, new_stamp
 
@@ -115,8 +116,14 @@ class UserAdmin:
         return found
 
     def delete_user(self, user: Any) -> bool:
-        """Delete a user (object, id or email) with their sessions and role links."""
-        return self._ctx.users.delete_user(self._resolve(user).id)
+        """Delete a user (object, id or email) with their sessions and role links.
+
+        Their session tokens then answer ``USER_NOT_FOUND`` (until they would
+        have expired), not ``INVALID_TOKEN``.
+        """
+        user = self._resolve(user)
+        forget_user_sessions(self._ctx, user)
+        return self._ctx.users.delete_user(user.id)
 
     def _set_active(self, user: Any, active: bool) -> bool:
         user = self._resolve(user)

@@ -662,3 +662,16 @@ def test_audit_log_one_line_per_attempt_without_secrets(
     assert success["outcome"] == "success" and success["user_id"] == str(r.user.id)
     text = "".join(lines)
     assert "S3cret-Canary" not in text and (r.token or "") not in text
+
+
+def test_deleted_users_tokens_say_user_not_found(auth: Auth) -> None:
+    r = auth.sign_up("alice@example.com", PASSWORD)
+    other = auth.sign_in("alice@example.com", PASSWORD)
+    auth.users.delete_user("alice@example.com")
+    for token in (r.token, other.token):
+        with pytest.raises(UserNotFound) as info:
+            auth.get_session(token)
+        assert (info.value.code, info.value.status) == ("USER_NOT_FOUND", 401)
+        assert auth.verify_token(token) is None
+    with pytest.raises(InvalidToken):
+        auth.get_session("never-a-session-token")

@@ -433,7 +433,10 @@ def test_claim_token_once(store: Store) -> None:
     assert store.claim_token("jti-1", "reset_password", user.id, later, now) is True
     assert store.claim_token("jti-1", "reset_password", user.id, later, now) is False
     assert store.claim_token("jti-2", "confirm", None, now - dt.timedelta(seconds=1), now)
+    assert store.is_claimed("jti-1") and store.is_claimed("jti-2")
+    assert not store.is_claimed("jti-3")
     assert store.purge_used_tokens(now) == 1
+    assert not store.is_claimed("jti-2")
     assert store.claim_token("jti-1", "reset_password", user.id, later, now) is False
 
 

@@ -590,6 +590,12 @@ class DjangoStore:
             return False
         return True
 
+    def is_claimed(self, jti: str) -> bool:
+        """Whether ``jti`` was claimed."""
+        return bool(
+            self._read(lambda: UsedToken.objects.using(self.using).filter(jti=jti).exists())
+        )
+
     def purge_used_tokens(self, now: dt.datetime) -> int:
         """Forget claims whose token has expired anyway; returns how many."""
         claims = UsedToken.objects.using(self.using).filter(expires_at__lte=now)

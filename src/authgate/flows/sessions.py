@@ -29,6 +29,8 @@ from authgate.tokens import MAX_TOKEN_LENGTH, new_session_token, token_digest
 
 __all__ = [
     "create_session",
+    "deleted_user_marker",
+    "forget_user_sessions",
     "get_session",
     "list_sessions",
     "revoke_other_sessions",
@@ -109,8 +111,13 @@ def _is_live(ctx: Context, record: SessionRecord, now: dt.datetime) -> bool:
 def _lookup(ctx: Context, token: object) -> tuple[SessionRecord, Any]:
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken()
-    found = ctx.sessions.get_session(token_digest(token))
+    digest = token_digest(token)
+    found = ctx.sessions.get_session(digest)
     if found is None:
+        # Sessions go with their user; a tombstone left at deletion tells the
+        # difference between "no such session" and "its user was deleted".
+        if ctx.tokens.is_claimed(deleted_user_marker(digest)):
+            raise UserNotFound()
         raise InvalidToken()
     record, user = found
     now = ctx.now()
@@ -127,6 +134,22 @@ def _lookup(ctx: Context, token: object) -> tuple[SessionRecord, Any]:
         ctx.sessions.touch_session(record.id, now)
         record.last_seen_at = now
     return record, user
+
+
+def deleted_user_marker(token_hash: str) -> str:
+    """The claim left for each session of a deleted user (never a real token id)."""
+    return "deleted-user:" + token_hash[:48]
+
+
+def forget_user_sessions(ctx: Context, user: Any) -> None:
+    """Before deleting ``user``: leave a tombstone for each live session (until it would expire)."""
+    now = ctx.now()
+    for record in ctx.sessions.list_sessions(user.id):
+        if record.expires_at > now:
+            ctx.tokens.claim_token(
+                deleted_user_marker(record.token_hash), "deleted_user", user.id,
+                record.expires_at, now,
+            )  # fmt: skip
 
 
 def get_session(ctx: Context, token: object) -> SessionInfo:

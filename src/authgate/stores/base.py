@@ -149,6 +149,9 @@ class TokenStore(Protocol):
         """Mark a token used. ``True`` for exactly one of any number of concurrent
         callers with the same ``jti``; ``False`` for every other."""
 
+    def is_claimed(self, jti: str) -> bool:
+        """Whether ``jti`` has been claimed (and the claim not purged yet)."""
+
     def purge_used_tokens(self, now: dt.datetime) -> int:
         """Forget claims whose token has expired anyway."""
 

@@ -412,6 +412,11 @@ class MemoryStore:
             self._claims[jti] = expires_at
             return True
 
+    def is_claimed(self, jti: str) -> bool:
+        """Whether ``jti`` was claimed."""
+        with self._lock:
+            return jti in self._claims
+
     def purge_used_tokens(self, now: dt.datetime) -> int:
         """Forget claims of tokens that have expired."""
         with self._lock:

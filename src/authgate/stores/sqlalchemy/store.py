@@ -801,6 +801,11 @@ class SQLAlchemyStore:
             return False
         return True
 
+    def is_claimed(self, jti: str) -> bool:
+        """Whether ``jti`` was claimed (one primary-key lookup)."""
+        query = select(self._used_tokens.c.jti).where(self._used_tokens.c.jti == jti)
+        return self._run(lambda s: s.scalar(query) is not None)
+
     def purge_used_tokens(self, now: dt.datetime) -> int:
         """Forget claims whose token has expired anyway; returns how many."""
         statement = delete(self._used_tokens).where(self._used_tokens.c.expires_at <= now)
