@@ -473,28 +473,26 @@ def users_show(email: str, as_json: bool) -> None:
         click.echo(f"{key}: {_text_value(value)}")
 
 
+def _change_user(email: str, method: str, done: str, already: str) -> None:
+    """Run one ``auth.users`` change that answers whether it changed anything."""
+    auth = _auth()
+    user = _find_user(auth, email)
+    changed = getattr(auth.users, method)(user)
+    click.echo((done if changed else already).format(user.email))
+
+
 @click.command("activate")
 @click.argument("email")
 def users_activate(email: str) -> None:
     """Activate a user."""
-    auth = _auth()
-    user = _find_user(auth, email)
-    if auth.users.activate_user(user):
-        click.echo(f"activated user {user.email}")
-    else:
-        click.echo(f"user {user.email} was already active")
+    _change_user(email, "activate_user", "activated user {}", "user {} was already active")
 
 
 @click.command("deactivate")
 @click.argument("email")
 def users_deactivate(email: str) -> None:
     """Deactivate a user and end all their sessions."""
-    auth = _auth()
-    user = _find_user(auth, email)
-    if auth.users.deactivate_user(user):
-        click.echo(f"deactivated user {user.email}")
-    else:
-        click.echo(f"user {user.email} was already inactive")
+    _change_user(email, "deactivate_user", "deactivated user {}", "user {} was already inactive")
 
 
 @click.command("delete")
@@ -558,12 +556,7 @@ def users_remove_role(email: str, role: str) -> None:
 @click.argument("email")
 def users_confirm(email: str) -> None:
     """Mark a user's email address confirmed."""
-    auth = _auth()
-    user = _find_user(auth, email)
-    if auth.users.confirm_user(user):
-        click.echo(f"confirmed {user.email}")
-    else:
-        click.echo(f"{user.email} was already confirmed")
+    _change_user(email, "confirm_user", "confirmed {}", "{} was already confirmed")
 
 
 @click.command("invite")
