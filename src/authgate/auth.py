@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from authgate.context import Client, Context
 from authgate.flows import (
@@ -27,6 +27,7 @@ from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
 from authgate.ratelimit import SignInThrottle
 from authgate.results import AuthResult, SessionEntry, SessionInfo
+from authgate.session_cache import CoherentStore, SessionCache
 from authgate.settings import Settings, build_settings, closest_name
 from authgate.stores import make_store
 from authgate.stores.base import Store
@@ -101,13 +102,18 @@ class Auth:
                     ensure()
         self.store: Store = store
         self.clock: Callable[[], dt.datetime] = clock or utcnow
+        cache = None
+        flows_store: Store = store
+        if self.settings.session_cache_ttl > 0:
+            cache = SessionCache(self.settings.session_cache_ttl)
+            flows_store = cast(Store, CoherentStore(store, cache))
         self.ctx = Context(
             settings=self.settings,
-            users=store,
-            roles=store,
-            sessions=store,
+            users=flows_store,
+            roles=flows_store,
+            sessions=flows_store,
             tokens=store,
-            emails=store,
+            emails=flows_store,
             hasher=PasswordHasher(self.settings),
             policy=PasswordPolicy(self.settings),
             throttle=SignInThrottle(self.settings),
@@ -116,6 +122,7 @@ class Auth:
             sender=self,
             mail=MailService(self.settings, send_email, tuple(template_dirs), sender=self),
             url_prefix=self.settings.url_prefix,
+            session_cache=cache,
         )
         #: User and role administration with Flask-Security's names.
         self.users = UserAdmin(self.ctx)

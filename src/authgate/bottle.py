@@ -49,7 +49,7 @@ from authgate.models import ANONYMOUS, AnonymousUser
 from authgate.web.api import AuthAPI
 from authgate.web.credentials import Mechanism, Principal
 from authgate.web.guard import Guard, Rule, check_mechanisms, check_specs
-from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, Headers
+from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView
 
 __all__ = [
     "AnonymousUser",
@@ -220,7 +220,7 @@ def _api_request(path: str, *, with_body: bool = False) -> ApiRequest:
     return ApiRequest(
         method=req.method,
         path=path,
-        headers=Headers(req.headers.items()),
+        headers=HeadersView(req.headers),
         cookies=dict(req.cookies.items()),
         query=query,
         body=body,

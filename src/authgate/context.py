@@ -15,6 +15,7 @@ from authgate.flows.notify import MailService
 from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
 from authgate.ratelimit import SignInThrottle
+from authgate.session_cache import SessionCache
 from authgate.settings import Settings
 from authgate.stores.base import EmailStore, RoleStore, SessionStore, TokenStore, UserStore
 from authgate.tokens import EmailTokens
@@ -55,6 +56,9 @@ class Context:
     #: Where the JSON API is mounted (emailed links point below it); integrations
     #: set it to the prefix they mount at.
     url_prefix: str = "/auth"
+    #: Verified sessions kept in memory (``None`` when ``session_cache_ttl`` is 0);
+    #: the stores above are then wrapped so that every write keeps it coherent.
+    session_cache: SessionCache | None = None
 
     @property
     def user_model(self) -> type[Any]:

@@ -22,9 +22,10 @@ This module only translates. Starlette requests become
 and :class:`~authgate.web.guard.Guard` decide, and their
 :class:`~authgate.web.http.ApiResponse` objects go back as Starlette responses.
 The core is synchronous: argon2 is CPU-bound and SQLAlchemy blocks. So every
-endpoint runs its flow with ``run_in_threadpool``, and every dependency is a
-plain ``def``, which FastAPI also runs in its threadpool. Password hashing and
-database calls never block the event loop.
+endpoint runs its flow with ``run_in_threadpool``. The dependencies first ask
+the session cache on the event loop (a dictionary lookup, no I/O) and go to the
+thread pool only when the answer needs the store or a password hash (HTTP
+Basic). Password hashing and database calls never block the event loop.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 from authgate.authz import RoleSpec
 from authgate.errors import AuthError
+from authgate.session_cache import StoreNeeded
 from authgate.web.api import AuthAPI, Route
 from authgate.web.credentials import Mechanism, Principal
 from authgate.web.guard import Guard, Rule
-from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, Headers
+from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView
 
 try:
     from fastapi import APIRouter, Depends, FastAPI, Request
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CurrentUser",
     "OptionalUser",
+    "UserDependency",
     "current_user",
     "optional_user",
     "require_anonymous",
@@ -78,10 +81,10 @@ _FASTAPI_OWN = frozenset({"operationId", "summary", "tags", "responses", "securi
 #: Methods answered with authgate's JSON 405 on a known path (FastAPI's is ``{"detail": ...}``).
 _OTHER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
-#: Documents the bearer token in FastAPI's OpenAPI, so /docs gets an "Authorize"
-#: button. It never rejects: authgate reads the credentials itself.
-_bearer = HTTPBearer(auto_error=False, scheme_name="bearerAuth")
-_Bearer = Annotated[Any, Depends(_bearer)]
+#: The bearer scheme in FastAPI's OpenAPI (/docs gets an "Authorize" button).
+#: It never rejects: authgate reads the credentials itself.
+_BEARER_SCHEME = "bearerAuth"
+_bearer = HTTPBearer(auto_error=False, scheme_name=_BEARER_SCHEME)
 _LOGIN = Rule.login()
 _ANONYMOUS = Rule(anonymous=True)
 _MECHANISMS: tuple[str, ...] = get_args(Mechanism)
@@ -261,12 +264,13 @@ def _neutral(
     app's own routes leave it out and get the request's full path.
     """
     query: dict[str, str] = {}
-    for key, value in request.query_params.multi_items():
-        query.setdefault(key, value)  # the first value of each parameter
+    if request.scope.get("query_string"):
+        for key, value in request.query_params.multi_items():
+            query.setdefault(key, value)  # the first value of each parameter
     return ApiRequest(
         method=request.method,
-        path=request.url.path if path is None else path,
-        headers=Headers(request.headers.items()),
+        path=request.scope["path"] if path is None else path,
+        headers=HeadersView(request.headers),
         cookies=request.cookies,
         query=query,
         body=body,
@@ -301,44 +305,79 @@ async def _auth_error_handler(request: Request, exc: Exception) -> Response:
 
 
 # -- dependencies -------------------------------------------------------------------
-def _check(request: Request, rule: Rule) -> Any:
+async def _check(request: Request, rule: Rule) -> Any:
     """The user allowed by ``rule`` (``None`` where the guard lets a request through anonymously).
+
+    Answered on the event loop from the session cache when it can be; the
+    same check runs in the thread pool when it needs the store or a hash.
 
     Raises:
         AuthError: turned into the response by the handler :func:`setup_for_fastapi` installs.
     """
-    principal: Principal | None = _integration(request).guard.check(_neutral(request), rule)
+    guard = _integration(request).guard
+    neutral = _neutral(request)
+    principal: Principal | None
+    try:
+        principal = guard.check(neutral, rule, memory_only=True)
+    except StoreNeeded:
+        principal = await run_in_threadpool(guard.check, neutral, rule)
     return None if principal is None else principal.user
 
 
-def current_user(request: Request, _token: _Bearer = None) -> Any:
-    """The signed-in user (bearer token, session cookie or HTTP Basic), or 401.
+async def _optional(request: Request) -> Any | None:
+    guard = _integration(request).guard
+    neutral = _neutral(request)
+    try:
+        principal = guard.principal(neutral, memory_only=True)
+    except StoreNeeded:
+        principal = await run_in_threadpool(guard.principal, neutral)
+    return None if principal is None else principal.user
 
-    A plain ``def``: FastAPI runs it in its threadpool, so the session lookup
-    never blocks the event loop, and caches its result for the request.
 
-    Raises:
-        Unauthorized: no credential (``UNAUTHORIZED``); page requests are
-            redirected to the login page instead.
-        InvalidToken: a bad, expired or revoked credential (``INVALID_TOKEN``).
-        CSRFFailed: a cookie-authenticated unsafe request without its CSRF token.
+class UserDependency(HTTPBearer):
+    """A dependency that authenticates the request (and applies a rule); it returns the user.
+
+    It is itself the bearer security scheme, as FastAPI's own
+    ``OAuth2PasswordBearer`` is, so the routes that use it show the scheme in
+    the OpenAPI document (and /docs its "Authorize" button) with one dependency
+    to solve per request rather than a check plus a scheme.
+
+    Args:
+        rule: what the route demands.
+        optional: ``None`` instead of 401 when there is no valid credential.
     """
-    return _check(request, _LOGIN)
+
+    def __init__(self, rule: Rule, *, optional: bool = False) -> None:
+        super().__init__(auto_error=False, scheme_name=_BEARER_SCHEME)
+        self.rule = rule
+        self.optional = optional
+
+    async def __call__(self, request: Request) -> Any:  # type: ignore[override]
+        if self.optional:
+            return await _optional(request)
+        return await _check(request, self.rule)
 
 
-def optional_user(request: Request, _token: _Bearer = None) -> Any | None:
-    """The signed-in user, or ``None`` (a bad credential counts as none)."""
-    principal = _integration(request).guard.principal(_neutral(request))
-    return None if principal is None else principal.user
+#: The signed-in user (bearer token, session cookie or HTTP Basic), or 401:
+#: ``Depends(current_user)``, or the :data:`CurrentUser` annotation. Answered
+#: from the session cache on the event loop when the session is there;
+#: otherwise the lookup runs in the thread pool, so it never blocks the event
+#: loop. FastAPI caches the result for the request. No credential is 401
+#: ``UNAUTHORIZED`` (page requests are redirected to the login page), a bad,
+#: expired or revoked one 401 ``INVALID_TOKEN``, a cookie-authenticated unsafe
+#: request without its CSRF token 403 ``CSRF_FAILED``.
+current_user = UserDependency(_LOGIN)
+#: The signed-in user, or ``None`` (a bad credential counts as none).
+optional_user = UserDependency(_LOGIN, optional=True)
 
 
-def require_anonymous(request: Request) -> None:
+async def require_anonymous(request: Request) -> None:
     """Only for visitors who are not signed in (sign-up pages and the like).
 
     Raises:
         Forbidden: the caller is signed in (pages are redirected to ``post_login_url``).
     """
-    _check(request, _ANONYMOUS)
+    await _check(request, _ANONYMOUS)
 
 
 #: The signed-in user; 401 ``UNAUTHORIZED`` (or the login redirect) when there is none.
@@ -413,13 +452,9 @@ def _dependency(rule: Rule) -> Callable[..., Any]:
     once per request (its dependency cache is keyed by the callable).
     """
     if "token" in rule.mechanisms:
+        return UserDependency(rule)
 
-        def with_token(request: Request, _token: _Bearer = None) -> Any:
-            return _check(request, rule)
-
-        return with_token
-
-    def dependency(request: Request) -> Any:
-        return _check(request, rule)
+    async def dependency(request: Request) -> Any:
+        return await _check(request, rule)
 
     return dependency

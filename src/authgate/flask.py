@@ -69,7 +69,7 @@ from authgate.settings import InsecureSettingWarning, Settings
 from authgate.web.api import AuthAPI
 from authgate.web.credentials import Mechanism, Principal
 from authgate.web.guard import Guard, Rule, check_mechanisms, check_specs
-from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, Headers
+from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView
 
 __all__ = [
     "AnonymousUser",
@@ -280,9 +280,9 @@ def _api_request(path: str, *, with_body: bool = False) -> ApiRequest:
     return ApiRequest(
         method=request.method,
         path=path,
-        headers=Headers(request.headers.items()),
-        cookies=request.cookies.to_dict(),
-        query=request.args.to_dict(),
+        headers=HeadersView(request.headers),
+        cookies=request.cookies,  # first value of each, as ``args``
+        query=request.args,
         body=body,
         remote_addr=request.remote_addr,
         body_too_large=too_large,

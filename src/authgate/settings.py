@@ -85,6 +85,12 @@ class Settings:
     session_idle_timeout: int | None = DAY
     #: Absolute lifetime of a remember-me session.
     remember_lifetime: int = 30 * DAY
+    #: Seconds a session the store confirmed is answered from this process's
+    #: memory (0: every request asks the store). Changes made through authgate
+    #: in this process (sign-out, revocation, password or role changes,
+    #: deactivation...) take effect at once whatever the value; changes made by
+    #: other processes or by your own SQL take effect within this many seconds.
+    session_cache_ttl: int = 2
     #: Lifetime of an email confirmation link.
     confirm_email_within: int = 3 * DAY
     #: Lifetime of a password reset link.
@@ -367,6 +373,8 @@ def _validate(s: Settings) -> None:
         raise ValueError("session_idle_timeout must be a positive number of seconds, or None")
     if s.trusted_proxies < 0:
         raise ValueError("trusted_proxies must be 0 or more")
+    if s.session_cache_ttl < 0:
+        raise ValueError("session_cache_ttl must be 0 (no cache) or a number of seconds")
     if s.password_min_length < 1 or s.password_max_length < 64:
         raise ValueError(
             "password_max_length must allow at least 64 characters (NIST SP 800-63B); "

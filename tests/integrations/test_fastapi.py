@@ -36,7 +36,7 @@ from authgate.fastapi import (
     setup_for_fastapi,
 )
 from authgate.web.api import AuthAPI
-from authgate.web.credentials import Credentials
+from authgate.web.guard import Guard
 from authgate.web.http import MAX_BODY_BYTES
 from tests.web.apps.fastapi_app import create_app
 
@@ -250,8 +250,8 @@ def test_dependencies_without_setup_say_which_call_is_missing(
         TestClient(app).get("/")
 
 
-def test_one_authentication_per_request_off_the_event_loop(
-    app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
+def test_one_authentication_per_request_store_work_off_the_event_loop(
+    auth: Auth, app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[tuple[str, int]] = []
 
@@ -262,8 +262,9 @@ def test_one_authentication_per_request_off_the_event_loop(
 
         return wrapper
 
-    monkeypatch.setattr(Credentials, "authenticate", spy("auth", Credentials.authenticate))
+    monkeypatch.setattr(Guard, "check", spy("check", Guard.check))
     monkeypatch.setattr(AuthAPI, "dispatch", spy("dispatch", AuthAPI.dispatch))
+    monkeypatch.setattr(auth.store, "get_session", spy("store", auth.store.get_session))
 
     async def loop_thread() -> int:
         return threading.get_ident()
@@ -286,15 +287,29 @@ def test_one_authentication_per_request_off_the_event_loop(
     token = sign_up(client)
     assert [name for name, _ in seen] == ["dispatch"]
     seen.clear()
+    # Not cached yet: the check on the event loop gives way to the same check in a
+    # worker thread, which asks the store.
     response = client.get("/twice", headers=bearer(token)).json()
+    loop = response["loop"]
     assert response["same"] is True
-    assert [name for name, _ in seen] == ["auth"], "CurrentUser is resolved once per request"
-    assert seen[0][1] != response["loop"], "authentication ran in a worker thread"
+    assert [name for name, _ in seen] == ["check", "check", "store"], "resolved once per request"
+    assert seen[0][1] == loop and seen[1][1] != loop and seen[2][1] != loop
+    # Cached: answered on the event loop, no store work at all.
+    seen.clear()
+    response = client.get("/twice", headers=bearer(token)).json()
+    assert response == {"same": True, "loop": loop}
+    assert seen == [("check", loop)]
+    # Store work never runs on the event loop: a revoked session is looked up in a worker.
+    auth.sign_out(token)
+    seen.clear()
+    assert client.get("/twice", headers=bearer(token)).status_code == 401
+    assert [name for name, _ in seen] == ["check", "check", "store"]
+    assert all(thread != loop for name, thread in seen if name == "store")
 
     seen.clear()
-    client.get("/auth/session", headers=bearer(token))
+    client.get("/auth/session", headers=bearer(sign_up(client, "bob@example.com")))
     dispatch_thread = next(thread for name, thread in seen if name == "dispatch")
-    assert dispatch_thread != response["loop"], "the API ran in a worker thread"
+    assert dispatch_thread != loop, "the API ran in a worker thread"
 
 
 def test_bad_arguments_fail_at_definition(auth: Auth) -> None:

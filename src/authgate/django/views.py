@@ -32,7 +32,7 @@ from django.views.decorators.csrf import csrf_exempt
 from authgate.django import get_auth
 from authgate.web.api import AuthAPI
 from authgate.web.credentials import CSRF_HEADER
-from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, Headers
+from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, Headers, HeadersView
 
 if TYPE_CHECKING:
     from authgate.auth import Auth
@@ -88,7 +88,7 @@ def api_request(request: Any, path: str, *, body: bool = True) -> ApiRequest:
     return ApiRequest(
         method=request.method.upper(),
         path=path,
-        headers=Headers(request.headers.items()),
+        headers=HeadersView(request.headers),
         cookies=dict(request.COOKIES),
         query={key: values[0] for key, values in request.GET.lists() if values},
         body=data,

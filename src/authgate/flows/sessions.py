@@ -25,6 +25,7 @@ from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import AccountDisabled, InvalidToken, UserNotFound, ValidationError
 from authgate.models import SessionRecord
 from authgate.results import AuthResult, SessionEntry, SessionInfo
+from authgate.session_cache import StoreNeeded
 from authgate.tokens import MAX_TOKEN_LENGTH, new_session_token, token_digest
 
 __all__ = [
@@ -108,10 +109,45 @@ def _is_live(ctx: Context, record: SessionRecord, now: dt.datetime) -> bool:
     return record.remember or idle is None or now - record.last_seen_at < dt.timedelta(seconds=idle)
 
 
-def _lookup(ctx: Context, token: object) -> tuple[SessionRecord, Any]:
+def _touch_due(ctx: Context, record: SessionRecord, now: dt.datetime) -> bool:
+    return (now - record.last_seen_at).total_seconds() >= _touch_interval(ctx)
+
+
+def _serve_until(ctx: Context, record: SessionRecord) -> dt.datetime:
+    """Until when a live session may be answered without the store.
+
+    From then on the store must be asked again: the session expires, goes
+    idle, or has activity to record.
+    """
+    until = min(record.expires_at, record.last_seen_at + dt.timedelta(seconds=_touch_interval(ctx)))
+    idle = ctx.settings.session_idle_timeout
+    if not record.remember and idle is not None:
+        until = min(until, record.last_seen_at + dt.timedelta(seconds=idle))
+    return until
+
+
+def _lookup(
+    ctx: Context, token: object, *, memory_only: bool = False
+) -> tuple[SessionRecord, SessionInfo]:
+    """The live session behind ``token`` (record and info), from the cache or the store.
+
+    With ``memory_only``, :class:`StoreNeeded` is raised instead of going to
+    the store (async integrations then retry in a worker thread).
+    """
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken()
     digest = token_digest(token)
+    cache = ctx.session_cache
+    epoch = 0
+    if cache is not None:
+        hit = cache.get(digest)
+        # Anything the store must confirm or record (an expiry, activity) is a
+        # miss: only sessions still plainly live are answered from memory.
+        if hit is not None and ctx.now() < hit.until:
+            return hit.record, hit.info
+        epoch = cache.epoch
+    if memory_only:
+        raise StoreNeeded()
     found = ctx.sessions.get_session(digest)
     if found is None:
         # Sessions go with their user; a tombstone left at deletion tells the
@@ -130,10 +166,13 @@ def _lookup(ctx: Context, token: object) -> tuple[SessionRecord, Any]:
         raise InvalidToken()
     if not user.is_active:
         raise AccountDisabled()
-    if (now - record.last_seen_at).total_seconds() >= _touch_interval(ctx):
+    if _touch_due(ctx, record, now):
         ctx.sessions.touch_session(record.id, now)
         record.last_seen_at = now
-    return record, user
+    info = _info(record, user)
+    if cache is not None:
+        cache.put(digest, record, info, _serve_until(ctx, record), epoch)
+    return record, info
 
 
 def deleted_user_marker(token_hash: str) -> str:
@@ -152,10 +191,13 @@ def forget_user_sessions(ctx: Context, user: Any) -> None:
             )  # fmt: skip
 
 
-def get_session(ctx: Context, token: object) -> SessionInfo:
-    """The session behind ``token``; raises ``INVALID_TOKEN`` (or ``USER_NOT_FOUND``)."""
-    record, user = _lookup(ctx, token)
-    return _info(record, user)
+def get_session(ctx: Context, token: object, *, memory_only: bool = False) -> SessionInfo:
+    """The session behind ``token``; raises ``INVALID_TOKEN`` (or ``USER_NOT_FOUND``).
+
+    With ``memory_only``, only the session cache is asked: :class:`StoreNeeded`
+    means the answer needs the store (a miss, or activity to record).
+    """
+    return _lookup(ctx, token, memory_only=memory_only)[1]
 
 
 def verify_token(ctx: Context, token: object) -> Any | None:
@@ -165,21 +207,20 @@ def verify_token(ctx: Context, token: object) -> Any | None:
     not the same as "no such token".
     """
     try:
-        _, user = _lookup(ctx, token)
+        return _lookup(ctx, token)[1].user
     except (InvalidToken, UserNotFound, AccountDisabled):
         return None
-    return user
 
 
 def sign_out(ctx: Context, token: object) -> bool:
     """Revoke the session behind ``token``. ``True`` if a live session was ended."""
     try:
-        record, user = _lookup(ctx, token)
+        record, info = _lookup(ctx, token)
     except (InvalidToken, UserNotFound, AccountDisabled):
         return False
     removed = ctx.sessions.delete_session(record.id)
     if removed:
-        signals.user_logged_out.send(ctx.sender, user=user, session_id=record.id)
+        signals.user_logged_out.send(ctx.sender, user=info.user, session_id=record.id)
     return removed
 
 
@@ -219,8 +260,8 @@ def revoke_session(ctx: Context, user: Any, session_id: object) -> None:
 
 def revoke_other_sessions(ctx: Context, user: Any, keep_token: object) -> int:
     """Revoke every session of ``user`` except the one behind ``keep_token``."""
-    record, owner = _lookup(ctx, keep_token)
-    if str(owner.id) != str(user.id):
+    record, info = _lookup(ctx, keep_token)
+    if str(info.user.id) != str(user.id):
         raise InvalidToken()
     return ctx.sessions.delete_user_sessions(user.id, except_session_id=record.id)
 

@@ -28,6 +28,7 @@ from authgate.errors import CSRFFailed, InvalidToken, ValidationError
 from authgate.flows import sessions as session_flows
 from authgate.flows.signin import authenticate as password_authenticate
 from authgate.results import SessionInfo
+from authgate.session_cache import StoreNeeded
 from authgate.tokens import token_digest
 from authgate.web.http import ApiRequest, ApiResponse, format_cookie
 
@@ -84,9 +85,16 @@ class Credentials:
         return client_of(request, self.auth.settings.trusted_proxies)
 
     def authenticate(
-        self, request: ApiRequest, mechanisms: Sequence[Mechanism] = ALL_MECHANISMS
+        self,
+        request: ApiRequest,
+        mechanisms: Sequence[Mechanism] = ALL_MECHANISMS,
+        *,
+        memory_only: bool = False,
     ) -> Principal | None:
         """Identify the caller; ``None`` when no credential was sent.
+
+        With ``memory_only`` nothing blocks: a session not in the session cache,
+        and HTTP Basic (which hashes), raise :class:`StoreNeeded` instead.
 
         Raises:
             InvalidToken: a bearer token or session cookie that is not valid.
@@ -98,13 +106,15 @@ class Credentials:
         scheme = scheme.lower()
         if authorization and scheme == "bearer" and "token" in mechanisms:
             token = value.strip()
-            info = session_flows.get_session(self.auth.ctx, token)
+            info = session_flows.get_session(self.auth.ctx, token, memory_only=memory_only)
             return Principal(info.user, "token", info, token)
         if authorization and scheme == "basic" and "basic" in mechanisms:
+            if memory_only:
+                raise StoreNeeded()
             return self._basic(request, value.strip())
         cookie = request.cookies.get(self.cookie_name)
         if cookie and "session" in mechanisms:
-            info = session_flows.get_session(self.auth.ctx, cookie)
+            info = session_flows.get_session(self.auth.ctx, cookie, memory_only=memory_only)
             if not request.is_safe:
                 self.check_csrf(request, cookie)
             return Principal(info.user, "session", info, cookie)

@@ -102,16 +102,31 @@ class Guard:
         self.api = api
 
     def principal(
-        self, request: ApiRequest, mechanisms: Sequence[Mechanism] = ALL_MECHANISMS
+        self,
+        request: ApiRequest,
+        mechanisms: Sequence[Mechanism] = ALL_MECHANISMS,
+        *,
+        memory_only: bool = False,
     ) -> Principal | None:
-        """The caller, or ``None``; a bad credential counts as none (for optional users)."""
+        """The caller, or ``None``; a bad credential counts as none (for optional users).
+
+        ``memory_only``: see :meth:`check`.
+        """
         try:
-            return self.api.credentials.authenticate(request, mechanisms)
+            return self.api.credentials.authenticate(request, mechanisms, memory_only=memory_only)
         except AuthError:
             return None
 
-    def check(self, request: ApiRequest, rule: Rule) -> Principal | None:
+    def check(
+        self, request: ApiRequest, rule: Rule, *, memory_only: bool = False
+    ) -> Principal | None:
         """Authenticate and authorise; returns the principal (``None`` for anonymous rules).
+
+        With ``memory_only`` the check never blocks (an event loop may run it):
+        when it needs the store (a session not in the session cache) or a
+        password hash (HTTP Basic), it raises
+        :class:`~authgate.session_cache.StoreNeeded` and the caller runs it again
+        in a worker thread.
 
         Raises:
             Unauthorized / InvalidToken / CSRFFailed: no or bad credential.
@@ -119,12 +134,14 @@ class Guard:
                 on an ``anonymous_required`` view.
         """
         if rule.anonymous:
-            if self.principal(request) is not None:
+            if self.principal(request, memory_only=memory_only) is not None:
                 raise Forbidden("Already signed in.")
             return None
         if request.method == "OPTIONS":  # CORS preflights carry no credentials
             return None
-        principal = self.api.credentials.authenticate(request, rule.mechanisms)
+        principal = self.api.credentials.authenticate(
+            request, rule.mechanisms, memory_only=memory_only
+        )
         if principal is None:
             raise Unauthorized()
         if rule.predicate is not None and not rule.predicate(principal.user, *rule.args):

@@ -16,7 +16,14 @@ from urllib.parse import parse_qsl
 
 from authgate.errors import ValidationError
 
-__all__ = ["MAX_BODY_BYTES", "ApiRequest", "ApiResponse", "Headers", "format_cookie"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "ApiRequest",
+    "ApiResponse",
+    "Headers",
+    "HeadersView",
+    "format_cookie",
+]
 
 #: Largest request body the JSON API reads; anything bigger is a VALIDATION_ERROR.
 MAX_BODY_BYTES = 64 * 1024
@@ -44,6 +51,35 @@ class Headers(Mapping[str, str]):
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key.lower() in self._data
+
+
+class HeadersView(Headers):
+    """A framework's own case-insensitive request headers, read in place.
+
+    Werkzeug's, Starlette's, Django's and Bottle's header objects all ignore
+    case in ``get`` and ``[]``. Authentication reads two or three headers of
+    a request; copying every header first cost more than the rest of the
+    check, so integrations hand their headers over as they are.
+    """
+
+    def __init__(self, headers: Any) -> None:
+        self._headers = headers
+
+    def __getitem__(self, key: str) -> str:
+        value: str = self._headers[key]
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._headers.get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key.lower() for key in self._headers.keys())  # noqa: SIM118 - Werkzeug iterates pairs
+
+    def __len__(self) -> int:
+        return len(self._headers)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self._headers
 
 
 @dataclass
