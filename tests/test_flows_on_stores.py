@@ -89,13 +89,17 @@ def test_confirmable_concurrent_duplicates_all_look_new(make_auth: Callable[...,
     assert auth.users.count_users() == 1
 
 
-def test_password_change_revokes_through_the_stamp(make_auth: Callable[..., Auth]) -> None:
+def test_password_change_revokes_through_the_stamp(
+    make_auth: Callable[..., Auth], monkeypatch: pytest.MonkeyPatch
+) -> None:
     auth = make_auth()
     keep = auth.sign_up("alice@example.com", PASSWORD)
     other = auth.sign_in("alice@example.com", PASSWORD)
+    auth.get_session(other.token)  # answered from memory from now on
     # Simulate a crash right after the credential write: session rows are not deleted,
     # yet the old sessions must be dead because the stamp rotated in the same write.
-    auth.store.delete_user_sessions = lambda *a, **k: 0  # type: ignore[method-assign]
+    # (The store outlives the test: the patch must not.)
+    monkeypatch.setattr(auth.store, "delete_user_sessions", lambda *a, **k: 0)
     auth.change_password(keep.user, PASSWORD, NEW_PASSWORD, current_token=keep.token)
     with pytest.raises(InvalidToken):
         auth.get_session(other.token)
@@ -268,3 +272,135 @@ def test_deleted_user_is_user_not_found_on_every_store(make_auth: Callable[..., 
         auth.get_session(r.token)
     assert auth.verify_token(r.token) is None
     assert auth.store.is_claimed("no-such-claim") is False
+
+
+# -- the session cache: every change made through authgate is seen at once ----------------------
+#
+# Each case warms the cache with two sessions of one user (both answered from
+# memory afterwards), changes something through authgate, and checks the very
+# next lookup. A cache that missed one write path would answer from memory.
+
+
+def _cached(auth: Auth, *tokens: str) -> None:
+    from authgate.tokens import token_digest
+
+    for token in tokens:
+        auth.get_session(token)
+    cache = auth.ctx.session_cache
+    assert cache is not None
+    assert all(cache.get(token_digest(token)) is not None for token in tokens)
+
+
+def _dead(auth: Auth, token: str) -> None:
+    with pytest.raises(AuthError) as info:
+        auth.get_session(token)
+    assert info.value.code in {"INVALID_TOKEN", "ACCOUNT_DISABLED", "USER_NOT_FOUND"}
+    assert auth.verify_token(token) is None
+
+
+def _roles(auth: Auth, token: str) -> list[str]:
+    return list(auth.get_session(token).user.role_names)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "sign_out", "revoke_session", "revoke_other_sessions", "change_password",
+        "reset_password", "deactivate", "delete_user", "add_role", "remove_role",
+        "delete_role", "grant_permission", "change_username", "change_email",
+        "make_primary_email", "set_password",
+    ],
+)  # fmt: skip
+def test_cached_sessions_see_every_change_at_once(
+    make_auth: Callable[..., Auth], change: str
+) -> None:
+    from authgate import authz
+    from authgate.testing import OutboxMailer
+
+    outbox = OutboxMailer()
+    auth = make_auth(send_email=outbox, usernames=True, multiple_emails=True)
+    first = auth.sign_up("alice@example.com", PASSWORD, username="alice")
+    second = auth.sign_in("alice@example.com", PASSWORD)
+    assert first.token and second.token and second.session
+    auth.users.add_role_to_user("alice@example.com", "editor")
+    _cached(auth, first.token, second.token)
+    user = auth.users.get_user("alice@example.com")
+    survivor: str | None = first.token
+    if change == "sign_out":
+        assert auth.sign_out(second.token) is True
+    elif change == "revoke_session":
+        auth.revoke_session(user, second.session.id)
+    elif change == "revoke_other_sessions":
+        assert auth.revoke_other_sessions(user, first.token) == 1
+    elif change == "change_password":
+        auth.change_password(user, PASSWORD, NEW_PASSWORD, current_token=first.token)
+    elif change == "reset_password":
+        auth.forgot_password("alice@example.com")
+        auth.reset_password(_links_of(outbox, "reset_password"), NEW_PASSWORD)
+        survivor = None
+    elif change == "set_password":
+        auth.users.set_password("alice@example.com", NEW_PASSWORD)
+        survivor = None
+    elif change == "deactivate":
+        auth.users.deactivate_user("alice@example.com")
+        survivor = None
+    elif change == "delete_user":
+        auth.users.delete_user("alice@example.com")
+        survivor = None
+    elif change == "change_email":
+        auth.change_email(user, "alice@new.example.com", PASSWORD)
+        auth.confirm_email(_links_of(outbox, "email_change_confirm"))
+        survivor = None
+    elif change == "make_primary_email":
+        auth.add_email(user, "alice@second.example.com", PASSWORD)
+        auth.confirm_email(_links_of(outbox, "email_add_confirm"))
+        (extra,) = [e for e in auth.list_emails(user) if not e["primary"]]
+        auth.make_primary_email(user, extra["id"], PASSWORD)
+        survivor = None
+    else:  # changes that leave the sessions alive but change what they answer
+        if change == "add_role":
+            auth.users.add_role_to_user(user, "admin")
+            assert _roles(auth, first.token) == _roles(auth, second.token) == ["admin", "editor"]
+        elif change == "remove_role":
+            auth.users.remove_role_from_user(user, "editor")
+            assert _roles(auth, first.token) == _roles(auth, second.token) == []
+        elif change == "delete_role":
+            auth.users.delete_role("editor")
+            assert _roles(auth, first.token) == _roles(auth, second.token) == []
+        elif change == "grant_permission":
+            auth.users.add_permissions_to_role("editor", "post.edit")
+            assert authz.has_all_permissions(auth.get_session(second.token).user, "post.edit")
+        elif change == "change_username":
+            auth.change_username(user, "alice2", PASSWORD)
+            assert auth.get_session(second.token).user.username == "alice2"
+        return
+    _dead(auth, second.token)
+    if survivor is None:
+        _dead(auth, first.token)
+    else:
+        assert auth.get_session(survivor).user.email == "alice@example.com"
+
+
+def test_another_process_s_changes_are_seen_within_the_ttl(
+    make_auth: Callable[..., Auth], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ``Auth`` objects over one database stand for two worker processes."""
+    import authgate.session_cache
+
+    ticks = [1000.0]
+    monkeypatch.setattr(authgate.session_cache.time, "monotonic", lambda: ticks[0])
+    here, there = make_auth(session_cache_ttl=2), make_auth(session_cache_ttl=2)
+    r = here.sign_up("alice@example.com", PASSWORD)
+    _cached(here, r.token)
+    there.users.deactivate_user("alice@example.com")  # another process
+    ticks[0] += 1.9
+    assert here.get_session(r.token).user.email == "alice@example.com"  # within the ttl
+    ticks[0] += 0.2
+    _dead(here, r.token)
+    # Without the cache, the other process's change is seen at once.
+    uncached = make_auth(session_cache_ttl=0)
+    there.users.activate_user("alice@example.com")
+    r = uncached.sign_in("alice@example.com", PASSWORD)
+    uncached.get_session(r.token)
+    there.users.deactivate_user("alice@example.com")
+    _dead(uncached, r.token)

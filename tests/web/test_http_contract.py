@@ -440,6 +440,31 @@ def test_role_revocation_is_immediate(client: ContractClient) -> None:
     assert client.get("/admin", headers=bearer(token), cookies=False).status == 403
 
 
+@pytest.mark.parametrize("change", ["deactivate", "delete", "set_password", "sign_out_elsewhere"])
+def test_revocation_is_immediate_for_recently_seen_sessions(
+    client: ContractClient, change: str
+) -> None:
+    """Sessions answered from the session cache die with the change, not later."""
+    token = sign_up(client).json()["token"]
+    for path in ["/protected", "/optional", "/auth/session"]:  # seen, so cached
+        assert client.get(path, headers=bearer(token), cookies=False).status == 200
+    assert client.get("/protected").status == 200  # the cookie too
+    users = client.auth.users  # type: ignore[attr-defined]
+    if change == "deactivate":
+        users.deactivate_user("alice@example.com")
+    elif change == "delete":
+        users.delete_user("alice@example.com")
+    elif change == "set_password":
+        users.set_password("alice@example.com", "another long passphrase")
+    else:
+        client.auth.sign_out(token)  # type: ignore[attr-defined]
+    assert client.get("/protected", headers=bearer(token), cookies=False).status == 401
+    assert client.get("/auth/session", headers=bearer(token), cookies=False).status == 401
+    assert client.get("/optional", headers=bearer(token), cookies=False).json() == {"email": None}
+    if change != "sign_out_elsewhere":  # the cookie is another session of the same user
+        assert client.get("/protected").status == 401
+
+
 def test_auth_required_mechanisms(client: ContractClient) -> None:
     token = sign_up(client).json()["token"]
     # token only: the cookie does not count
