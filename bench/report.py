@@ -25,7 +25,7 @@ SCALING_LIMIT = 1.2
 #: get_session may cost at most this times a bare primary-key lookup (SQL engines).
 BASELINE_LIMIT = 3.0
 
-OPERATIONS = ("sign_in", "get_session", "verify_token", "baseline")
+OPERATIONS = ("sign_in", "get_session", "get_session_cached", "verify_token", "baseline")
 
 
 @dataclass
@@ -101,6 +101,10 @@ def _verdict(ok: bool) -> str:
 
 
 def _label(backend: BackendRun, operation: str) -> str:
+    if operation == "get_session":
+        return "`get_session` from the store (`session_cache_ttl=0`)"
+    if operation == "get_session_cached":
+        return "`get_session` from the session cache (the default)"
     if operation == "baseline":
         if backend.is_sql:
             return "bare PK lookup (Core, checkout + execute + fetchone)"

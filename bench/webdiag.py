@@ -10,14 +10,18 @@ timed in the same rounds. Flask:
 * ``/sqlite``: the store's one SQL statement on a private ``sqlite3`` connection;
 * ``/pool``: the same through a connection checked out from the store's engine;
 * ``/store``: ``auth.store.get_session(digest)``;
-* ``/flow``: ``auth.get_session(token)``;
+* ``/uncached``: ``get_session(token)`` of an ``Auth`` without the session
+  cache (``session_cache_ttl=0``) over the same database: what every request
+  cost before the cache, and what a cache miss costs;
+* ``/flow``: ``auth.get_session(token)``, answered from the session cache;
 * ``/guard``: ``guard.check(_api_request(path), Rule.login())``;
 * ``/protected``: the real ``@login_required`` route.
 
-FastAPI: ``/hop`` only hops to the thread pool and back, ``/dependency``
-has a do-nothing dependency shaped like ``CurrentUser``, ``/inline`` runs the
-same guard check on the event loop (no thread hop), ``/protected`` is the real
-``CurrentUser`` route.
+FastAPI: ``/hop`` only hops to the thread pool and back (what a cache miss
+adds), ``/dependency`` has a do-nothing ``async`` dependency shaped like
+``CurrentUser`` (FastAPI's own machinery), ``/inline`` awaits the same check
+as ``CurrentUser`` inside the route (no dependency), ``/protected`` is the
+real ``CurrentUser`` route.
 
 The same routes are then served by gunicorn and uvicorn (``wsgi()`` and
 ``asgi()`` below) and loaded like the apps of section 2: a route's cost there
@@ -50,23 +54,37 @@ __all__ = [
     "wsgi",
 ]
 
-#: route → what it does, in the order of the report.
+#: route → (what it does, the row it builds on), in the order of the report.
 FLASK_PARTS = {
-    "/sqlite": "the store's SQL statement on a bare `sqlite3` connection",
-    "/pool": "the same through the store's engine (`engine.raw_connection()` checkout, "
-    "execute, fetchall, return)",
-    "/store": "`auth.store.get_session(digest)`",
-    "/flow": "`auth.get_session(token)`",
-    "/guard": "`guard.check(_api_request(path), Rule.login())`",
-    "/protected": "the `@login_required` route (the real one)",
+    "/sqlite": ("the store's SQL statement on a bare `sqlite3` connection", None),
+    "/pool": (
+        "the same through the store's engine (`engine.raw_connection()` checkout, "
+        "execute, fetchall, return)",
+        "/sqlite",
+    ),
+    "/store": ("`auth.store.get_session(digest)`", "/pool"),
+    "/uncached": (
+        "`get_session(token)` without the session cache (`session_cache_ttl=0`): "
+        "every request before the cache, a cache miss now",
+        "/store",
+    ),
+    "/flow": ("`auth.get_session(token)`, answered from the session cache", None),
+    "/guard": ("`guard.check(_api_request(path), Rule.login())`", "/flow"),
+    "/protected": ("the `@login_required` route (the real one)", "/guard"),
 }
 FASTAPI_PARTS = {
-    "/hop": "`await run_in_threadpool(f)` with an empty `f`",
-    "/dependency": "a dependency shaped like `CurrentUser` (a plain `def` taking the request "
-    "and authgate's `HTTPBearer` scheme) that does nothing: FastAPI's dependency machinery "
-    "+ the thread-pool hop",
-    "/inline": "authgate's guard check (translation + lookup) on the event loop, no hop",
-    "/protected": "the `CurrentUser` route (the real one: the same check in the thread pool)",
+    "/hop": ("`await run_in_threadpool(f)` with an empty `f`: what a cache miss adds", None),
+    "/dependency": (
+        "a do-nothing `async` dependency taking the request, shaped like `CurrentUser`: "
+        "FastAPI's own dependency machinery, no authgate code",
+        None,
+    ),
+    "/inline": (
+        "`await` of `CurrentUser`'s check inside the route (translation + session cache), "
+        "no dependency",
+        None,
+    ),
+    "/protected": ("the `CurrentUser` route (the real one)", None),
 }
 
 
@@ -77,6 +95,7 @@ def _ok() -> dict[str, Any]:
 def _flask_app(database: str) -> tuple[Any, dict[str, str], Any]:
     from flask import request
 
+    from authgate import Auth
     from authgate.flask import _api_request
     from authgate.tokens import token_digest
     from authgate.web.guard import Rule
@@ -84,6 +103,7 @@ def _flask_app(database: str) -> tuple[Any, dict[str, str], Any]:
     built = authgate_flask.build(database)
     app, auth = built.app, built.extra["auth"]
     token = auth.sign_in(KNOWN_EMAIL, PASSWORD).token
+    uncached = Auth(auth.settings.secret, store=auth.store, session_cache_ttl=0)
     digest = token_digest(token)
     counter = SqlCounter(built.engine)
     counter.count(lambda: auth.store.get_session(digest), calls=1)
@@ -114,6 +134,10 @@ def _flask_app(database: str) -> tuple[Any, dict[str, str], Any]:
         auth.store.get_session(digest)
         return _ok()
 
+    def without_cache() -> dict[str, Any]:
+        uncached.get_session(token)
+        return _ok()
+
     def flow() -> dict[str, Any]:
         auth.get_session(token)
         return _ok()
@@ -126,8 +150,8 @@ def _flask_app(database: str) -> tuple[Any, dict[str, str], Any]:
         return {"token": token}
 
     views = {
-        "/sqlite": bare_sqlite, "/pool": pooled, "/store": store, "/flow": flow,
-        "/guard": guarded, "/diag-token": diag_token,
+        "/sqlite": bare_sqlite, "/pool": pooled, "/store": store, "/uncached": without_cache,
+        "/flow": flow, "/guard": guarded, "/diag-token": diag_token,
     }  # fmt: skip
     for path, view in views.items():
         app.add_url_rule(path, path, view)
@@ -142,7 +166,7 @@ def _fastapi_app(database: str) -> tuple[Any, dict[str, str], Any]:
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
 
-    from authgate.fastapi import _Bearer, _check
+    from authgate.fastapi import _check
     from authgate.web.guard import Rule
 
     built = authgate_fastapi.build(database)
@@ -158,7 +182,7 @@ def _fastapi_app(database: str) -> tuple[Any, dict[str, str], Any]:
         await run_in_threadpool(noop)
         return _ok()
 
-    def empty(request: Request, _token: _Bearer = None) -> Any:
+    async def empty(request: Request) -> Any:
         return None
 
     @app.get("/dependency")
@@ -167,7 +191,7 @@ def _fastapi_app(database: str) -> tuple[Any, dict[str, str], Any]:
 
     @app.get("/inline")
     async def inline(request: Request) -> dict[str, Any]:
-        _check(request, rule)
+        await _check(request, rule)
         return _ok()
 
     @app.get("/diag-token")
@@ -219,7 +243,9 @@ def diagnose(
                     raise RuntimeError(f"diagnostic Flask route {path}: {reply.status}")
                 tasks[f"flask|{path}"] = client.getter(path, headers)
             protected = client.getter("/protected", headers)
-            counter = SqlCounter(app.extensions["authgate"].api.auth.store.engine)
+            auth = app.extensions["authgate"].api.auth
+            counter = SqlCounter(auth.store.engine)
+            auth.ctx.session_cache.clear()  # a miss: the store's statement
             counter.count(protected, calls=1)
             result.sql = list(counter.sql)
         if fastapi_database is not None:

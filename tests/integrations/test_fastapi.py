@@ -114,6 +114,47 @@ def test_every_enabled_route_is_in_fastapis_openapi(app: FastAPI, client: TestCl
     assert "$ref" not in str(sign_in), "authgate's schemas are inlined"
 
 
+def test_the_app_s_protected_routes_document_the_bearer_scheme(app: FastAPI) -> None:
+    @app.get("/doc-me")
+    def doc_me(user: CurrentUser) -> dict[str, Any]:
+        return {"email": user.email}
+
+    @app.get("/doc-admin", dependencies=[Depends(require_roles("admin"))])
+    def doc_admin() -> dict[str, Any]:
+        return {}
+
+    @app.get("/doc-maybe")
+    def maybe(user: Annotated[Any, Depends(optional_user)]) -> dict[str, Any]:
+        return {}
+
+    def nested(user: CurrentUser) -> str:
+        return str(user.email)
+
+    @app.get("/doc-nested")
+    def uses_nested(email: Annotated[str, Depends(nested)]) -> dict[str, Any]:
+        return {}
+
+    @app.get("/doc-cookie-only", dependencies=[Depends(require_auth("session"))])
+    def cookie_only() -> dict[str, Any]:
+        return {}
+
+    @app.get("/doc-open")
+    def open_route() -> dict[str, Any]:
+        return {}
+
+    document = app.openapi()
+    validate(document)
+    paths = document["paths"]
+    for path in ["/doc-me", "/doc-admin", "/doc-maybe", "/doc-nested"]:
+        assert paths[path]["get"]["security"] == [{"bearerAuth": []}], path
+    for path in ["/doc-cookie-only", "/doc-open"]:
+        assert "security" not in paths[path]["get"], path
+    assert document["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+    }
+
+
 def test_switched_off_features_are_served_but_not_listed() -> None:
     app = create_app(make_auth())
     off = TestClient(app)
