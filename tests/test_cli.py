@@ -306,6 +306,28 @@ def test_users_deactivate_and_activate(
     assert "already active" in ok(run("users", "activate", "alice@example.com"))
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["users", "deactivate"], ["users", "delete", "--yes"], ["users", "remove-role"]],
+)
+def test_commands_end_sessions_the_app_has_seen(
+    run: Run, db_url: str, open_auth: Callable[[str], Auth], command: list[str]
+) -> None:
+    """The app's session cache hears of a command run in the same process at once."""
+    create(run)
+    app = open_auth(db_url)
+    app.users.add_role_to_user("alice@example.com", "admin")
+    token = app.sign_in("alice@example.com", PASSWORD).token
+    assert token is not None
+    assert app.get_session(token).user.role_names == ["admin"]  # cached from now on
+    if command[-1] == "remove-role":
+        ok(run(*command, "alice@example.com", "admin"))
+        assert app.get_session(token).user.role_names == []
+        return
+    ok(run(*command[:2], "alice@example.com", *command[2:]))
+    assert app.verify_token(token) is None
+
+
 def test_users_delete_with_yes(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
     create(run)
     assert ok(run("users", "delete", "alice@example.com", "--yes")) == (

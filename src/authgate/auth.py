@@ -27,7 +27,7 @@ from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
 from authgate.ratelimit import SignInThrottle
 from authgate.results import AuthResult, SessionEntry, SessionInfo
-from authgate.session_cache import CoherentStore, SessionCache
+from authgate.session_cache import CoherentStore, SessionCache, group_for
 from authgate.settings import Settings, build_settings, closest_name
 from authgate.stores import make_store
 from authgate.stores.base import Store
@@ -102,11 +102,14 @@ class Auth:
                     ensure()
         self.store: Store = store
         self.clock: Callable[[], dt.datetime] = clock or utcnow
+        # Writes reach the session caches of every Auth of this process over the
+        # same database, this one's included (if it caches at all).
+        group = group_for(store)
         cache = None
-        flows_store: Store = store
         if self.settings.session_cache_ttl > 0:
             cache = SessionCache(self.settings.session_cache_ttl)
-            flows_store = cast(Store, CoherentStore(store, cache))
+            group.join(cache)
+        flows_store = cast(Store, CoherentStore(store, group))
         self.ctx = Context(
             settings=self.settings,
             users=flows_store,

@@ -20,7 +20,10 @@ How it stays right:
   :class:`CoherentStore`, which forgets what the write may change *after* it
   returns or fails: one session, every session of a user (password, email,
   username, activation, role membership, deletion), or everything (a role's
-  permissions changed or a role was deleted).
+  permissions changed or a role was deleted). It forgets in the caches of
+  every ``Auth`` of the process over the same database (:class:`CacheGroup`),
+  so an ``authgate`` command run in-process, or a second ``Auth`` built from
+  the same settings, is seen at once too.
 * A lookup that started before such a write does not put what it read back
   into the cache (:attr:`SessionCache.epoch`).
 * The user object is shared by the requests of one session (one token) while
@@ -30,11 +33,11 @@ How it stays right:
   Users bound to an ORM session when loaded (a Flask-SQLAlchemy ``db``) are
   never cached: they belong to the request that loaded them.
 
-What it cannot see: writes made outside authgate's API in this process (your
-own SQL on authgate's tables) and writes made by other processes (other
-workers, ``authgate users deactivate`` from a shell). Those take effect within
-``session_cache_ttl`` seconds. ``session_cache_ttl=0`` looks every request up in
-the store.
+What it cannot see: writes made outside authgate's API (your own SQL on
+authgate's tables, or the store object called directly) and writes made by
+other processes (other workers, ``authgate users deactivate`` from a shell).
+Those take effect within ``session_cache_ttl`` seconds. ``session_cache_ttl=0``
+looks every request up in the store.
 """
 
 from __future__ import annotations
@@ -42,15 +45,24 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import weakref
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from authgate.models import SessionRecord
 from authgate.results import SessionInfo
 
-__all__ = ["MAX_ENTRIES", "CachedSession", "CoherentStore", "SessionCache", "StoreNeeded"]
+__all__ = [
+    "MAX_ENTRIES",
+    "CacheGroup",
+    "CachedSession",
+    "CoherentStore",
+    "SessionCache",
+    "StoreNeeded",
+    "group_for",
+]
 
 #: At most this many sessions are cached per process; the oldest go first.
 MAX_ENTRIES = 10_000
@@ -193,19 +205,66 @@ def _untouched(states: tuple[Any, ...] | None) -> bool:
     return states is None or not any(s.modified or s.session_id is not None for s in states)
 
 
+class CacheGroup:
+    """The session caches of every ``Auth`` of this process over the same data.
+
+    A write through any of them must be forgotten by all of them. Members are
+    held weakly: an ``Auth`` that is gone leaves its group.
+    """
+
+    def __init__(self) -> None:
+        self._members: weakref.WeakSet[SessionCache] = weakref.WeakSet()
+
+    def join(self, cache: SessionCache) -> None:
+        """Keep ``cache`` coherent with the writes made through this group."""
+        self._members.add(cache)
+
+    def forget_session(self, session_id: str) -> None:
+        for cache in list(self._members):
+            cache.forget_session(session_id)
+
+    def forget_user(self, user_id: Any) -> None:
+        for cache in list(self._members):
+            cache.forget_user(user_id)
+
+    def clear(self) -> None:
+        for cache in list(self._members):
+            cache.clear()
+
+
+_GROUPS: dict[Hashable, CacheGroup] = {}
+_GROUPS_LOCK = threading.Lock()
+
+
+def group_for(store: Any) -> CacheGroup:
+    """The group of the caches in front of ``store``'s data.
+
+    Stores that reach the same database say so with an equal ``data_key``
+    (SQLAlchemy stores: the database URL; Django stores: the database alias);
+    a store without one (the in-memory store, an in-memory SQLite database)
+    gets a group of its own.
+    """
+    key = getattr(store, "data_key", None)
+    if key is None:
+        return CacheGroup()
+    with _GROUPS_LOCK:
+        return _GROUPS.setdefault(key, CacheGroup())
+
+
 class CoherentStore:
-    """The store as the flows see it while sessions are cached.
+    """The store as the flows see it: writes reach the session caches.
 
     Every write that can change a cached answer forgets the entries it
-    concerns once the write has returned, or failed (it may have committed
-    before failing). Everything else is forwarded untouched.
+    concerns, in every cache of the group, once the write has returned or
+    failed (it may have committed before failing). Everything else is
+    forwarded untouched.
 
     Args:
         store: the real store.
-        cache: the cache to keep coherent.
+        cache: the caches to keep coherent.
     """
 
-    def __init__(self, store: Any, cache: SessionCache) -> None:
+    def __init__(self, store: Any, cache: CacheGroup) -> None:
         self._store = store
         self._cache = cache
 

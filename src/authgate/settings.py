@@ -87,9 +87,10 @@ class Settings:
     remember_lifetime: int = 30 * DAY
     #: Seconds a session the store confirmed is answered from this process's
     #: memory (0: every request asks the store). Changes made through authgate
-    #: in this process (sign-out, revocation, password or role changes,
-    #: deactivation...) take effect at once whatever the value; changes made by
-    #: other processes or by your own SQL take effect within this many seconds.
+    #: in this process, by any ``Auth`` over the same database (sign-out,
+    #: revocation, password or role changes, deactivation...), take effect at
+    #: once whatever the value; changes made by other processes or by your own
+    #: SQL take effect within this many seconds.
     session_cache_ttl: int = 2
     #: Lifetime of an email confirmation link.
     confirm_email_within: int = 3 * DAY

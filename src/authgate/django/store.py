@@ -146,6 +146,11 @@ class DjangoStore:
     def __init__(self, using: str | None = None) -> None:
         self.using: str = using or router.db_for_write(User)
 
+    @property
+    def data_key(self) -> tuple[str, str]:
+        """Equal for the stores over the same Django database alias (see ``group_for``)."""
+        return ("django", self.using)
+
     def close(self) -> None:
         """Nothing to release: Django manages its connections per request/thread."""
 

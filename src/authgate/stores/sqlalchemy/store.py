@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -264,6 +265,24 @@ class SQLAlchemyStore:
     def flask_db(self) -> Any:
         """The Flask-SQLAlchemy ``db`` this store uses, or ``None``."""
         return self._db
+
+    @property
+    def data_key(self) -> tuple[str, str] | None:
+        """Equal for the stores of this process over the same database, else ``None``.
+
+        ``Auth`` objects over the same database keep each other's session
+        caches coherent (:func:`authgate.session_cache.group_for`). ``None``
+        for a private in-memory SQLite database and for a Flask-SQLAlchemy
+        ``db`` (whose engine needs an app context).
+        """
+        if self._engine is None:
+            return None
+        url = self._engine.url
+        if url.get_backend_name() == "sqlite":
+            if url.database in (None, "", ":memory:") or url.database.startswith("file:"):
+                return None
+            url = url.set(database=os.path.abspath(url.database))
+        return ("sqlalchemy", url.render_as_string(hide_password=True))
 
     @property
     def engine(self) -> Engine:
