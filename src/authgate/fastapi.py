@@ -352,13 +352,18 @@ async def _check(request: Request, rule: Rule) -> Any:
         AuthError: turned into the response by the handler :func:`setup_for_fastapi` installs.
     """
     guard = _integration(request).guard
-    neutral = _neutral(request)
-    principal: Principal | None
-    try:
-        principal = guard.check(neutral, rule, memory_only=True)
-    except StoreNeeded:
-        principal = await run_in_threadpool(guard.check, neutral, rule)
+    principal = await _without_blocking(guard.check, _neutral(request), rule)
     return None if principal is None else principal.user
+
+
+async def _without_blocking(
+    decide: Callable[..., Principal | None], *args: Any
+) -> Principal | None:
+    """``decide(*args)`` on the event loop from memory, or in the thread pool if it needs I/O."""
+    try:
+        return decide(*args, memory_only=True)
+    except StoreNeeded:
+        return await run_in_threadpool(decide, *args)
 
 
 def _bearer_documented(dependency: D) -> D:
@@ -388,11 +393,7 @@ async def current_user(request: Request) -> Any:
 async def optional_user(request: Request) -> Any | None:
     """The signed-in user, or ``None`` (a bad credential counts as none)."""
     guard = _integration(request).guard
-    neutral = _neutral(request)
-    try:
-        principal = guard.principal(neutral, memory_only=True)
-    except StoreNeeded:
-        principal = await run_in_threadpool(guard.principal, neutral)
+    principal = await _without_blocking(guard.principal, _neutral(request))
     return None if principal is None else principal.user
 
 

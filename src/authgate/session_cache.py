@@ -261,12 +261,12 @@ class CoherentStore:
 
     Args:
         store: the real store.
-        cache: the caches to keep coherent.
+        caches: the caches to keep coherent.
     """
 
-    def __init__(self, store: Any, cache: CacheGroup) -> None:
+    def __init__(self, store: Any, caches: CacheGroup) -> None:
         self._store = store
-        self._cache = cache
+        self._caches = caches
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -281,13 +281,13 @@ class CoherentStore:
         try:
             return self._store.update_user(user_id, changes, expect)
         finally:
-            self._cache.forget_user(user_id)
+            self._caches.forget_user(user_id)
 
     def delete_user(self, user_id: Any) -> bool:
         try:
             return bool(self._store.delete_user(user_id))
         finally:
-            self._cache.forget_user(user_id)
+            self._caches.forget_user(user_id)
 
     def swap_primary_email(
         self, user_id: Any, email_id: str, expect_stamp: str, new_stamp: str
@@ -295,48 +295,48 @@ class CoherentStore:
         try:
             return self._store.swap_primary_email(user_id, email_id, expect_stamp, new_stamp)
         finally:
-            self._cache.forget_user(user_id)
+            self._caches.forget_user(user_id)
 
     # -- roles -------------------------------------------------------------------
     def add_role_to_user(self, user_id: Any, role_name: str) -> bool:
         try:
             return bool(self._store.add_role_to_user(user_id, role_name))
         finally:
-            self._cache.forget_user(user_id)
+            self._caches.forget_user(user_id)
 
     def remove_role_from_user(self, user_id: Any, role_name: str) -> bool:
         try:
             return bool(self._store.remove_role_from_user(user_id, role_name))
         finally:
-            self._cache.forget_user(user_id)
+            self._caches.forget_user(user_id)
 
     def update_role(self, name: str, changes: Mapping[str, Any]) -> Any | None:
         try:
             return self._store.update_role(name, changes)
         finally:
-            self._cache.clear()
+            self._caches.clear()
 
     def delete_role(self, name: str) -> bool:
         try:
             return bool(self._store.delete_role(name))
         finally:
-            self._cache.clear()
+            self._caches.clear()
 
     # -- sessions ----------------------------------------------------------------
     def update_session(self, session_id: str, changes: Mapping[str, Any]) -> bool:
         try:
             return bool(self._store.update_session(session_id, changes))
         finally:
-            self._cache.forget_session(session_id)
+            self._caches.forget_session(session_id)
 
     def delete_session(self, session_id: str, user_id: Any | None = None) -> bool:
         try:
             return bool(self._store.delete_session(session_id, user_id))
         finally:
-            self._cache.forget_session(session_id)
+            self._caches.forget_session(session_id)
 
     def delete_user_sessions(self, user_id: Any, except_session_id: str | None = None) -> int:
         try:
             return int(self._store.delete_user_sessions(user_id, except_session_id))
         finally:
-            self._cache.forget_user(user_id)
+            self._caches.forget_user(user_id)
