@@ -311,9 +311,14 @@ def _neutral(
         cookies=request.cookies,
         query=query,
         body=body,
-        remote_addr=request.client.host if request.client else None,
+        remote_addr=_peer(request.scope.get("client")),
         body_too_large=too_large,
     )
+
+
+def _peer(client: Any) -> str | None:
+    """The peer's host from the ASGI scope's ``client`` pair (what ``request.client.host`` says)."""
+    return str(client[0]) if client else None
 
 
 def _response(answer: ApiResponse) -> Response:
