@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from authgate import AccountDisabled, Auth, InvalidCredentials
 from authgate.cli import cli, main, make_cli
 from authgate.stores.sqlalchemy import migrate
+from tests.conftest import service_unavailable
 
 #: Cheap hashing for the CLI, given the way an operator would: in the environment.
 FAST_ENV = {"AUTHGATE_ARGON2_MEMORY_COST": "1024", "AUTHGATE_ARGON2_TIME_COST": "1"}
@@ -720,10 +721,7 @@ def postgres_url() -> Iterator[str]:
                 )
                 connection.exec_driver_sql(f'CREATE DATABASE "{POSTGRES_TEST_DB}"')
         except sa.exc.OperationalError as exc:
-            detail = str(exc).strip().splitlines()[0]
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"PostgreSQL is required under CI=true: {detail}")
-            pytest.skip(f"PostgreSQL is not reachable: {detail}")
+            service_unavailable("PostgreSQL", exc)  # fails under CI=true
         yield (
             sa.make_url(POSTGRES_ADMIN_URL)
             .set(database=POSTGRES_TEST_DB)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from authgate import Auth
 from authgate.errors import InvalidCredentials, RateLimited
 
+from .conftest import service_unavailable
 from .core.conftest import FAST_HASHING, PASSWORD, SECRET
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -25,9 +25,7 @@ def redis_url() -> str:
     try:
         client.ping()
     except redis.exceptions.ConnectionError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required under CI=true: {exc}")
-        pytest.skip(f"Redis is not reachable: {exc}")
+        service_unavailable("Redis", exc)  # fails under CI=true
     finally:
         client.close()
     return REDIS_URL
