@@ -14,6 +14,8 @@ from authgate.models import Base
 from authgate.stores import MemoryStore
 from authgate.stores.sqlalchemy import SQLAlchemyStore
 
+from ._names import worker_database
+
 # == Store backends ==============================================================
 #
 # `store` runs a test on every backend in STORE_BACKENDS; `sql_store` on the SQL
@@ -46,7 +48,7 @@ def service_unavailable(service: str, exc: BaseException) -> NoReturn:
 def _fresh_database(backend: str, suffix: str) -> sa.URL:
     """Drop and recreate this worker's database ``authgate_test_<worker><suffix>``."""
     service, admin_url = _SERVICES[backend]
-    name = f"authgate_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}{suffix}"
+    name = worker_database(suffix)
     admin = sa.create_engine(
         admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
     )

@@ -626,7 +626,7 @@ class _Database:
     def __init__(self, runtime: _Runtime) -> None:
         self._owned = runtime.standalone
         if self._owned:
-            from authgate.stores.sqlalchemy.store import make_engine
+            from authgate.stores.sqlalchemy.engine import make_engine
 
             try:
                 self.engine: Engine = make_engine(runtime.require_url())

@@ -25,6 +25,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tests import _names
+
 SECRET_KEY = "django-tests-secret-key-that-is-long-enough-0123456789"
 #: WSGI environ key naming the URLconf module a test client routes to.
 URLCONF_KEY = "authgate.tests.urlconf"
@@ -36,7 +38,7 @@ _ready = False
 
 def worker_database() -> str:
     """This worker's PostgreSQL/MariaDB database name (``tests/conftest.py``'s naming)."""
-    return f"authgate_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}{DJANGO_DB_SUFFIX}"
+    return _names.worker_database(DJANGO_DB_SUFFIX)
 
 
 def _sqlite_file() -> str:

@@ -16,7 +16,6 @@ import datetime as dt
 import functools
 import json
 import logging
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -32,7 +31,7 @@ from authgate.django.models import (
     UserEmail,
     UserRole,
 )
-from authgate.errors import ServiceUnavailable, UserExists, ValidationError
+from authgate.errors import UserExists, ValidationError
 from authgate.models import (
     EmailRecord,
     SessionRecord,
@@ -40,7 +39,7 @@ from authgate.models import (
     canonical_username,
     utcnow,
 )
-from authgate.stores._common import permissions_text
+from authgate.stores._common import constraint_name, permissions_text, unavailable
 
 __all__ = ["DjangoStore"]
 
@@ -71,37 +70,14 @@ def _key(value: Any) -> str:
     return str(value)
 
 
-def _constraint_name(exc: IntegrityError) -> str:
-    """The violated constraint or key as the driver names it (lower case)."""
-    cause = exc.__cause__ or exc
-    name = getattr(getattr(cause, "diag", None), "constraint_name", None)  # psycopg
-    if name:
-        return str(name).lower()
-    text = str(cause)
-    # MariaDB/MySQL: "Duplicate entry '<value>' for key '<name>'" (the value may hold anything).
-    if "for key '" in text:
-        return text.rsplit("for key '", 1)[1].split("'", 1)[0].lower()
-    # SQLite: "UNIQUE constraint failed: <table>.<column>"
-    if "constraint failed: " in text:
-        return text.rsplit("constraint failed: ", 1)[1].split(",", 1)[0].strip().lower()
-    return ""
-
-
 def _violated(exc: IntegrityError) -> str | None:
     """``"email"`` or ``"username"`` when ``exc`` is a taken identifier, else ``None``."""
-    name = _constraint_name(exc)
+    name = constraint_name(exc.__cause__ or exc)
     short = name.removeprefix("authgate_users.")  # MySQL 8 prefixes the table
     for field, names in _IDENTIFIER_CONSTRAINTS.items():
         if name in names or short in names:
             return field
     return None
-
-
-def _unavailable(exc: BaseException) -> ServiceUnavailable:
-    """Log ``exc`` once under a short reference and return the error the caller sees."""
-    ref = uuid.uuid4().hex[:12]
-    log.error("storage backend failure (ref %s)", ref, exc_info=exc)
-    return ServiceUnavailable(f"{ServiceUnavailable.default_message} (ref {ref})")
 
 
 @functools.cache
@@ -613,7 +589,7 @@ class DjangoStore:
         try:
             return work()
         except DatabaseError as exc:
-            raise _unavailable(exc) from None
+            raise unavailable(exc) from None
 
     def _write(
         self, work: Callable[[], T], *, retry: bool = False, expect_conflict: bool = False
@@ -639,9 +615,9 @@ class DjangoStore:
                     continue
                 if expect_conflict:
                     raise
-                raise _unavailable(exc) from None
+                raise unavailable(exc) from None
             except DatabaseError as exc:
-                raise _unavailable(exc) from None
+                raise unavailable(exc) from None
         raise AssertionError("unreachable")
 
     # -- helpers ----------------------------------------------------------------

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Column, inspect
 
-from authgate.errors import ValidationError
+from authgate.errors import ServiceUnavailable, ValidationError
+
+log = logging.getLogger("authgate.store")
 
 #: Returned by :func:`coerce_key` for an id that cannot be a key of the model.
 INVALID_KEY: Any = object()
@@ -83,3 +87,29 @@ def permissions_text(permissions: Iterable[str] | str | None) -> str | None:
     items = [permissions] if isinstance(permissions, str) else list(permissions)
     names = sorted({p.strip() for item in items for p in item.split(",") if p.strip()})
     return ",".join(names) or None
+
+
+def constraint_name(driver_error: BaseException | None) -> str:
+    """The name of the constraint or key a driver's integrity error names (lower case)."""
+    name = getattr(getattr(driver_error, "diag", None), "constraint_name", None)  # psycopg
+    if name:
+        return str(name).lower()
+    text = str(driver_error)
+    # MariaDB/MySQL: "Duplicate entry '<value>' for key '<name>'". The value comes
+    # first and may contain anything, so the key is after the *last* marker.
+    if "for key '" in text:
+        return text.rsplit("for key '", 1)[1].split("'", 1)[0].lower()
+    # SQLite: "UNIQUE constraint failed: <table>.<column>"
+    if "constraint failed: " in text:
+        return text.rsplit("constraint failed: ", 1)[1].split(",", 1)[0].strip().lower()
+    return ""
+
+
+def unavailable(exc: BaseException) -> ServiceUnavailable:
+    """Log ``exc`` once under a short reference and return the error the caller sees.
+
+    The message carries the reference only: never the URL, the SQL or the driver's text.
+    """
+    ref = uuid.uuid4().hex[:12]
+    log.error("storage backend failure (ref %s)", ref, exc_info=exc)
+    return ServiceUnavailable(f"{ServiceUnavailable.default_message} (ref {ref})")

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, Select, column, select, table
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from authgate.stores.sqlalchemy.store import make_engine
+from authgate.stores.sqlalchemy.engine import make_engine
 
 __all__ = ["VERSION_TABLE", "current_revision", "head_revision", "upgrade"]
 

@@ -14,8 +14,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 from authgate.models import Base
+from authgate.stores.sqlalchemy.engine import make_engine
 from authgate.stores.sqlalchemy.migrate import VERSION_TABLE
-from authgate.stores.sqlalchemy.store import make_engine
 
 target_metadata = Base.metadata
 
