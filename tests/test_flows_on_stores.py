@@ -133,7 +133,8 @@ def test_rehash_never_reverts_a_concurrent_password_change(make_auth: Callable[.
         return result
 
     auth.ctx.hasher.verify = verify_then_race  # type: ignore[method-assign]
-    auth.sign_in("old@example.com", PASSWORD)
+    with pytest.raises(InvalidCredentials):  # the password it proved is no longer the account's
+        auth.sign_in("old@example.com", PASSWORD)
     auth.ctx.hasher.verify = real_verify  # type: ignore[method-assign]
     with pytest.raises(InvalidCredentials):
         auth.sign_in("old@example.com", PASSWORD)

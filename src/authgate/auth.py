@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -21,17 +22,19 @@ from authgate.flows import (
     signin,
     signup,
 )
+from authgate.flows.decoys import Decoys
 from authgate.flows.notify import MailService
+from authgate.flows.validation import signup_fields
 from authgate.models import utcnow
 from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
 from authgate.ratelimit import SignInThrottle
 from authgate.results import AuthResult, SessionEntry, SessionInfo
 from authgate.session_cache import CoherentStore, SessionCache, group_for
-from authgate.settings import Settings, build_settings, closest_name
+from authgate.settings import InsecureSettingWarning, Settings, build_settings, closest_name
 from authgate.stores import make_store
 from authgate.stores.base import Store
-from authgate.tokens import EmailTokens
+from authgate.tokens import EmailTokens, derive_key
 from authgate.users import UserAdmin
 
 __all__ = ["Auth"]
@@ -110,6 +113,7 @@ class Auth:
             cache = SessionCache(self.settings.session_cache_ttl)
             group.join(cache)
         flows_store = cast(Store, CoherentStore(store, group))
+        hasher = PasswordHasher(self.settings)
         self.ctx = Context(
             settings=self.settings,
             users=flows_store,
@@ -117,16 +121,28 @@ class Auth:
             sessions=flows_store,
             tokens=store,
             emails=flows_store,
-            hasher=PasswordHasher(self.settings),
+            hasher=hasher,
             policy=PasswordPolicy(self.settings),
             throttle=SignInThrottle(self.settings),
             email_tokens=EmailTokens(self.settings.secrets, self.clock),
             clock=self.clock,
             sender=self,
             mail=MailService(self.settings, send_email, tuple(template_dirs), sender=self),
+            decoys=Decoys(store, hasher.current_prefix, derive_key(self.settings, "decoys")),
             url_prefix=self.settings.url_prefix,
             session_cache=cache,
         )
+        signup_fields(self.settings, store.user_model)  # a wrong name fails now, not at sign-up
+        if self.settings.confirmable and getattr(store, "reuses_reserved_ids", False):
+            warnings.warn(
+                f"{store.user_model.__name__} has an integer key on SQLite without "
+                "sqlite_autoincrement: a sign-up with a taken address answers a look-alike "
+                "whose id the next real user also gets, so the two can be told apart. Add "
+                "__table_args__ = {'sqlite_autoincrement': True} to the model, or use a "
+                "UUID key (authgate's default).",
+                InsecureSettingWarning,
+                stacklevel=2,
+            )
         #: User and role administration with Flask-Security's names.
         self.users = UserAdmin(self.ctx)
 

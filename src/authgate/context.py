@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from authgate.flows.decoys import Decoys
 from authgate.flows.notify import MailService
 from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
@@ -53,6 +54,8 @@ class Context:
     sender: Any
     #: Renders and delivers the flows' emails.
     mail: MailService
+    #: The decoy hashes unknown identifiers are verified against at sign-in.
+    decoys: Decoys
     #: Where the JSON API is mounted (emailed links point below it); integrations
     #: set it to the prefix they mount at.
     url_prefix: str = "/auth"

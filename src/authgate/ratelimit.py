@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import math
+import threading
 import time
 
 from limits import RateLimitItem, RateLimitItemPerSecond
@@ -32,20 +34,42 @@ from authgate.settings import Settings
 
 __all__ = ["SignInThrottle", "ip_bucket"]
 
+logger = logging.getLogger("authgate.throttle")
 
-def ip_bucket(ip: str | None) -> str:
-    """The throttling bucket of a client address: IPv4 as is, IPv6 by its /64."""
+
+def ip_bucket(ip: str | None) -> str | None:
+    """The throttling bucket of a client address: IPv4 as is, IPv6 by its /64.
+
+    ``None`` when the address is missing or unusable (a unix socket, a proxy
+    whose ``X-Forwarded-For`` is not trusted, garbage): such clients are not
+    limited per IP at all, rather than all sharing one bucket that 100
+    failures would lock for every one of them (finding S10). The limit per
+    account still applies to them.
+    """
     if not ip:
-        return "unknown"
+        return None
     try:
         addr = ipaddress.ip_address(ip.strip())
     except ValueError:
-        return "unknown"
+        return None
     if isinstance(addr, ipaddress.IPv6Address):
         if addr.ipv4_mapped is not None:
             return str(addr.ipv4_mapped)
         return str(ipaddress.IPv6Network((addr, 64), strict=False))
     return str(addr)
+
+
+_unknown_warned = threading.Event()
+
+
+def _warn_unknown_address() -> None:
+    if not _unknown_warned.is_set():
+        _unknown_warned.set()
+        logger.warning(
+            "a sign-in came without a usable client address, so it is not limited per IP "
+            "(only per account). Behind a reverse proxy, set trusted_proxies to the number "
+            "of proxies so the address comes from X-Forwarded-For."
+        )
 
 
 def _key(value: str) -> str:
@@ -64,6 +88,8 @@ class SignInThrottle:
 
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.throttle_sign_in
+        #: Whether the sign-in error may point at a password reset.
+        self.reset_hint = settings.recoverable
         window = settings.sign_in_failure_window
         self._identity_item: RateLimitItem = RateLimitItemPerSecond(
             settings.sign_in_max_failures, window
@@ -82,23 +108,34 @@ class SignInThrottle:
         """Record an attempt for ``identity`` and raise :class:`RateLimited` if over a limit.
 
         Call before checking the credential; call :meth:`succeeded` or
-        :meth:`failed` afterwards.
+        :meth:`failed` afterwards. The error says how long to wait, and for
+        sign-in that a password reset gets the account back at once (the
+        same words whether or not the account exists).
         """
         if not self.enabled:
             return
         ident = _key(identity)
         bucket = ip_bucket(ip)
         try:
-            if not self._limiter.test(self._ip_item, scope, "ip", bucket):
-                raise RateLimited(retry_after=self._retry_after(self._ip_item, scope, "ip", bucket))
+            if bucket is None:
+                _warn_unknown_address()
+            elif not self._limiter.test(self._ip_item, scope, "ip", bucket):
+                raise self._limited(scope, self._ip_item, scope, "ip", bucket)
             if not self._limiter.hit(self._identity_item, scope, "id", ident):
-                raise RateLimited(
-                    retry_after=self._retry_after(self._identity_item, scope, "id", ident)
-                )
+                raise self._limited(scope, self._identity_item, scope, "id", ident)
         except RateLimited:
             raise
         except Exception as exc:  # storage down: fail closed
             raise ServiceUnavailable() from exc
+
+    def _limited(self, scope: str, item: RateLimitItem, *identifiers: str) -> RateLimited:
+        wait = self._retry_after(item, *identifiers)
+        minutes = max(1, math.ceil(wait / 60))
+        when = f"{minutes} minute{'s' if minutes > 1 else ''}"
+        message = f"Too many failed attempts. Try again in {when}"
+        if scope == "sign-in" and self.reset_hint:
+            message += ", or reset your password to get back in at once"
+        return RateLimited(message + ".", retry_after=wait)
 
     def allow(self, scope: str, key: str, amount: int, window: int) -> bool:
         """Count one event for ``key`` and say whether it is within ``amount`` per ``window`` s.
@@ -114,10 +151,11 @@ class SignInThrottle:
 
     def failed(self, identity: str, ip: str | None, scope: str = "sign-in") -> None:
         """Count a failure against the client IP (the identity was counted by :meth:`attempt`)."""
-        if not self.enabled:
+        bucket = ip_bucket(ip)
+        if not self.enabled or bucket is None:
             return
         try:
-            self._limiter.hit(self._ip_item, scope, "ip", ip_bucket(ip))
+            self._limiter.hit(self._ip_item, scope, "ip", bucket)
         except Exception as exc:
             raise ServiceUnavailable() from exc
 

@@ -72,9 +72,10 @@ class Settings:
     passwordless: bool = False
     #: Record sign-in times, IPs and counts on the user.
     trackable: bool = True
-    #: TOTP second factor.
+    #: TOTP second factor. Not available in this version: ``True`` is refused at
+    #: set-up rather than accepted and ignored.
     two_factor: bool = False
-    #: WebAuthn passkeys.
+    #: WebAuthn passkeys. Not available in this version: ``True`` is refused.
     passkeys: bool = False
 
     # -- lifetimes (seconds) ------------------------------------------------
@@ -124,6 +125,12 @@ class Settings:
     notify_email_changed: bool = True
     #: Role a signed-in user needs to send invitations through the JSON API.
     inviter_role: str | None = "admin"
+    #: The app's own user columns a visitor may set at sign-up: an allow-list,
+    #: empty by default, so an anonymous body can never set ``is_admin`` or
+    #: ``plan`` (SPEC §4). The user model may declare it instead:
+    #: ``__authgate_signup_fields__ = ("first_name",)``. Names must be app
+    #: columns of the model (never authgate's own, never private ones).
+    signup_fields: tuple[str, ...] = ()
 
     # -- password policy ----------------------------------------------------
     #: Minimum length in characters (code points, after NFKC normalisation).
@@ -133,8 +140,9 @@ class Settings:
     #: Extra validator ``(password, identifiers) -> reason | None``.
     password_validator: PasswordValidator | None = None
     #: Reject passwords found in the shipped offline list of 20,000 common
-    #: passwords (whole-password match, after normalisation).
-    check_common_passwords: bool = False
+    #: passwords (whole-password match, after normalisation; NIST SP 800-63B
+    #: requires a blocklist, so it is on by default).
+    check_common_passwords: bool = True
     #: Check new passwords against Have I Been Pwned's k-anonymity range API
     #: (only a 5-character SHA-1 prefix leaves the process). ``"strict"``
     #: rejects when the service is unreachable, ``True`` / ``"best-effort"``
@@ -282,8 +290,9 @@ def build_settings(**values: Any) -> Settings:
             raise TypeError(f"unknown authgate setting {key!r}{suggestion}")
     if "secret" not in values:
         raise TypeError("Auth() needs a secret: Auth(secret=..., ...) with 32 or more bytes")
-    if isinstance(values["secret"], list):
-        values["secret"] = tuple(values["secret"])
+    for name in ("secret", "signup_fields"):
+        if isinstance(values.get(name), list):
+            values[name] = tuple(values[name])
     return Settings(**values)
 
 
@@ -302,6 +311,8 @@ def _coerce(name: str, raw: Any) -> Any:
     if type(None) in args and text.lower() in {"", "none", "null"}:
         return None
     if name == "secret" and "," in text:
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    if get_origin(hint) is tuple:
         return tuple(part.strip() for part in text.split(",") if part.strip())
     if bool in args:
         lowered = text.lower()
@@ -389,9 +400,21 @@ def _validate(s: Settings) -> None:
         raise ValueError(f"scrypt_log_n must be between 1 and 30, got {s.scrypt_log_n}")
     if s.password_validator is not None and not callable(s.password_validator):
         raise ValueError("password_validator must be a callable (password, identifiers) -> reason")
-    if s.login_without_confirmation and not s.confirmable:
-        # Harmless but meaningless; accept it silently like Flask-Security does.
-        pass
+    for feature in ("two_factor", "passkeys"):
+        if getattr(s, feature):
+            raise ValueError(
+                f"{feature}=True: this version of authgate has no {feature.replace('_', '-')} "
+                "support yet, and a setting must never look on while doing nothing; "
+                f"remove {feature}=True (or set it to False)"
+            )
+    fields: object = s.signup_fields
+    if not isinstance(fields, tuple) or not all(
+        isinstance(name, str) and name.isidentifier() for name in fields
+    ):
+        raise ValueError(
+            "signup_fields must be a list of column names, e.g. signup_fields=['first_name'], "
+            f"got {s.signup_fields!r}"
+        )
     if s.cookie_samesite == "none" and not s.secure_cookies:
         raise ValueError("cookie_samesite='none' requires secure cookies (browsers reject it)")
     if not s.url_prefix.startswith("/") or (s.url_prefix.endswith("/") and s.url_prefix != "/"):

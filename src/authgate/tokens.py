@@ -28,6 +28,7 @@ __all__ = [
     "EmailTokens",
     "TokenPayload",
     "constant_time_equals",
+    "derive_key",
     "new_session_token",
     "state_fingerprint",
     "token_digest",
@@ -52,6 +53,16 @@ def constant_time_equals(a: str, b: str) -> bool:
     return hmac.compare_digest(
         a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
     )
+
+
+def derive_key(settings: Any, purpose: str) -> bytes:
+    """A key for one internal purpose, derived from the newest secret (HMAC-SHA256).
+
+    Like itsdangerous' key derivation: each use gets its own key, so no two
+    uses ever share one, and none of them is the secret itself.
+    """
+    secret = settings.secrets[0].encode("utf-8", "surrogatepass")
+    return hmac.new(secret, b"authgate." + purpose.encode("ascii"), hashlib.sha256).digest()
 
 
 def state_fingerprint(*parts: object) -> str:

@@ -206,9 +206,9 @@ def test_default_site_name_is_a_context_word_and_blank_identifiers_are_ignored()
 # -- common passwords -------------------------------------------------------
 
 
-def test_common_passwords_only_when_enabled() -> None:
-    assert reason_of(make_policy(), "password123") is None
-    on = make_policy(check_common_passwords=True)
+def test_common_passwords_checked_by_default_and_can_be_turned_off() -> None:
+    assert reason_of(make_policy(check_common_passwords=False), "password123") is None
+    on = make_policy()  # U8: the shipped list is checked by default
     for password in ("password123", "PassWord123", " password123 ", "iloveyou", "qwertyuiop"):
         assert reason_of(on, password) == "too_common", password
     assert reason_of(on, "password123 but then some") is None

@@ -71,12 +71,13 @@ def test_ipv6_rotation_inside_a_64_shares_a_bucket() -> None:
         ("2001:db8::1", "2001:db8::/64"),
         ("2001:DB8:0:0:1::1", "2001:db8::/64"),
         ("::ffff:192.0.2.1", "192.0.2.1"),
-        ("not an ip", "unknown"),
-        (None, "unknown"),
-        ("", "unknown"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("not an ip", None),  # no usable address: no per-IP bucket at all (S10)
+        (None, None),
+        ("", None),
     ],
 )
-def test_ip_bucket(ip: str | None, bucket: str) -> None:
+def test_ip_bucket(ip: str | None, bucket: str | None) -> None:
     assert ip_bucket(ip) == bucket
 
 

@@ -454,6 +454,9 @@ class AppRole(db.Model, RoleMixin):  # type: ignore[name-defined,misc]
 class AppUser(db.Model, UserMixin):  # type: ignore[name-defined,misc]
     __tablename__ = "integration_user"
 
+    #: the model's own allow-list of what a visitor may set at sign-up (S4)
+    __authgate_signup_fields__ = ("first_name",)
+
     id = db.Column(db.Integer, primary_key=True)
     first_name = db.Column(db.String(80))
 

@@ -37,6 +37,7 @@ from authgate.models import (
     SessionRecord,
     canonical_email,
     canonical_username,
+    new_id,
     utcnow,
 )
 from authgate.stores._common import constraint_name, permissions_text, unavailable
@@ -210,6 +211,23 @@ class DjangoStore:
     def count_users(self) -> int:
         """How many users exist."""
         return self._read(lambda: int(User.objects.using(self.using).count()))
+
+    def reserve_user_id(self) -> Any:
+        """See :meth:`authgate.stores.base.UserStore.reserve_user_id` (ids are random here)."""
+        return new_id()
+
+    def sample_password_hashes(self, exclude_prefix: str, limit: int) -> tuple[int, int, list[str]]:
+        """See :meth:`authgate.stores.base.UserStore.sample_password_hashes` (three queries)."""
+
+        def work() -> tuple[int, int, list[str]]:
+            users = User.objects.using(self.using)
+            others = users.exclude(password_hash__isnull=True).exclude(
+                password_hash__startswith=exclude_prefix
+            )
+            sample = others.values_list("password_hash", flat=True)[:limit]
+            return users.count(), others.count(), [str(h) for h in sample]
+
+        return self._read(work)
 
     def update_user(
         self,

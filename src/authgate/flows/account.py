@@ -14,7 +14,7 @@ from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import FeatureDisabled, InvalidCredentials, UserNotFound, ValidationError
 from authgate.flows import audit
 from authgate.flows.sessions import current_session_id
-from authgate.flows.signin import check_password, password_input
+from authgate.flows.signin import Verified, account_key, check_password, password_input
 from authgate.flows.validation import identifiers_of, valid_username
 from authgate.models import new_stamp
 
@@ -31,18 +31,22 @@ def reload_user(ctx: Context, user: Any) -> Any:
 
 def verify_current_password(
     ctx: Context, user: Any, password: object, field: str, client: Client = NO_CLIENT
-) -> Any:
-    """Re-check the user's password before a sensitive change (throttled per user)."""
+) -> Verified:
+    """Re-check the user's password before a sensitive change (throttled per user).
+
+    Returns what was verified: a change conditional on ``verified.stamp``
+    cannot apply over a credential change that landed meanwhile.
+    """
     secret = password_input(ctx, password, field)
-    key = f"user:{user.id}"
+    key = account_key(user)
     ctx.throttle.attempt(key, client.ip, scope="reauth")
     try:
-        user = check_password(ctx, user, secret)
+        verified = check_password(ctx, user, secret)
     except InvalidCredentials:
         ctx.throttle.failed(key, client.ip, scope="reauth")
         raise
     ctx.throttle.succeeded(key, scope="reauth")
-    return user
+    return verified
 
 
 def change_password(
@@ -76,7 +80,7 @@ def change_password(
     except ValidationError:
         password_input(ctx, current_password, "current_password")
         raise
-    user = verify_current_password(ctx, user, current_password, "current_password", client)
+    verified = verify_current_password(ctx, user, current_password, "current_password", client)
     keep = current_session_id(ctx, current_token) if current_token else None
     new_hash = ctx.hasher.hash(new_secret)
     stamp = new_stamp()
@@ -84,7 +88,7 @@ def change_password(
     updated = ctx.users.update_user(
         user.id,
         {"password_hash": new_hash, "security_stamp": stamp, "password_changed_at": now},
-        expect={"security_stamp": user.security_stamp},
+        expect=verified.expect,
     )
     if updated is None:  # a concurrent credential change won; ours must not silently apply
         raise InvalidCredentials("Your account changed meanwhile; please try again.")
@@ -113,7 +117,7 @@ def change_username(
         raise FeatureDisabled("Usernames are not enabled.")
     user = reload_user(ctx, user)
     username = valid_username(new_username, "new_username")
-    user = verify_current_password(ctx, user, password, "password", client)
+    user = verify_current_password(ctx, user, password, "password", client).user
     old = user.username
     if old == username:
         return user

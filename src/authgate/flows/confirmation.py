@@ -55,35 +55,41 @@ def send_confirmation(ctx: Context, email: object) -> None:
 
 
 def confirm_email(ctx: Context, token: object, client: Client = NO_CLIENT) -> AuthResult:
-    """Confirm an address (new account, email change or added address); maybe sign in.
+    """Confirm an address (new account, email change or added address).
 
-    Returns the user and, when ``login_after_confirm`` is on, a new session token.
+    Only the confirmation of a new account signs the user in (with
+    ``login_after_confirm``): a link confirming an email change or an added
+    address proves control of *that* mailbox, not of the account, and a
+    mistyped address must not hand the account over (finding S7).
     """
     settings = ctx.settings
     attempts = (
-        (PURPOSE, settings.confirm_email_within, _complete_confirmation),
-        (email_change.PURPOSE, settings.confirm_email_within, email_change.complete_change),
-        (emails.PURPOSE, settings.confirm_email_within, emails.complete_add),
+        (PURPOSE, _complete_confirmation),
+        (email_change.PURPOSE, email_change.complete_change),
+        (emails.PURPOSE, emails.complete_add),
     )
-    for purpose, max_age, complete in attempts:
+    for purpose, complete in attempts:
         try:
-            payload, user = redeem(ctx, purpose, token, max_age)
+            payload, user = redeem(ctx, purpose, token, settings.confirm_email_within)
         except InvalidToken:
             continue
+        stamp = user.security_stamp  # what the token's fingerprint was checked against
         if not user.is_active:
             raise AccountDisabled()
         updated = complete(ctx, user, payload.data)
-        if settings.login_after_confirm:
-            return start_session(ctx, updated, client=client)
+        if purpose == PURPOSE and settings.login_after_confirm:
+            return start_session(ctx, updated, stamp=stamp, client=client)
         return AuthResult(user=updated, token=None)
     raise InvalidToken()
 
 
 def _complete_confirmation(ctx: Context, user: Any, data: dict[str, Any]) -> Any:
     updated = ctx.users.update_user(
-        user.id, {"email_confirmed_at": ctx.now()}, expect={"email_confirmed_at": None}
+        user.id,
+        {"email_confirmed_at": ctx.now()},
+        expect={"email_confirmed_at": None, "security_stamp": user.security_stamp},
     )
-    if updated is None:  # confirmed concurrently by another click
+    if updated is None:  # confirmed concurrently by another click, or the account changed
         raise InvalidToken()
     signals.user_confirmed.send(ctx.sender, user=updated)
     return updated

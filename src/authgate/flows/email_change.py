@@ -35,7 +35,7 @@ def change_email(
     canonical = canonical_email(address)
     if canonical == user.email_canonical:
         raise ValidationError("That is already your address.", fields={"new_email": "invalid"})
-    user = verify_current_password(ctx, user, password, "password", client)
+    user = verify_current_password(ctx, user, password, "password", client).user
     if not within_send_limit(ctx, PURPOSE, canonical):
         return
     owner = ctx.users.get_user_by_email(canonical)

@@ -53,7 +53,7 @@ def add_email(
     canonical = canonical_email(address)
     if canonical == user.email_canonical:
         raise ValidationError("That is already your address.", fields={"email": "invalid"})
-    user = verify_current_password(ctx, user, password, "password", client)
+    user = verify_current_password(ctx, user, password, "password", client).user
     store = ctx.emails
     if not within_send_limit(ctx, PURPOSE, canonical):
         return
@@ -103,12 +103,12 @@ def make_primary(
     """Make a confirmed extra address the primary one; every session ends."""
     _enabled(ctx)
     user = reload_user(ctx, user)
-    user = verify_current_password(ctx, user, password, "password", client)
+    verified = verify_current_password(ctx, user, password, "password", client)
     store = ctx.emails
     if not isinstance(email_id, str):
         raise ValidationError(fields={"email_id": "invalid"})
     old_email = user.email
-    updated = store.swap_primary_email(user.id, email_id, user.security_stamp, new_stamp())
+    updated = store.swap_primary_email(user.id, email_id, verified.stamp, new_stamp())
     if updated is None:
         raise ValidationError("Only a confirmed address of yours can become primary.",
                               fields={"email_id": "invalid"})  # fmt: skip

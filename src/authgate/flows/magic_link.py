@@ -23,6 +23,7 @@ from authgate.flows.links import (
     redeem,
 )
 from authgate.flows.sessions import start_session
+from authgate.flows.signin import record_sign_in
 from authgate.models import new_stamp
 from authgate.results import AuthResult
 
@@ -50,22 +51,25 @@ def sign_in_with_link(ctx: Context, token: object, client: Client = NO_CLIENT) -
     if not ctx.settings.passwordless:
         raise FeatureDisabled("Sign-in by email link is not enabled.")
     _, user = redeem(ctx, PURPOSE, token, ctx.settings.login_link_within)
+    stamp = user.security_stamp  # what the link's fingerprint was checked against
     if not user.is_active:
         raise AccountDisabled()
     if user.email_confirmed_at is None:
+        rotated = new_stamp()
         changes: dict[str, Any] = {
             "email_confirmed_at": ctx.now(),
             "password_hash": None,
-            "security_stamp": new_stamp(),
+            "security_stamp": rotated,
         }
-        updated = ctx.users.update_user(
-            user.id, changes, expect={"security_stamp": user.security_stamp}
-        )
+        updated = ctx.users.update_user(user.id, changes, expect={"security_stamp": stamp})
         if updated is None:
             raise InvalidToken()
         ctx.sessions.delete_user_sessions(user.id)
-        user = updated
-    result = start_session(ctx, user, client=client)
+        user, stamp = updated, rotated
+    user = record_sign_in(ctx, user, client, {"security_stamp": stamp})
+    if user is None:  # the account's credentials changed since the link was checked
+        raise InvalidToken()
+    result = start_session(ctx, user, stamp=stamp, client=client)
     assert result.session is not None
     audit.record(ctx, "sign_in", user=user, client=client, factor="email_link")
     signals.user_logged_in.send(

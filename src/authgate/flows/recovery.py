@@ -22,6 +22,7 @@ from authgate.flows.links import (
     redeem,
 )
 from authgate.flows.sessions import start_session
+from authgate.flows.signin import account_key
 from authgate.flows.validation import identifiers_of
 from authgate.models import new_stamp
 from authgate.results import AuthResult
@@ -57,6 +58,7 @@ def reset_password(
     # Check the token before the password so a bad link says INVALID_TOKEN first,
     # but do not claim it until the new password is acceptable.
     payload, user = redeem(ctx, PURPOSE, token, ctx.settings.reset_password_within, claim=False)
+    stamp = user.security_stamp  # what the token's fingerprint was checked against
     if not user.is_active:
         raise AccountDisabled()
     secret = ctx.policy.validate(
@@ -65,26 +67,25 @@ def reset_password(
         field="new_password",
     )
     new_hash = ctx.hasher.hash(secret)
+    rotated = new_stamp()
     changes: dict[str, Any] = {
         "password_hash": new_hash,
-        "security_stamp": new_stamp(),
+        "security_stamp": rotated,
         "password_changed_at": ctx.now(),
     }
     if user.email_confirmed_at is None:  # the link proved the address
         changes["email_confirmed_at"] = ctx.now()
-    updated = ctx.users.update_user(
-        user.id, changes, expect={"security_stamp": user.security_stamp}
-    )
+    updated = ctx.users.update_user(user.id, changes, expect={"security_stamp": stamp})
     if updated is None or not ctx.tokens.claim_token(
         payload.jti, PURPOSE, payload.user_id, payload.expires_at, ctx.now()
     ):
         raise InvalidToken()
     ctx.sessions.delete_user_sessions(user.id)
-    ctx.throttle.clear(f"email:{updated.email_canonical}")
+    ctx.throttle.clear(account_key(updated))
     audit.record(ctx, "password_reset", user=updated, client=client)
     signals.password_reset.send(ctx.sender, user=updated)
     if ctx.settings.notify_password_reset:
         ctx.mail.send("password_reset", updated.email, updated)
     if ctx.settings.login_after_reset:
-        return start_session(ctx, updated, client=client)
+        return start_session(ctx, updated, stamp=rotated, client=client)
     return AuthResult(user=updated, token=None)

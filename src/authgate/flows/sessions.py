@@ -57,9 +57,21 @@ def _clip(value: str | None, length: int) -> str | None:
 
 
 def create_session(
-    ctx: Context, user: Any, *, remember: bool = False, client: Client = NO_CLIENT
+    ctx: Context,
+    user: Any,
+    *,
+    stamp: str,
+    remember: bool = False,
+    client: Client = NO_CLIENT,
 ) -> tuple[str, SessionRecord]:
-    """Store a new session for ``user``; return the token (shown once) and the record."""
+    """Store a new session for ``user``; return the token (shown once) and the record.
+
+    ``stamp`` is the security stamp of the credential state the caller
+    *verified* (read before the password check, or written by the caller's
+    own conditional update), never one re-read afterwards: a sign-in that
+    raced a password reset then yields a session the lookup refuses, instead
+    of one stamped with the new credentials (finding S2).
+    """
     now = ctx.now()
     lifetime = ctx.settings.remember_lifetime if remember else ctx.settings.session_lifetime
     token = new_session_token()
@@ -71,7 +83,7 @@ def create_session(
         last_seen_at=now,
         expires_at=now + dt.timedelta(seconds=lifetime),
         authenticated_at=now,
-        security_stamp=user.security_stamp,
+        security_stamp=stamp,
         remember=bool(remember),
         ip=_clip(client.ip, 64),
         user_agent=_clip(client.user_agent, 512),
@@ -95,10 +107,15 @@ def _info(record: SessionRecord, user: Any) -> SessionInfo:
 
 
 def start_session(
-    ctx: Context, user: Any, *, remember: bool = False, client: Client = NO_CLIENT
+    ctx: Context,
+    user: Any,
+    *,
+    stamp: str,
+    remember: bool = False,
+    client: Client = NO_CLIENT,
 ) -> AuthResult:
-    """Create a session and wrap it as the result of a sign-in."""
-    token, record = create_session(ctx, user, remember=remember, client=client)
+    """Create a session bound to ``stamp`` (see :func:`create_session`) and wrap it as a sign-in."""
+    token, record = create_session(ctx, user, stamp=stamp, remember=remember, client=client)
     return AuthResult(user=user, token=token, session=_info(record, user))
 
 

@@ -9,6 +9,8 @@ compare-and-swap so a concurrent password change is never reverted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
 from authgate import signals
@@ -18,6 +20,7 @@ from authgate.errors import (
     EmailNotConfirmed,
     FeatureDisabled,
     InvalidCredentials,
+    RateLimited,
     ValidationError,
 )
 from authgate.flows import audit
@@ -26,7 +29,16 @@ from authgate.flows.validation import require_text
 from authgate.models import canonical_email, canonical_username
 from authgate.results import AuthResult
 
-__all__ = ["authenticate", "check_password", "password_input", "record_sign_in", "sign_in"]
+__all__ = [
+    "Verified",
+    "account_key",
+    "authenticate",
+    "check_password",
+    "password_input",
+    "record_sign_in",
+    "sign_in",
+    "verify_credentials",
+]
 
 IdentifierKind = Literal["email", "username", "any"]
 
@@ -55,25 +67,120 @@ def password_input(ctx: Context, password: object, field: str = "password") -> s
     if not isinstance(password, str):
         raise ValidationError(fields={field: "invalid"})
     if len(password) > ctx.settings.password_max_length:
-        raise ValidationError(fields={field: "too_long"})
+        raise ValidationError(
+            f"The password must be at most {ctx.settings.password_max_length} characters.",
+            fields={field: "too_long"},
+        )
     return password
 
 
-def check_password(ctx: Context, user: Any, password: str) -> Any:
-    """Verify ``password`` for ``user``, rehashing a legacy hash; return the (fresh) user.
+@dataclass(frozen=True)
+class Verified:
+    """A user whose password was just checked, and the credential state that check saw.
+
+    ``stamp`` and ``password_hash`` are read *before* the password is verified
+    and never re-read: whatever a flow writes afterwards (a session, the
+    sign-in count) is conditional on them, so a sign-in that raced a password
+    reset or change cannot come out bound to the new credentials (finding S2).
+    """
+
+    user: Any
+    stamp: str
+    password_hash: str | None
+
+    @property
+    def expect(self) -> dict[str, Any]:
+        """The ``expect`` of a conditional write that holds only while nothing changed."""
+        return {"security_stamp": self.stamp, "password_hash": self.password_hash}
+
+
+def check_password(ctx: Context, user: Any, password: str) -> Verified:
+    """Verify ``password`` for ``user``, rehashing a legacy hash; return what was verified.
 
     Raises ``INVALID_CREDENTIALS`` on a mismatch.
     """
-    stored = user.password_hash  # read once: the CAS below must compare with what was verified
+    # Read once, before verifying: a store may hand out objects that change
+    # under us (the in-memory store's own records), and the state decides.
+    stored, stamp = user.password_hash, user.security_stamp
     ok, new_hash = ctx.hasher.verify(password, stored)
     if not ok:
         raise InvalidCredentials()
+    verified = Verified(user, stamp, stored)
     if new_hash is not None:
         updated = ctx.users.update_user(
-            user.id, {"password_hash": new_hash}, expect={"password_hash": stored}
+            user.id, {"password_hash": new_hash}, expect=verified.expect
         )
-        user = updated or user
-    return user
+        if updated is not None:  # else a concurrent change won: its hash stays (R10)
+            verified = Verified(updated, stamp, new_hash)
+    return verified
+
+
+def _resolve(ctx: Context, kind: str, canonical: str) -> tuple[Any | None, str]:
+    """The account an identifier names, and its throttling key.
+
+    The key is the account's (``user:<id>``) whatever identifier named it, so
+    its email and its username share one bucket (finding S8); an identifier
+    that names no account is keyed by its canonical form.
+    """
+    user = _find(ctx, kind, canonical)
+    return user, (f"{kind}:{canonical}" if user is None else account_key(user))
+
+
+def account_key(user: Any) -> str:
+    """The sign-in throttling key of an account (cleared by a successful reset)."""
+    return f"user:{user.id}"
+
+
+def verify_credentials(
+    ctx: Context,
+    identifier: object,
+    password: object,
+    *,
+    by: IdentifierKind = "any",
+    client: Client = NO_CLIENT,
+) -> Verified:
+    """Check an identifier and password with throttling; return what was verified, or raise.
+
+    Raises:
+        ValidationError: missing or malformed input (an over-long password is
+            refused here, before any hashing).
+        RateLimited: too many failures for this account or client IP.
+        InvalidCredentials: unknown identifier or wrong password.
+        AccountDisabled / EmailNotConfirmed: only once the password is right.
+    """
+    field = "email" if by == "email" else "username" if by == "username" else "identifier"
+    text = require_text(identifier, field, 320).strip()
+    secret = password_input(ctx, password)
+    kind, canonical = _canonical_identity(ctx, text, by)
+    user, throttle_key = _resolve(ctx, kind, canonical)
+    try:
+        ctx.throttle.attempt(throttle_key, client.ip)
+    except RateLimited:
+        audit.record(ctx, "sign_in", outcome="failure", user=user, client=client,
+                     reason="throttled")  # fmt: skip
+        raise
+    if user is None or user.password_hash is None:
+        ctx.hasher.dummy_verify(secret, ctx.decoys.pick(canonical))
+        _failed(ctx, None, throttle_key, canonical, client, "unknown")
+    try:
+        verified = check_password(ctx, user, secret)
+    except InvalidCredentials:
+        _failed(ctx, user, throttle_key, canonical, client, "password")
+    ctx.throttle.succeeded(throttle_key)
+    user = verified.user
+    if not user.is_active:
+        audit.record(ctx, "sign_in", outcome="failure", user=user, client=client,
+                     reason="disabled")  # fmt: skip
+        raise AccountDisabled()
+    if (
+        ctx.settings.confirmable
+        and user.email_confirmed_at is None
+        and not ctx.settings.login_without_confirmation
+    ):
+        audit.record(ctx, "sign_in", outcome="failure", user=user, client=client,
+                     reason="unconfirmed")  # fmt: skip
+        raise EmailNotConfirmed()
+    return verified
 
 
 def authenticate(
@@ -84,40 +191,8 @@ def authenticate(
     by: IdentifierKind = "any",
     client: Client = NO_CLIENT,
 ) -> Any:
-    """Check an identifier and password with throttling; return the user or raise.
-
-    Raises:
-        ValidationError: missing or malformed input (an over-long password is
-            refused here, before any hashing).
-        RateLimited: too many failures for this identity or client IP.
-        InvalidCredentials: unknown identifier or wrong password.
-        AccountDisabled / EmailNotConfirmed: only once the password is right.
-    """
-    field = "email" if by == "email" else "username" if by == "username" else "identifier"
-    text = require_text(identifier, field, 320).strip()
-    secret = password_input(ctx, password)
-    kind, canonical = _canonical_identity(ctx, text, by)
-    throttle_key = f"{kind}:{canonical}"
-    ctx.throttle.attempt(throttle_key, client.ip)
-
-    user = _find(ctx, kind, canonical)
-    if user is None or user.password_hash is None:
-        ctx.hasher.dummy_verify(secret)
-        _failed(ctx, None, throttle_key, canonical, client, "unknown")
-    try:
-        user = check_password(ctx, user, secret)
-    except InvalidCredentials:
-        _failed(ctx, user, throttle_key, canonical, client, "password")
-    ctx.throttle.succeeded(throttle_key)
-    if not user.is_active:
-        raise AccountDisabled()
-    if (
-        ctx.settings.confirmable
-        and user.email_confirmed_at is None
-        and not ctx.settings.login_without_confirmation
-    ):
-        raise EmailNotConfirmed()
-    return user
+    """:func:`verify_credentials`, answering the user only (HTTP Basic creates no session)."""
+    return verify_credentials(ctx, identifier, password, by=by, client=client).user
 
 
 def _failed(
@@ -131,19 +206,28 @@ def _failed(
     raise InvalidCredentials()
 
 
-def record_sign_in(ctx: Context, user: Any, client: Client) -> Any:
-    """Update the trackable columns (times, IPs, count) in one write."""
-    if not ctx.settings.trackable:
-        return user
-    now = ctx.now()
-    changes = {
-        "last_sign_in_at": user.current_sign_in_at or now,
-        "current_sign_in_at": now,
-        "last_sign_in_ip": user.current_sign_in_ip or client.ip,
-        "current_sign_in_ip": client.ip,
-        "sign_in_count": (user.sign_in_count or 0) + 1,
-    }
-    return ctx.users.update_user(user.id, changes) or user
+def record_sign_in(
+    ctx: Context, user: Any, client: Client, expect: Mapping[str, Any]
+) -> Any | None:
+    """Record a sign-in (times, IPs, count) in one write, conditional on ``expect``.
+
+    ``expect`` is the credential state the sign-in verified. When it no
+    longer holds (a reset or password change landed meanwhile) nothing is
+    written and ``None`` is returned: the credential the sign-in proved is no
+    longer the account's, and the caller refuses it. With ``trackable`` off
+    the same condition is checked without writing.
+    """
+    changes: dict[str, Any] = {}
+    if ctx.settings.trackable:
+        now = ctx.now()
+        changes = {
+            "last_sign_in_at": user.current_sign_in_at or now,
+            "current_sign_in_at": now,
+            "last_sign_in_ip": user.current_sign_in_ip or client.ip,
+            "current_sign_in_ip": client.ip,
+            "sign_in_count": (user.sign_in_count or 0) + 1,
+        }
+    return ctx.users.update_user(user.id, changes, expect=expect)
 
 
 def sign_in(
@@ -160,9 +244,11 @@ def sign_in(
         raise ValidationError(fields={"remember": "invalid"})
     if by == "username" and not ctx.settings.usernames:
         raise FeatureDisabled("Sign-in by username is not enabled.")
-    user = authenticate(ctx, identifier, password, by=by, client=client)
-    user = record_sign_in(ctx, user, client)
-    result = start_session(ctx, user, remember=remember, client=client)
+    verified = verify_credentials(ctx, identifier, password, by=by, client=client)
+    user = record_sign_in(ctx, verified.user, client, verified.expect)
+    if user is None:  # the password was changed or reset while it was being checked
+        raise InvalidCredentials()
+    result = start_session(ctx, user, stamp=verified.stamp, remember=remember, client=client)
     assert result.session is not None
     audit.record(ctx, "sign_in", user=user, client=client, factor="password")
     signals.user_logged_in.send(

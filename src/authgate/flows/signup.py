@@ -23,11 +23,13 @@ from authgate.flows.sessions import start_session
 from authgate.flows.validation import (
     check_app_fields,
     identifiers_of,
+    signup_fields,
     valid_email,
     valid_username,
 )
 from authgate.models import canonical_email
 from authgate.results import AuthResult
+from authgate.stores._common import primary_key
 
 __all__ = ["sign_up"]
 
@@ -48,8 +50,9 @@ def sign_up(
         email: the address; validated and normalised (domain lower-cased).
         password: checked against the password policy.
         username: required when ``usernames`` is on; refused otherwise.
-        fields: values for the app's own user columns; any other name
-            (``roles``, ``is_active``, ``id``...) is a ``VALIDATION_ERROR``.
+        fields: values for the app's own user columns that the app allows at
+            sign-up (``signup_fields``); any other name (``is_admin``,
+            ``roles``, ``is_active``, ``id``...) is a ``VALIDATION_ERROR``.
         invite_token: an invitation for this address; required when
             ``invite_only`` is on. It confirms the address.
         client: IP and user agent for the session.
@@ -59,32 +62,38 @@ def sign_up(
         raise FeatureDisabled("Sign-up is not enabled.")
     if settings.invite_only and invite_token is None:
         raise FeatureDisabled("Sign-up is by invitation only.")
-    errors: dict[str, str] = {}
+    problems: list[ValidationError] = []
     clean_email = clean_username = None
     try:
         clean_email = valid_email(email)
     except ValidationError as exc:
-        errors.update(exc.fields)
+        problems.append(exc)
     if settings.usernames:
         try:
             clean_username = valid_username(username)
         except ValidationError as exc:
-            errors.update(exc.fields)
+            problems.append(exc)
     elif username is not None:
-        errors["username"] = "unknown_field"
+        problems.append(ValidationError(fields={"username": "unknown_field"}))
+    extra: dict[str, Any] = {}
     try:
-        extra = check_app_fields(ctx.user_model, fields or {})
+        extra = check_app_fields(
+            ctx.user_model, fields or {}, signup_fields(settings, ctx.user_model)
+        )
     except ValidationError as exc:
-        errors.update(exc.fields)
-        extra = {}
+        problems.append(exc)
     try:
         secret = ctx.policy.validate(
             password, identifiers_of(clean_email, clean_username, settings.site_name)
         )
     except ValidationError as exc:
-        errors.update(exc.fields)
-    if errors:
-        raise ValidationError(fields=errors)
+        problems.append(exc)
+    if problems:
+        # Every field's reason, and every sentence (the password's states the limits).
+        raise ValidationError(
+            " ".join(exc.message for exc in problems),
+            fields={name: reason for exc in problems for name, reason in exc.fields.items()},
+        )
     assert clean_email is not None
     invitation = None
     if invite_token is not None:
@@ -112,7 +121,7 @@ def sign_up(
                 ctx, "registration_attempt", owner.email_canonical
             ):
                 ctx.mail.send("registration_attempt", owner.email, owner)
-            return AuthResult(user=ctx.user_model(**{**values, "password_hash": None}), token=None)
+            return AuthResult(user=_look_alike(ctx, values), token=None)
         raise
 
     needs_confirmation = settings.confirmable and user.email_confirmed_at is None
@@ -123,6 +132,21 @@ def sign_up(
     if needs_confirmation and not settings.login_without_confirmation:
         result = AuthResult(user=user, token=None)
     else:
-        result = start_session(ctx, user, client=client)
+        result = start_session(ctx, user, stamp=user.security_stamp, client=client)
     signals.user_registered.send(ctx.sender, user=user)
     return result
+
+
+def _look_alike(ctx: Context, values: Mapping[str, Any]) -> Any:
+    """The user a new sign-up with ``values`` would have been, never stored.
+
+    Its id comes from where a real one would: the model's own default (a
+    random UUID), or the database's key generator, spent, for a key the
+    database assigns (an ``"id": "None"`` would tell a taken address apart,
+    finding S3).
+    """
+    user = ctx.user_model(**{**values, "password_hash": None})
+    key = primary_key(ctx.user_model).key
+    if getattr(user, key, None) is None:
+        setattr(user, key, ctx.users.reserve_user_id())
+    return user

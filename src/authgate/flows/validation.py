@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
 from authgate.errors import ValidationError
 from authgate.models import app_fields
+from authgate.settings import Settings
 
 __all__ = [
     "check_app_fields",
     "identifiers_of",
     "require_text",
+    "signup_fields",
     "valid_email",
     "valid_username",
 ]
@@ -68,12 +70,35 @@ def valid_username(value: object, field: str = "username") -> str:
     return text
 
 
-def check_app_fields(model: type[Any], fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Keep only the app's own columns; anything else (roles, is_active, id...) is rejected.
+def signup_fields(settings: Settings, model: type[Any]) -> tuple[str, ...]:
+    """The app columns a visitor may set at sign-up: the setting, else the model's declaration.
 
-    Sign-up must never let a client set privileged attributes (SECURITY.md #25).
+    Raises:
+        ValueError: a name that is not an app column of ``model`` (authgate's own
+            columns, private ones and unknown names can never be allowed).
     """
-    allowed = set(app_fields(model))
+    names = tuple(settings.signup_fields) or tuple(getattr(model, "__authgate_signup_fields__", ()))
+    columns = set(app_fields(model))
+    wrong = [name for name in names if name not in columns]
+    if wrong:
+        choices = ", ".join(sorted(columns)) or "none: the model has no app columns"
+        raise ValueError(
+            f"signup_fields names {', '.join(map(repr, wrong))}, which is not an app column "
+            f"of {model.__name__} (allowed: {choices}); authgate's own columns (email, "
+            "is_active, roles...) and private ones can never be set at sign-up"
+        )
+    return names
+
+
+def check_app_fields(
+    model: type[Any], fields: Mapping[str, Any], allowed: Collection[str]
+) -> dict[str, Any]:
+    """Keep only the allowed app columns; anything else (roles, is_active, id...) is rejected.
+
+    Sign-up must never let a client set privileged attributes (SECURITY.md #25):
+    only the names in ``allowed`` (see :func:`signup_fields`) pass, every other
+    one is ``unknown_field``.
+    """
     unknown = {name: "unknown_field" for name in fields if name not in allowed}
     if unknown:
         raise ValidationError(fields=unknown)

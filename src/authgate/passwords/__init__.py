@@ -172,19 +172,58 @@ class PasswordHasher:
                 return True, self.hash(password)
         return False, None
 
-    def dummy_verify(self, password: str) -> None:
-        """Spend the work of verifying ``password`` against a real current hash.
+    def dummy_verify(self, password: str, decoy: str | None = None) -> None:
+        """Spend the work of a failed verification, for sign-ins of unknown users.
 
-        For sign-ins of unknown users, so they take as long as wrong passwords
-        (SECURITY §1.3 #21). The dummy hash is of a random string, made once
-        per instance with the current parameters, so it can never match.
+        Without ``decoy``, ``password`` is verified against a hash of a random
+        string made once per instance with the current parameters, so it can
+        never match (SECURITY §1.3 #21). With ``decoy`` (a stored hash of
+        another scheme or cost, see :mod:`authgate.flows.decoys`), it is
+        verified against that hash exactly as a failed check of it would be:
+        every candidate form is tried, whatever matches, and nothing is ever
+        rehashed, so the time says nothing about the password.
         """
-        dummy = self._get_dummy_hash()
         submitted: object = password
         if not isinstance(submitted, str) or utf8(submitted) is None:
             password = ""
-        for secret in current_candidates(password, self._hmac_salt):
-            self._verify(self.current, secret, dummy)
+        hasher = self._hasher_for(decoy) if decoy else None
+        if hasher is None or decoy is None:
+            dummy = self._get_dummy_hash()
+            for secret in current_candidates(password, self._hmac_salt):
+                self._verify(self.current, secret, dummy)
+            return
+        if hasher is self.current and not hasher.needs_rehash(decoy):
+            candidates = current_candidates(password, self._hmac_salt)
+        else:
+            candidates = legacy_candidates(
+                password, self._hmac_salt, plain_bcrypt=is_plain_bcrypt(decoy)
+            )
+        for secret in candidates:
+            self._verify(hasher, secret, decoy)
+
+    def current_prefix(self) -> str:
+        """What every hash of the current scheme and parameters starts with (salt excluded).
+
+        Examples:
+            >>> from authgate.settings import Settings
+            >>> PasswordHasher.for_tests(Settings(secret="x" * 32)).current_prefix()
+            '$argon2id$v=19$m=1024,t=1,p=1$'
+        """
+        return self._get_dummy_hash().rsplit("$", 2)[0] + "$"
+
+    def acceptable(self, hash: str) -> bool:
+        """Whether a stored hash from elsewhere may be imported as it is.
+
+        ``False`` for a format a built-in scheme owns but with parameters past
+        its sane bounds (a ``$2b$31$`` bcrypt row would pin a hashing slot for
+        days, finding S11) or otherwise malformed. Formats no scheme knows are
+        accepted: they never verify, and an extra hasher may claim them later.
+        """
+        hasher = self._hasher_for(hash)
+        if hasher is None:
+            return True
+        check = getattr(hasher, "parameters_ok", None)
+        return True if check is None else bool(check(hash))
 
     def needs_rehash(self, hash: str) -> bool:
         """Whether ``hash`` is not a current-scheme, current-parameters hash."""

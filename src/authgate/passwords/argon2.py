@@ -67,6 +67,10 @@ class Argon2Hasher:
             # surface as either of the others.
             return False
 
+    def parameters_ok(self, hash: str) -> bool:
+        """Whether ``hash`` is a well-formed argon2 hash with parameters within bounds."""
+        return self.identify(hash) and _sane(hash)
+
     def needs_rehash(self, hash: str) -> bool:
         """Whether ``hash`` differs from the current parameters (including the variant)."""
         try:

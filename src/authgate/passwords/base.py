@@ -51,6 +51,10 @@ class Hasher(Protocol):
     def needs_rehash(self, hash: str) -> bool:
         """Whether ``hash`` was made with other parameters (or format) than ours."""
 
+    # Optional: ``parameters_ok(hash) -> bool`` says whether a stored hash is
+    # well-formed with costs the scheme will verify; every built-in scheme has
+    # it, and ``PasswordHasher.acceptable`` uses it to refuse imports.
+
 
 def normalize_password(password: str) -> str:
     """NFKC-normalise a password, so composed and decomposed forms hash alike.

@@ -26,10 +26,15 @@ import bcrypt as _bcrypt
 
 from authgate.passwords.base import utf8
 
-__all__ = ["MAX_BCRYPT_BYTES", "BcryptHasher", "is_plain_bcrypt"]
+__all__ = ["MAX_BCRYPT_BYTES", "MAX_STORED_ROUNDS", "BcryptHasher", "is_plain_bcrypt"]
 
 #: bcrypt ignores (pyca/bcrypt 5 rejects) input past this many bytes.
 MAX_BCRYPT_BYTES = 72
+
+#: Stored hashes above this cost (or the configured one, if higher) fail verification:
+#: cost 16 is ~5 s per check already, and an imported ``$2b$31$`` row would pin a
+#: hashing slot for days (finding S11). The other schemes have the same kind of cap.
+MAX_STORED_ROUNDS = 16
 
 _PREFIX = "$bcrypt-sha256$"
 _BCRYPT64 = r"[./A-Za-z0-9]"
@@ -63,6 +68,7 @@ class BcryptHasher:
         if not 4 <= rounds <= 31:
             raise ValueError(f"bcrypt rounds must be between 4 and 31, got {rounds}")
         self.rounds = rounds
+        self.max_rounds = max(MAX_STORED_ROUNDS, rounds)
 
     def identify(self, hash: str) -> bool:
         """Whether ``hash`` is a bcrypt-sha256 or plain bcrypt hash."""
@@ -77,7 +83,7 @@ class BcryptHasher:
         return f"{_PREFIX}v=2,t=2b,r={self.rounds}${salt}${digest}"
 
     def verify(self, password: str, hash: str) -> bool:
-        """Whether ``password`` matches ``hash``; ``False`` for malformed hashes."""
+        """Whether ``password`` matches ``hash``; ``False`` for malformed or too costly hashes."""
         secret = utf8(password)
         if secret is None:
             return False
@@ -85,16 +91,24 @@ class BcryptHasher:
             ident, key = "2b", _v2_key(secret, match["salt"])
         elif match := _V1.match(hash):
             ident, key = match["ident"], _v1_key(secret)
-        elif is_plain_bcrypt(hash):
-            if len(secret) > MAX_BCRYPT_BYTES:
+        elif match := _PLAIN.match(hash):
+            if len(secret) > MAX_BCRYPT_BYTES or not self._affordable(match):
                 return False
             return _checkpw(secret, hash)
         else:
             return False
-        rounds = int(match["rounds"])
-        if not 4 <= rounds <= 31:
+        if not self._affordable(match):
             return False
+        rounds = int(match["rounds"])
         return _checkpw(key, f"${ident}${rounds:02d}${match['salt']}{match['digest']}")
+
+    def parameters_ok(self, hash: str) -> bool:
+        """Whether ``hash`` is well-formed with a cost this hasher will verify."""
+        match = _V2.match(hash) or _V1.match(hash) or _PLAIN.match(hash)
+        return match is not None and self._affordable(match)
+
+    def _affordable(self, match: re.Match[str]) -> bool:
+        return 4 <= int(match["rounds"]) <= self.max_rounds
 
     def needs_rehash(self, hash: str) -> bool:
         """True unless ``hash`` is bcrypt-sha256 v2 with the configured rounds."""

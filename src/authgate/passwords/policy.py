@@ -87,22 +87,22 @@ class PasswordPolicy:
                 ``too_long`` or ``too_short`` (code points after NFKC).
         """
         if not isinstance(password, str):
-            raise ValidationError(fields={field: "invalid"})
+            raise self._error(field, "invalid")
         if password == "":
-            raise ValidationError(fields={field: "required"})
+            raise self._error(field, "required")
         limit = self.settings.password_max_length
         # Raw length first: normalising (or hashing) a 1 MiB string is the DoS.
         if len(password) > limit:
-            raise ValidationError(fields={field: "too_long"})
+            raise self._error(field, "too_long")
         if utf8(password) is None:
             # Lone surrogates (e.g. JSON "\ud800") cannot be stored or hashed.
-            raise ValidationError(fields={field: "invalid"})
+            raise self._error(field, "invalid")
         normalized = normalize_password(password)
         if len(normalized) > limit:
             # NFKC can expand (U+FDFA is 18 code points), so check again.
-            raise ValidationError(fields={field: "too_long"})
+            raise self._error(field, "too_long")
         if len(normalized) < self.settings.password_min_length:
-            raise ValidationError(fields={field: "too_short"})
+            raise self._error(field, "too_short")
         return normalized
 
     def validate(
@@ -128,18 +128,48 @@ class PasswordPolicy:
         """
         normalized = self.check_length(password, field)
         if self._equals_identifier(normalized, identifiers):
-            raise ValidationError(fields={field: "contains_identifier"})
+            raise self._error(field, "contains_identifier")
         if self.settings.check_common_passwords and _is_common(normalized):
-            raise ValidationError(fields={field: "too_common"})
+            raise self._error(field, "too_common")
         validator = self.settings.password_validator
         if validator is not None:
             reason = _run_validator(validator, normalized, tuple(identifiers))
             if reason:
-                raise ValidationError(fields={field: reason})
+                raise self._error(field, reason)
         # Last: the only check that leaves the process and may wait on the network.
         if self.settings.check_breached_passwords and self._is_breached(normalized):
-            raise ValidationError(fields={field: "breached"})
+            raise self._error(field, "breached")
         return normalized
+
+    def describe(self, reason: str) -> str:
+        """The sentence shown for a refused password: what is wrong and what is allowed.
+
+        NIST SP 800-63B asks verifiers to say why a password was refused and how
+        to choose one that is not; so the limits are in the words.
+        """
+        low, high = self.settings.password_min_length, self.settings.password_max_length
+        limits = f"between {low} and {high} characters"
+        return {
+            "too_short": f"The password is too short: use at least {low} characters.",
+            "too_long": f"The password is too long: use at most {high} characters.",
+            "contains_identifier": (
+                "The password must not be your email address, your username or the name "
+                f"of this site. Any {limits} will do otherwise."
+            ),
+            "too_common": (
+                "This password is one of the most common ones, which attackers try first. "
+                f"Choose a less common one ({limits}); a few unrelated words work well."
+            ),
+            "breached": (
+                "This password has appeared in a data breach, so attackers have it. "
+                f"Choose another one ({limits})."
+            ),
+            "required": f"A password is required ({limits}).",
+            "invalid": f"The password must be text of {limits}.",
+        }.get(reason, f"This password cannot be used. Choose another one ({limits}).")
+
+    def _error(self, field: str, reason: str) -> ValidationError:
+        return ValidationError(self.describe(reason), fields={field: reason})
 
     def _equals_identifier(self, normalized: str, identifiers: Sequence[str]) -> bool:
         words: set[str] = set()

@@ -128,6 +128,19 @@ class MemoryStore:
         with self._lock:
             return len(self._users)
 
+    def reserve_user_id(self) -> Any:
+        """See :meth:`authgate.stores.base.UserStore.reserve_user_id`."""
+        with self._lock:
+            return next(self._counter) if key_type(self.user_model) is int else new_id()
+
+    def sample_password_hashes(self, exclude_prefix: str, limit: int) -> tuple[int, int, list[str]]:
+        """See :meth:`authgate.stores.base.UserStore.sample_password_hashes`."""
+        with self._lock:
+            hashes = [u.password_hash for u in self._users.values() if u.password_hash]
+            total = len(self._users)
+        others = [h for h in hashes if not h.startswith(exclude_prefix)]
+        return total, len(others), others[:limit]
+
     def update_user(
         self,
         user_id: Any,

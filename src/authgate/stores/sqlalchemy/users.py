@@ -6,12 +6,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
 from authgate.errors import ValidationError
-from authgate.models import canonical_email, canonical_username
-from authgate.stores._common import INVALID_KEY, check_attributes, coerce_key, permissions_text
+from authgate.models import canonical_email, canonical_username, new_stamp
+from authgate.stores._common import (
+    INVALID_KEY,
+    check_attributes,
+    coerce_key,
+    key_type,
+    permissions_text,
+)
 from authgate.stores.sqlalchemy.core import StoreCore
 
 __all__ = ["UserQueries"]
@@ -86,6 +92,71 @@ class UserQueries(StoreCore):
         """How many users exist."""
         query = select(func.count()).select_from(self._users)
         return self._run(lambda s: int(s.scalar(query) or 0))
+
+    def reserve_user_id(self) -> Any:
+        """An id from the database's own key generator, spent (finding S3).
+
+        A key with a Python default (authgate's UUIDs) is just drawn. A key the
+        database generates is drawn by inserting a placeholder row outside any
+        ORM session: PostgreSQL sequences and MySQL/MariaDB auto-increment
+        counters are not rolled back, so the transaction is; SQLite takes
+        ``max(rowid) + 1``, so the row is deleted and committed instead (which
+        spends the key only for ``sqlite_autoincrement`` tables; authgate
+        warns about the others at set-up).
+        """
+        default: Any = self._user_pk.default
+        if default is not None and getattr(default, "is_callable", False):
+            return default.arg(None)
+        placeholder = new_stamp()
+        values = {
+            self._user_columns["email"]: f"{placeholder}@reserved.invalid",
+            self._user_columns["email_canonical"]: f"{placeholder}@reserved.invalid",
+        }
+        sqlite = self.engine.dialect.name == "sqlite"
+        try:
+            with self._serial, self.engine.connect() as connection:
+                transaction = connection.begin()
+                result = connection.execute(insert(self._users).values(values))
+                key = result.inserted_primary_key[0] if result.inserted_primary_key else None
+                if sqlite:
+                    connection.execute(delete(self._users).where(self._user_pk == key))
+                    transaction.commit()
+                else:
+                    transaction.rollback()
+                return key
+        except (DBAPIError, PoolTimeoutError):
+            # The app's model has required columns authgate cannot fill: the
+            # best plausible id is the next one (a storage outage fails here too).
+            top = self._run(lambda s: s.scalar(select(func.max(self._user_pk))))
+            return (top or 0) + 1
+
+    @property
+    def reuses_reserved_ids(self) -> bool:
+        """Whether :meth:`reserve_user_id` cannot spend ids: SQLite integer keys without
+        ``sqlite_autoincrement`` hand the same ``max(rowid) + 1`` to the next user."""
+        default = self._user_pk.default
+        if default is not None or self._engine is None:
+            return False
+        if self._engine.dialect.name != "sqlite" or self._users.kwargs.get("sqlite_autoincrement"):
+            return False
+        return key_type(self.user_model) is int
+
+    def sample_password_hashes(self, exclude_prefix: str, limit: int) -> tuple[int, int, list[str]]:
+        """See :meth:`authgate.stores.base.UserStore.sample_password_hashes` (three queries)."""
+        column = self._user_columns["password_hash"]
+        others = column.is_not(None) & ~column.startswith(exclude_prefix, autoescape=True)
+        total = select(func.count()).select_from(self._users)
+        matching = select(func.count()).select_from(self._users).where(others)
+        sample = select(column).where(others).limit(limit)
+
+        def work(session: Session) -> tuple[int, int, list[str]]:
+            return (
+                int(session.scalar(total) or 0),
+                int(session.scalar(matching) or 0),
+                [str(h) for h in session.scalars(sample)],
+            )
+
+        return self._run(work)
 
     def update_user(
         self,
