@@ -34,3 +34,5 @@ DATABASES = {
     }
 }
 AUTHGATE_DEBUG = DEBUG  # session cookies without Secure on http://localhost
+# Where emailed links (confirmation, reset) point: the address users open the site at.
+AUTHGATE_BASE_URL = os.environ.get("AUTHGATE_BASE_URL", "http://localhost:8000")

@@ -23,6 +23,7 @@ from authgate.flows import (
     signup,
 )
 from authgate.flows.decoys import Decoys
+from authgate.flows.links import DEFAULT_BASE_URL
 from authgate.flows.notify import MailService
 from authgate.flows.validation import signup_fields
 from authgate.models import utcnow
@@ -133,6 +134,14 @@ class Auth:
             session_cache=cache,
         )
         signup_fields(self.settings, store.user_model)  # a wrong name fails now, not at sign-up
+        if self.settings.base_url is None and not self.settings.debug:
+            warnings.warn(
+                f"base_url is not set, so emailed links (confirmation, reset, sign-in) point "
+                f"at {DEFAULT_BASE_URL}; set base_url='https://your.app' (or "
+                "AUTHGATE_BASE_URL) to the address users open the app at.",
+                InsecureSettingWarning,
+                stacklevel=2,
+            )
         if self.settings.confirmable and getattr(store, "reuses_reserved_ids", False):
             warnings.warn(
                 f"{store.user_model.__name__} has an integer key on SQLite without "

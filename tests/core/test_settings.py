@@ -64,7 +64,7 @@ def test_short_secret_warns_with_remedy() -> None:
 def test_long_secret_does_not_warn() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        Auth(SECRET)
+        Auth(SECRET, base_url="https://app.example")
 
 
 def test_secret_list_is_newest_first() -> None:

@@ -8,7 +8,6 @@ learns nothing about why.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -18,10 +17,17 @@ from authgate.flows.validation import valid_email
 from authgate.models import canonical_email
 from authgate.tokens import TokenPayload, constant_time_equals, state_fingerprint
 
-__all__ = ["fingerprint", "link_url", "mail_link", "redeem", "within_send_limit"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "fingerprint",
+    "link_url",
+    "mail_link",
+    "redeem",
+    "within_send_limit",
+]
 
-logger = logging.getLogger("authgate.mail")
-_warned: set[str] = set()
+#: Where emailed links point when ``base_url`` is not set (development only).
+DEFAULT_BASE_URL = "http://localhost:8000"
 
 
 def fingerprint(purpose: str, user: Any) -> str:
@@ -41,12 +47,7 @@ def fingerprint(purpose: str, user: Any) -> str:
 
 def link_url(ctx: Context, path: str, token: str) -> str:
     """An absolute link under the API prefix, built from ``base_url`` (never the Host header)."""
-    base = ctx.settings.base_url
-    if base is None:
-        base = "http://localhost:8000"
-        if "base_url" not in _warned:
-            _warned.add("base_url")
-            logger.warning("base_url is not set; emailed links point at %s", base)
+    base = ctx.settings.base_url or DEFAULT_BASE_URL  # Auth() warned when it is unset
     return f"{base.rstrip('/')}{ctx.url_prefix}{path}?token={quote(token, safe='')}"
 
 

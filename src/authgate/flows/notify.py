@@ -23,13 +23,15 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from authgate import signals
 from authgate.mail import Mailer, as_mailer
+from authgate.mail.console import ConsoleMailer
 from authgate.mail.render import EmailRenderer
-from authgate.settings import Settings
+from authgate.settings import InsecureSettingWarning, Settings
 
 __all__ = ["MailService"]
 
@@ -54,7 +56,8 @@ class MailService:
         sender: Any = None,
     ) -> None:
         self.settings = settings
-        self.mailer: Mailer = as_mailer(mailer)
+        self.mailer: Mailer = self._mailer(mailer)
+        self._warned = False
         self._template_dirs = tuple(template_dirs)
         self.renderer = EmailRenderer(self._template_dirs, settings=settings)
         self._sender = sender
@@ -64,7 +67,13 @@ class MailService:
 
     def use(self, mailer: Any) -> None:
         """Deliver through ``mailer`` (an object with ``send`` or a callable) from now on."""
-        self.mailer = as_mailer(mailer)
+        self.mailer = self._mailer(mailer)
+
+    def _mailer(self, mailer: Any) -> Mailer:
+        # The default console mailer shows links only in debug (finding U9).
+        return as_mailer(
+            ConsoleMailer(show_links=self.settings.debug) if mailer is None else mailer
+        )
 
     def add_template_dir(self, path: str) -> None:
         """Look for overriding ``authgate/email/...`` templates in ``path`` first."""
@@ -77,8 +86,32 @@ class MailService:
         """Whether delivery happens in the caller's thread (test outboxes, queue mailers)."""
         return bool(getattr(self.mailer, "synchronous", True))
 
+    @property
+    def prints_to_console(self) -> bool:
+        """Whether emails go to the console mailer (authgate's default) instead of being sent."""
+        return isinstance(self.mailer, ConsoleMailer)
+
+    def warn_if_console(self) -> None:
+        """Warn (once) that emails are printed, not sent, unless ``debug`` is on.
+
+        Called when an integration is set up and at the first email: a
+        production app without a mailer loses every confirmation and reset.
+        """
+        if self._warned or self.settings.debug or not self.prints_to_console:
+            return
+        self._warned = True
+        message = (
+            "emails are printed to the console, not sent (no mailer is configured), "
+            "with their links hidden since debug is off. Configure one: "
+            "Auth(send_email=SMTPMailer.from_url('smtp+tls://user:password@host:587')) "
+            "or any callable send_email(message)."
+        )
+        logger.warning(message)
+        warnings.warn(message, InsecureSettingWarning, stacklevel=3)
+
     def send(self, kind: str, to: str, user: Any, **context: Any) -> None:
         """Render ``kind`` for ``to`` and deliver it (in the background unless synchronous)."""
+        self.warn_if_console()
         if self.synchronous:
             self._deliver(kind, to, user, context)
             return

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from typing import TextIO
 
 from authgate.mail.message import EmailMessage
 
-__all__ = ["ConsoleMailer"]
+__all__ = ["ConsoleMailer", "hide_tokens"]
 
 _RULE = "-" * 72
+_TOKEN = re.compile(r"([?&]token=)[^\s&\"'<>]+")
+
+
+def hide_tokens(text: str) -> str:
+    """``text`` with the token of every link replaced by a note (nothing usable is printed).
+
+    Examples:
+        >>> hide_tokens("Open https://app.example/auth/verify-email?token=abc.def now")
+        'Open https://app.example/auth/verify-email?token=[hidden: debug is off] now'
+    """
+    return _TOKEN.sub(r"\1[hidden: debug is off]", text)
 
 
 class ConsoleMailer:
@@ -35,8 +47,12 @@ class ConsoleMailer:
     #: Printing is quick: authgate may call it in the request's thread.
     synchronous = True
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, show_links: bool = True) -> None:
         self.stream = stream
+        #: Print links as they are. authgate's default console mailer shows them
+        #: only with ``debug=True``: outside debug, stdout ends up in log
+        #: aggregation, and a reset or sign-in link there hands accounts over.
+        self.show_links = show_links
         # One block per email even when several threads send at once.
         self._lock = threading.Lock()
 
@@ -57,7 +73,7 @@ class ConsoleMailer:
                 *([f"From: {message.sender}"] if message.sender else []),
                 f"Subject: {message.subject}",
                 "",
-                message.text.rstrip("\n"),
+                (message.text if self.show_links else hide_tokens(message.text)).rstrip("\n"),
                 _RULE,
                 "",
             ]
