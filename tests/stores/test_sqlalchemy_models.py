@@ -320,3 +320,73 @@ def test_ensure_schema_is_one_query_when_up_to_date(empty_database: str) -> None
         store.close()
     assert len(statements) == 1
     assert "version_num" in statements[0] and migrate.VERSION_TABLE in statements[0]
+
+
+# -- sign-up over an app model with a database-generated key (findings S3, S4) -----
+
+
+def _app_auth(store: Any, **settings: Any) -> Any:
+    from authgate import Auth
+    from tests.core.conftest import FAST_HASHING, SECRET
+
+    return Auth(SECRET, store=store, send_email=lambda message: None,
+                **{**FAST_HASHING, **settings})  # fmt: skip
+
+
+def _sign_up(auth: Any, email: str, **fields: Any) -> dict[str, Any]:
+    from tests.core.conftest import PASSWORD
+
+    result: dict[str, Any] = auth.sign_up(email, PASSWORD, **fields).to_dict()
+    return result
+
+
+def test_look_alike_sign_up_has_an_id_from_the_key_generator(app_store: Any) -> None:
+    """S3: a taken address answered ``"id": "None"`` with an integer key: one request told."""
+    reused = getattr(app_store, "reuses_reserved_ids", False)
+    if reused:  # SQLite rowid table: say so loudly at set-up
+        with pytest.warns(models_warning(), match="sqlite_autoincrement"):
+            auth = _app_auth(app_store, confirmable=True)
+    else:
+        auth = _app_auth(app_store, confirmable=True)
+    first = _sign_up(auth, "victim@example.com")
+    taken = _sign_up(auth, "victim@example.com")
+    fresh = _sign_up(auth, "nobody@example.com")
+    for answer in (first, taken, fresh):
+        assert answer["token"] is None
+        assert answer["user"]["id"].isdigit(), answer  # never "None"
+        assert set(answer["user"]) == set(first["user"])
+    assert int(first["user"]["id"]) < int(taken["user"]["id"])
+    if not reused:  # the look-alike's id was spent: the next real user gets a later one
+        assert int(taken["user"]["id"]) < int(fresh["user"]["id"])
+    assert app_store.count_users() == 2  # the look-alike was never stored
+
+
+def models_warning() -> type[Warning]:
+    from authgate.settings import InsecureSettingWarning
+
+    return InsecureSettingWarning
+
+
+def test_sign_up_sets_only_the_allowed_app_fields(app_store: Any) -> None:
+    """S4: sign-up wrote every extra column of the model (``is_admin``...): now an allow-list."""
+    from authgate.errors import ValidationError
+
+    auth = _app_auth(app_store)
+    with pytest.raises(ValidationError) as caught:
+        _sign_up(auth, "mallory@example.com", first_name="Mallory")
+    assert caught.value.fields == {"first_name": "unknown_field"}
+    assert app_store.count_users() == 0
+
+    allowed = _app_auth(app_store, signup_fields=["first_name"])
+    assert _sign_up(allowed, "ada@example.com", first_name="Ada")["user"]["first_name"] == "Ada"
+    for forbidden in ({"is_active": False}, {"id": 7}, {"security_stamp": "x"}, {"roles": []}):
+        with pytest.raises(ValidationError) as caught:
+            _sign_up(allowed, "eve@example.com", **forbidden)
+        assert set(caught.value.fields.values()) == {"unknown_field"}
+    assert app_store.count_users() == 1
+
+
+@pytest.mark.parametrize("names", [["email"], ["is_active"], ["password_hash"], ["nope"], "first_name"])
+def test_signup_fields_must_name_app_columns(names: Any) -> None:
+    with pytest.raises(ValueError, match="signup_fields"):
+        _app_auth(MemoryStore(user_model=User, role_model=Role), signup_fields=names)

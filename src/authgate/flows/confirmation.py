@@ -70,24 +70,23 @@ def confirm_email(ctx: Context, token: object, client: Client = NO_CLIENT) -> Au
     )
     for purpose, complete in attempts:
         try:
-            payload, user = redeem(ctx, purpose, token, settings.confirm_email_within)
+            payload, user, stamp = redeem(ctx, purpose, token, settings.confirm_email_within)
         except InvalidToken:
             continue
-        stamp = user.security_stamp  # what the token's fingerprint was checked against
         if not user.is_active:
             raise AccountDisabled()
-        updated = complete(ctx, user, payload.data)
+        updated = complete(ctx, user, stamp, payload.data)
         if purpose == PURPOSE and settings.login_after_confirm:
             return start_session(ctx, updated, stamp=stamp, client=client)
         return AuthResult(user=updated, token=None)
     raise InvalidToken()
 
 
-def _complete_confirmation(ctx: Context, user: Any, data: dict[str, Any]) -> Any:
+def _complete_confirmation(ctx: Context, user: Any, stamp: str, data: dict[str, Any]) -> Any:
     updated = ctx.users.update_user(
         user.id,
         {"email_confirmed_at": ctx.now()},
-        expect={"email_confirmed_at": None, "security_stamp": user.security_stamp},
+        expect={"email_confirmed_at": None, "security_stamp": stamp},
     )
     if updated is None:  # confirmed concurrently by another click, or the account changed
         raise InvalidToken()

@@ -50,7 +50,7 @@ def change_email(
     )  # fmt: skip
 
 
-def complete_change(ctx: Context, user: Any, data: dict[str, Any]) -> Any:
+def complete_change(ctx: Context, user: Any, stamp: str, data: dict[str, Any]) -> Any:
     """Make the confirmed new address the user's, rotating the stamp in the same write."""
     new_email = data.get("email")
     if not isinstance(new_email, str):
@@ -60,7 +60,7 @@ def complete_change(ctx: Context, user: Any, data: dict[str, Any]) -> Any:
         updated = ctx.users.update_user(
             user.id,
             {"email": new_email, "email_confirmed_at": ctx.now(), "security_stamp": new_stamp()},
-            expect={"security_stamp": user.security_stamp},
+            expect={"security_stamp": stamp},
         )
     except UserExists:  # taken since the link was sent
         raise InvalidToken("That address is no longer available.") from None

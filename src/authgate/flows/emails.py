@@ -77,7 +77,7 @@ def add_email(
     )  # fmt: skip
 
 
-def complete_add(ctx: Context, user: Any, data: dict[str, Any]) -> Any:
+def complete_add(ctx: Context, user: Any, stamp: str, data: dict[str, Any]) -> Any:
     """Confirm an added address (called by ``confirm_email``)."""
     email_id = data.get("id")
     store = ctx.emails

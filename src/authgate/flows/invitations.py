@@ -50,7 +50,7 @@ def invite(ctx: Context, email: object, invited_by: Any = None) -> str:
 
 def check_invitation(ctx: Context, token: object, email: str) -> Any:
     """Verify (without using) an invitation for ``email``; returns the token payload."""
-    payload, _ = redeem(ctx, PURPOSE, token, ctx.settings.invite_within, claim=False)
+    payload = redeem(ctx, PURPOSE, token, ctx.settings.invite_within, claim=False).payload
     invited = payload.data.get("email")
     canonical = canonical_email(email)
     if not isinstance(invited, str) or canonical_email(invited) != canonical:

@@ -8,7 +8,7 @@ learns nothing about why.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from authgate.context import Context
@@ -19,6 +19,7 @@ from authgate.tokens import TokenPayload, constant_time_equals, state_fingerprin
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "Redeemed",
     "fingerprint",
     "link_url",
     "mail_link",
@@ -58,27 +59,38 @@ def within_send_limit(ctx: Context, kind: str, address_canonical: str) -> bool:
     )
 
 
+class Redeemed(NamedTuple):
+    """A verified (and, unless asked not to, claimed) emailed token."""
+
+    payload: TokenPayload
+    #: The token's user (``None`` for tokens without one, such as invitations).
+    user: Any
+    #: The user's security stamp the token was checked against (empty without a
+    #: user): a session or change that follows must be bound to it, not re-read.
+    stamp: str
+
+
 def redeem(
     ctx: Context, purpose: str, token: object, max_age: int, *, claim: bool = True
-) -> tuple[TokenPayload, Any]:
+) -> Redeemed:
     """Verify a token of ``purpose`` and load its user; claim it once when ``claim``.
 
-    Returns the payload and the user (``None`` for tokens without a user, such
-    as invitations). Raises ``INVALID_TOKEN`` on every failure.
+    Raises ``INVALID_TOKEN`` on every failure.
     """
     payload = ctx.email_tokens.verify(purpose, token, max_age)
-    user = None
+    user, stamp = None, ""
     if payload.user_id is not None:
         user = ctx.users.get_user(payload.user_id)
         if user is None:
             raise InvalidToken()
+        stamp = user.security_stamp
         if not constant_time_equals(payload.fingerprint, fingerprint(purpose, user)):
             raise InvalidToken()
     if claim and not ctx.tokens.claim_token(
         payload.jti, purpose, payload.user_id, payload.expires_at, ctx.now()
     ):
         raise InvalidToken()
-    return payload, user
+    return Redeemed(payload, user, stamp)
 
 
 def expires_in_minutes(seconds: int) -> int:

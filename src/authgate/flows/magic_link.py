@@ -50,8 +50,7 @@ def sign_in_with_link(ctx: Context, token: object, client: Client = NO_CLIENT) -
     """Redeem a sign-in link once and start a session."""
     if not ctx.settings.passwordless:
         raise FeatureDisabled("Sign-in by email link is not enabled.")
-    _, user = redeem(ctx, PURPOSE, token, ctx.settings.login_link_within)
-    stamp = user.security_stamp  # what the link's fingerprint was checked against
+    _, user, stamp = redeem(ctx, PURPOSE, token, ctx.settings.login_link_within)
     if not user.is_active:
         raise AccountDisabled()
     if user.email_confirmed_at is None:

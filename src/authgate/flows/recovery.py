@@ -57,8 +57,9 @@ def reset_password(
         raise FeatureDisabled("Password recovery is not enabled.")
     # Check the token before the password so a bad link says INVALID_TOKEN first,
     # but do not claim it until the new password is acceptable.
-    payload, user = redeem(ctx, PURPOSE, token, ctx.settings.reset_password_within, claim=False)
-    stamp = user.security_stamp  # what the token's fingerprint was checked against
+    payload, user, stamp = redeem(
+        ctx, PURPOSE, token, ctx.settings.reset_password_within, claim=False
+    )
     if not user.is_active:
         raise AccountDisabled()
     secret = ctx.policy.validate(
