@@ -40,7 +40,7 @@ from authgate.errors import AuthError
 from authgate.session_cache import StoreNeeded
 from authgate.web.api import AuthAPI, Route
 from authgate.web.credentials import Mechanism, Principal
-from authgate.web.guard import Guard, Rule
+from authgate.web.guard import Guard, Preflight, Rule
 from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView
 
 try:
@@ -79,8 +79,11 @@ _STATE = "authgate"
 _REF = "#/components/schemas/"
 #: Operation fields FastAPI writes itself (security comes from the scheme dependencies).
 _FASTAPI_OWN = frozenset({"operationId", "summary", "tags", "responses", "security"})
-#: Methods answered with authgate's JSON 405 on a known path (FastAPI's is ``{"detail": ...}``).
-_OTHER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+#: Methods answered by authgate's dispatcher on a known path when no route serves them
+#: (a JSON 405, or 204 for OPTIONS; FastAPI's own 405 is ``{"detail": ...}``).
+_OTHER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+#: Where the rule a dependency refused with is kept for the error handler (scope key).
+_RULE_KEY = "authgate.rule"
 
 #: The bearer scheme in FastAPI's OpenAPI (/docs gets an "Authorize" button).
 #: It never rejects: authgate reads the credentials itself.
@@ -138,6 +141,7 @@ def setup_for_fastapi(auth: Auth, app: FastAPI, prefix: str = "/auth") -> Auth:
     app.router.routes.append(Mount(api.prefix, routes=router.routes))
     _document(app, api.prefix, router)
     app.add_exception_handler(AuthError, _auth_error_handler)
+    app.add_exception_handler(Preflight, _auth_error_handler)
     return auth
 
 
@@ -211,6 +215,11 @@ def _router(api: AuthAPI) -> APIRouter:
             name=f"{path}:method_not_allowed",
             include_in_schema=False,
         )
+    # Last: any other path under the prefix is authgate's JSON 404, not FastAPI's.
+    router.add_api_route(
+        "/{path:path}", _fallback(api, None), methods=[*_OTHER_METHODS, "HEAD"],
+        name="authgate:not_found", include_in_schema=False,
+    )  # fmt: skip
     return router
 
 
@@ -265,13 +274,17 @@ def _endpoint(api: AuthAPI, route: Route) -> Callable[[Request], Awaitable[Respo
     return endpoint
 
 
-def _fallback(api: AuthAPI, path: str) -> Callable[[Request], Awaitable[Response]]:
-    async def method_not_allowed(request: Request) -> Response:
-        answer = await run_in_threadpool(api.handle, _neutral(request, path))
-        assert answer is not None  # ``path`` is one of api's paths
-        return _response(answer)
+def _fallback(api: AuthAPI, path: str | None) -> Callable[[Request], Awaitable[Response]]:
+    """The dispatcher's answer for what no route serves: 404, 405, OPTIONS or HEAD.
 
-    return method_not_allowed
+    ``path``: the route's path below the prefix (``None``: the catch-all route).
+    """
+
+    async def not_served(request: Request) -> Response:
+        below = "/" + request.path_params["path"] if path is None else path
+        return _response(await run_in_threadpool(api.handle, await _read(request, below)))
+
+    return not_served
 
 
 # -- translation --------------------------------------------------------------------
@@ -341,9 +354,10 @@ def _integration(request: Request) -> _Integration:
 
 async def _auth_error_handler(request: Request, exc: Exception) -> Response:
     """JSON error for API requests, login redirect (with a safe ``next``) for pages."""
-    assert isinstance(exc, AuthError)
+    assert isinstance(exc, AuthError | Preflight)
     full_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return _response(_integration(request).guard.deny(_neutral(request), exc, full_path))
+    rule = request.scope.get(_RULE_KEY)
+    return _response(_integration(request).guard.deny(_neutral(request), exc, full_path, rule))
 
 
 # -- dependencies -------------------------------------------------------------------
@@ -357,7 +371,11 @@ async def _check(request: Request, rule: Rule) -> Any:
         AuthError: turned into the response by the handler :func:`setup_for_fastapi` installs.
     """
     guard = _integration(request).guard
-    principal = await _without_blocking(guard.check, _neutral(request), rule)
+    try:
+        principal = await _without_blocking(guard.check, _neutral(request), rule)
+    except (AuthError, Preflight):
+        request.scope[_RULE_KEY] = rule  # the handler's answer depends on it (Basic challenge)
+        raise
     return None if principal is None else principal.user
 
 
@@ -379,7 +397,7 @@ def _bearer_documented(dependency: D) -> D:
 
 @_bearer_documented
 async def current_user(request: Request) -> Any:
-    """The signed-in user (bearer token, session cookie or HTTP Basic), or 401.
+    """The signed-in user (bearer token or session cookie), or 401; never ``None``.
 
     Answered from the session cache on the event loop when the session is
     there; otherwise the lookup runs in the thread pool, so it never blocks the
@@ -453,8 +471,9 @@ def require_auth(*mechanisms: Mechanism) -> Callable[..., Any]:
     """A dependency: a user signed in through one of ``mechanisms`` (default: any).
 
     Mechanisms: ``"session"`` (the session cookie), ``"token"`` (a bearer token),
-    ``"basic"`` (HTTP Basic). ``require_auth("token")`` turns cookie sessions
-    away, e.g. for an API meant for scripts. It returns the user.
+    ``"basic"`` (HTTP Basic, accepted only when named here: default session and
+    token). ``require_auth("token")`` turns cookie sessions away, e.g. for an API
+    meant for scripts. It returns the user.
 
     Raises:
         ValueError: an unknown mechanism.

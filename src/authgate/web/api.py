@@ -10,11 +10,23 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from authgate.errors import AuthError, Forbidden, Unauthorized, ValidationError
+from authgate.errors import (
+    AuthError,
+    FeatureDisabled,
+    Forbidden,
+    InternalError,
+    InvalidToken,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UserNotFound,
+    ValidationError,
+)
 from authgate.flows import (
     account,
     confirmation,
@@ -35,7 +47,7 @@ from authgate.web.redirects import safe_next
 if TYPE_CHECKING:
     from authgate.auth import Auth
 
-__all__ = ["AuthAPI", "Call", "Route"]
+__all__ = ["AuthAPI", "Call", "Route", "www_authenticate"]
 
 logger = logging.getLogger("authgate.web")
 
@@ -147,8 +159,28 @@ def _sign_out(call: Call) -> ApiResponse:
     return response
 
 
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 def _session(call: Call) -> ApiResponse:
-    return ApiResponse.json({"user": call.user.to_dict()})
+    """``{"user": ..., "session": {"id", "expires_at", "idle_expires_at"}}``.
+
+    The session part tells an SPA when to refresh: ``expires_at`` is the hard
+    end, ``idle_expires_at`` (or ``null``) the end if the session is not used
+    again before it.
+    """
+    assert call.principal is not None
+    data: dict[str, Any] = {"user": call.user.to_dict()}
+    session = call.principal.session
+    if session is not None:
+        idle = sessions.idle_deadline(call.api.auth.ctx, session)
+        data["session"] = {
+            "id": session.id,
+            "expires_at": _iso(session.expires_at),
+            "idle_expires_at": _iso(idle),
+        }
+    return ApiResponse.json(data)
 
 
 def _change_password(call: Call) -> ApiResponse:
@@ -205,23 +237,37 @@ def _link_result(call: Call, result: Any) -> ApiResponse:
 
 
 def _link_page(
-    title: str, button: str, password: bool = False
+    title: str, button: str, *, feature: str | None = None, password: bool = False
 ) -> Callable[[Call], ApiResponse | None]:
+    """The confirm page of an emailed link, for every GET that does not ask for JSON.
+
+    ``None`` for the requests that redeem the link: POSTs, and GETs that ask
+    for JSON by name (SPEC §5). A password page (reset) is always the page.
+    """
+
     def page(call: Call) -> ApiResponse | None:
-        if call.request.method != "GET" or not call.request.wants_html:
+        request = call.request
+        if request.method not in ("GET", "HEAD"):
+            return None
+        if request.method == "GET" and request.wants_json and not password:
             return None
         settings = call.api.auth.settings
-        action = call.api.prefix + call.request.path
+        if feature is not None and not getattr(settings, feature):
+            raise FeatureDisabled()
+        action = call.api.prefix + request.path
         limits = (settings.password_min_length, settings.password_max_length) if password else None
-        return link_page(call.request, action, title, button,
-                         secure=settings.secure_cookies, password=limits)  # fmt: skip
+        return link_page(request, action, title, button, secure=settings.secure_cookies,
+                         cookie_name=call.api.credentials.flow_cookie_name,
+                         password=limits)  # fmt: skip
 
     return page
 
 
 _confirm_page = _link_page("Confirm your email address", "Confirm")
-_magic_page = _link_page("Sign in", "Sign in")
-_reset_page = _link_page("Choose a new password", "Set password", password=True)
+_magic_page = _link_page("Sign in", "Sign in", feature="passwordless")
+_reset_page = _link_page(
+    "Choose a new password", "Set password", feature="recoverable", password=True
+)
 
 
 def _send_verification(call: Call) -> ApiResponse:
@@ -246,9 +292,7 @@ def _forgot_password(call: Call) -> ApiResponse:
 
 def _reset_password_page(call: Call) -> ApiResponse:
     page = _reset_page(call)
-    if page is None:
-        raise ValidationError("Open this link in a browser, or POST the token.",
-                              fields={"token": "invalid"})  # fmt: skip
+    assert page is not None  # a GET (or HEAD): always the page
     return page
 
 
@@ -448,6 +492,25 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 
+#: The realm of every ``WWW-Authenticate`` challenge.
+REALM = "authgate"
+
+
+def www_authenticate(error: AuthError, *, basic: bool = False) -> str:
+    """The ``WWW-Authenticate`` value for a 401 (RFC 9110 §11.6.1, RFC 6750 §3).
+
+    ``Bearer`` always; ``Basic`` only where the route accepts HTTP Basic
+    (never on the JSON API, where a browser would pop up a login dialog).
+    A bad bearer token says ``error="invalid_token"``.
+    """
+    bearer = f'Bearer realm="{REALM}"'
+    if isinstance(error, InvalidToken | UserNotFound):
+        bearer += ', error="invalid_token"'
+    if basic:
+        return f'{bearer}, Basic realm="{REALM}", charset="UTF-8"'
+    return bearer
+
+
 class AuthAPI:
     """The JSON API of one :class:`~authgate.Auth`, ready to be mounted at ``prefix``."""
 
@@ -461,32 +524,48 @@ class AuthAPI:
         self._by_path: dict[str, dict[str, Route]] = {}
         for route in self.routes:
             self._by_path.setdefault(route.path, {})[route.method] = route
+        #: The ``Allow`` header of each path: its methods, HEAD where GET is served, OPTIONS.
+        self._allow: dict[str, tuple[str, ...]] = {
+            path: allowed_methods(methods) for path, methods in self._by_path.items()
+        }
 
     def enabled(self, route: Route) -> bool:
         """Whether the route's feature is switched on."""
         return route.feature is None or bool(getattr(self.auth.settings, route.feature))
 
+    def allowed(self, path: str) -> tuple[str, ...]:
+        """The methods served at ``path`` (below the prefix); empty for an unknown path."""
+        return self._allow.get(path.rstrip("/") or "/", ())
+
     def match(self, method: str, path: str) -> Route | bool | None:
-        """The route for ``method path``; ``False`` when the path exists with other methods."""
+        """The route for ``method path``; ``False`` when the path exists with other methods.
+
+        ``HEAD`` matches the ``GET`` route of the path.
+        """
         methods = self._by_path.get(path.rstrip("/") or "/")
         if methods is None:
             return None
-        return methods.get(method.upper(), False)
+        method = method.upper()
+        return methods.get("GET" if method == "HEAD" else method, False)
 
-    def handle(self, request: ApiRequest) -> ApiResponse | None:
-        """Serve ``request`` (path relative to the prefix); ``None`` if it is not an API path."""
+    def handle(self, request: ApiRequest) -> ApiResponse:
+        """Serve ``request`` (path relative to the prefix), whatever its path and method.
+
+        An unknown path is a JSON 404 ``NOT_FOUND``; a known path with another
+        method a 405 ``METHOD_NOT_ALLOWED`` with a true ``Allow``; ``OPTIONS``
+        a 204 with that ``Allow`` (an app's CORS layer adds its headers to it);
+        ``HEAD`` the answer to ``GET`` (the integration or the server drops the
+        body).
+        """
         route = self.match(request.method, request.path)
+        if isinstance(route, Route):
+            return self.dispatch(route, request)
         if route is None:
-            return None
-        if route is False:
-            allowed = ", ".join(sorted(self._by_path[request.path.rstrip("/")]))
-            response = ApiResponse.json(
-                {"error": {"code": "METHOD_NOT_ALLOWED", "message": "Method not allowed."}}, 405
-            )
-            response.headers.append(("Allow", allowed))
-            return response
-        assert isinstance(route, Route)
-        return self.dispatch(route, request)
+            return self.error(NotFound())
+        allowed = self.allowed(request.path)
+        if request.method.upper() == "OPTIONS":
+            return ApiResponse(status=204, headers=[("Allow", ", ".join(allowed))])
+        return self.error(MethodNotAllowed(allowed=allowed))
 
     def dispatch(self, route: Route, request: ApiRequest) -> ApiResponse:
         """Run one route: authenticate, parse, call the flow, render any error."""
@@ -496,13 +575,16 @@ class AuthAPI:
                 principal = self.credentials.authenticate(request, ("token", "session"))
                 if principal is None:
                     raise Unauthorized()
+            takes_body = bool(route.fields or route.open_body or route.form)
+            if takes_body and request.body_too_large:
+                raise PayloadTooLarge()  # refused unparsed
             from_form = route.form and request.is_form
             if from_form:
                 data: dict[str, Any] = dict(request.form())
-                check_form_nonce(request, data)
+                check_form_nonce(request, data, self.credentials.flow_cookie_name)
                 data.pop("nonce", None)
             else:
-                data = request.json() if route.fields or route.open_body else {}
+                data = request.json() if takes_body else {}
             if not route.open_body:
                 unknown = {k: "unknown_field" for k in data if k not in route.fields}
                 if unknown:
@@ -513,18 +595,30 @@ class AuthAPI:
         except Exception:
             ref = uuid.uuid4().hex[:12]
             logger.exception("unhandled error in %s (ref %s)", route.name, ref)
-            return ApiResponse.json(
-                {"error": {"code": "INTERNAL_ERROR", "message": f"Internal error (ref {ref})."}},
-                500,
-            )
+            return self.error(InternalError(ref))
 
     @staticmethod
-    def error(exc: AuthError) -> ApiResponse:
-        """The JSON response for an :class:`AuthError`."""
-        return ApiResponse.json(exc.to_dict(), exc.status, exc.headers().items())
+    def error(exc: AuthError, *, basic: bool = False) -> ApiResponse:
+        """The JSON response for an :class:`AuthError`.
+
+        A 401 carries ``WWW-Authenticate`` (with ``Basic`` when ``basic``: the
+        route accepts HTTP Basic).
+        """
+        response = ApiResponse.json(exc.to_dict(), exc.status, exc.headers().items())
+        if exc.status == 401:
+            response.headers.append(("WWW-Authenticate", www_authenticate(exc, basic=basic)))
+        return response
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document of the enabled routes, paths as served."""
         from authgate.web.openapi import build_openapi
 
         return build_openapi(self)
+
+
+def allowed_methods(methods: Iterable[str]) -> tuple[str, ...]:
+    """The ``Allow`` list of a path served with ``methods``: plus HEAD for GET, and OPTIONS."""
+    allowed = set(methods) | {"OPTIONS"}
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return tuple(sorted(allowed))

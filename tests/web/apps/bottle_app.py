@@ -39,7 +39,7 @@ def create_app(auth: Auth, prefix: str = "/auth") -> bottle.Bottle:
     app.get("/perm", callback=permissions_required("post.edit")(me))
     app.get("/token-only", callback=auth_required("token")(me))
     app.get("/session-only", callback=auth_required("session")(me))
-    app.get("/basic", callback=auth_required("basic")(me))
+    app.route("/basic", ["GET", "POST"], auth_required("basic")(me))
 
     @app.get("/anon")
     @anonymous_required

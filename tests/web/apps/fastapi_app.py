@@ -67,6 +67,10 @@ def create_app(auth: Auth, prefix: str = "/auth") -> FastAPI:
     def basic(user: Annotated[Any, Depends(require_auth("basic"))]) -> JSON:
         return {"email": user.email}
 
+    @app.post("/basic")
+    def basic_post(user: Annotated[Any, Depends(require_auth("basic"))]) -> JSON:
+        return {"email": user.email}
+
     @app.get("/anon", dependencies=[Depends(require_anonymous)])
     def anon() -> JSON:
         return {"ok": True}

@@ -41,7 +41,7 @@ def create_app(auth: Auth, prefix: str = "/auth") -> Flask:
     app.add_url_rule("/perm", "perm", permissions_required("post.edit")(me))
     app.add_url_rule("/token-only", "token_only", auth_required("token")(me))
     app.add_url_rule("/session-only", "session_only", auth_required("session")(me))
-    app.add_url_rule("/basic", "basic", auth_required("basic")(me))
+    app.add_url_rule("/basic", "basic", auth_required("basic")(me), methods=["GET", "POST"])
 
     @app.get("/anon")
     @anonymous_required

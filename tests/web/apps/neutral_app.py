@@ -27,6 +27,7 @@ RULES: dict[tuple[str, str], Rule | None] = {
     ("GET", "/token-only"): Rule.login("token"),
     ("GET", "/session-only"): Rule.login("session"),
     ("GET", "/basic"): Rule.login("basic"),
+    ("POST", "/basic"): Rule.login("basic"),
     ("GET", "/anon"): Rule(anonymous=True),
 }
 
