@@ -62,13 +62,21 @@ except ImportError as exc:
 from authgate import authz
 from authgate.auth import Auth
 from authgate.cli import make_cli
-from authgate.errors import AuthError
+from authgate.errors import AuthError, ValidationError
 from authgate.models import ANONYMOUS, AnonymousUser
 from authgate.settings import InsecureSettingWarning, Settings
 from authgate.web.api import AuthAPI
 from authgate.web.credentials import Mechanism, Principal
 from authgate.web.guard import Guard, Preflight, Rule, check_mechanisms, check_specs
-from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView, read_at_most
+from authgate.web.http import (
+    CHUNKED_UNSUPPORTED,
+    MAX_BODY_BYTES,
+    ApiRequest,
+    ApiResponse,
+    HeadersView,
+    read_at_most,
+    still_chunked,
+)
 
 __all__ = [
     "AnonymousUser",
@@ -263,6 +271,8 @@ def _api_request(path: str, *, with_body: bool = False) -> ApiRequest:
         length = request.content_length
         if length is not None and length > MAX_BODY_BYTES:
             too_large = True  # refused unread (Content-Length says enough)
+        elif still_chunked(request.environ):
+            raise ValidationError(CHUNKED_UNSUPPORTED, fields={"body": "invalid"})
         else:
             body = read_at_most(request.stream, MAX_BODY_BYTES + 1)
             too_large = len(body) > MAX_BODY_BYTES
@@ -298,7 +308,11 @@ def _full_path() -> str:
 
 
 def _serve_api(state: AuthGateState, path: str) -> Response:
-    return _to_flask(state.api.handle(_api_request("/" + path, with_body=True)))
+    try:
+        api_request = _api_request("/" + path, with_body=True)
+    except AuthError as error:
+        return _to_flask(state.api.error(error))
+    return _to_flask(state.api.handle(api_request))
 
 
 # -- current_user -------------------------------------------------------------------

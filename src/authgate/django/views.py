@@ -34,12 +34,14 @@ from authgate.errors import AuthError, ValidationError
 from authgate.web.api import AuthAPI
 from authgate.web.credentials import CSRF_HEADER
 from authgate.web.http import (
+    CHUNKED_UNSUPPORTED,
     MAX_BODY_BYTES,
     ApiRequest,
     ApiResponse,
     Headers,
     HeadersView,
     read_at_most,
+    still_chunked,
 )
 
 if TYPE_CHECKING:
@@ -112,20 +114,12 @@ def api_request(request: Any, path: str, *, body: bool = True) -> ApiRequest:
 def _chunked_body(meta: Any) -> bytes:
     """A chunked body, which Django's WSGI request reads as empty (it has no length).
 
-    A server that de-chunks says so with ``wsgi.input_terminated`` (Gunicorn,
-    Werkzeug, mod_wsgi); its input then ends with the body. Anything else cannot
-    be read safely and is refused.
-
     Raises:
-        ValidationError: the server hands the body over still chunked.
+        ValidationError: the server passed the body on still chunked.
     """
-    stream = meta.get("wsgi.input")
-    if stream is None or not meta.get("wsgi.input_terminated"):
-        raise ValidationError(
-            "Chunked request bodies need a server that de-chunks them; send Content-Length.",
-            fields={"body": "invalid"},
-        )
-    return read_at_most(stream, MAX_BODY_BYTES + 1)
+    if still_chunked(meta) or "wsgi.input" not in meta:
+        raise ValidationError(CHUNKED_UNSUPPORTED, fields={"body": "invalid"})
+    return read_at_most(meta["wsgi.input"], MAX_BODY_BYTES + 1)
 
 
 def _passes_django_csrf(request: Any) -> bool:

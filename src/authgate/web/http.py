@@ -27,6 +27,7 @@ __all__ = [
     "format_cookie",
     "parse_json_object",
     "read_at_most",
+    "still_chunked",
 ]
 
 #: Largest request body the JSON API reads; anything bigger is ``PAYLOAD_TOO_LARGE`` (413).
@@ -316,6 +317,26 @@ def read_at_most(stream: Any, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
+
+
+def still_chunked(environ: Mapping[str, Any]) -> bool:
+    """A WSGI request whose chunked body the server passed on without de-chunking it.
+
+    Servers that de-chunk (Gunicorn, Werkzeug, mod_wsgi) say so with
+    ``wsgi.input_terminated``; without it, and without ``Content-Length``, the
+    body cannot be read safely (Flask and Django would read it as empty).
+    """
+    return (
+        "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        and not environ.get("CONTENT_LENGTH")
+        and not environ.get("wsgi.input_terminated")
+    )
+
+
+#: The answer to a body :func:`still_chunked` says cannot be read.
+CHUNKED_UNSUPPORTED = (
+    "This server passes chunked request bodies on undecoded; send Content-Length instead."
+)
 
 
 def format_cookie(

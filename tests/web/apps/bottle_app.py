@@ -41,6 +41,12 @@ def create_app(auth: Auth, prefix: str = "/auth") -> bottle.Bottle:
     app.get("/session-only", callback=auth_required("session")(me))
     app.route("/basic", ["GET", "POST"], auth_required("basic")(me))
 
+    # Views routed for every method (``ANY``): S1.
+    app.route("/opt/login", "ANY", login_required(me))
+    app.route("/opt/admin", "ANY", roles_required("admin")(me))
+    app.route("/opt/perm", "ANY", permissions_required("post.edit")(me))
+    app.route("/opt/token", "ANY", auth_required("token")(me))
+
     @app.get("/anon")
     @anonymous_required
     def anon() -> JSON:
