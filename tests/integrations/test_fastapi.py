@@ -100,7 +100,11 @@ def test_every_enabled_route_is_in_fastapis_openapi(app: FastAPI, client: TestCl
     assert set(schema["properties"]) == {"email", "password", "remember"}
     assert schema["additionalProperties"] is False
     error = sign_in["responses"]["401"]["content"]["application/json"]["schema"]
-    assert error["properties"]["error"]["required"] == ["code", "message"]
+    assert error["allOf"][0]["properties"]["error"]["required"] == ["code", "message"]
+    assert error["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"] == [
+        "INVALID_CREDENTIALS"
+    ]
+    assert sign_in["responses"]["401"]["headers"]["WWW-Authenticate"]["required"] is True
     user = sign_in["responses"]["200"]["content"]["application/json"]["schema"]
     assert user["properties"]["user"]["properties"]["email"] == {
         "type": "string",

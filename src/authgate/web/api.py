@@ -95,14 +95,27 @@ class Route:
     form: bool = False
     #: Settings switch that must be on for the route to be listed.
     feature: str | None = None
+    #: Error codes the route answers beyond the generic ones (see :mod:`authgate.web.openapi`).
     errors: tuple[str, ...] = ()
+    #: A browser posting here with ``?next=`` is redirected there (303) on success.
+    redirects: bool = False
 
 
 def _str(description: str = "", **extra: Any) -> dict[str, Any]:
-    return {"type": "string", **({"description": description} if description else {}), **extra}
+    """A string field that must hold more than white space (what ``require_text`` checks)."""
+    schema = {"type": "string", "minLength": 1, "pattern": r"\S", **extra}
+    return {**schema, **({"description": description} if description else {})}
 
 
-_PASSWORD = _str("The password", format="password", maxLength=1024)
+#: Field schemas; the OpenAPI builder fills in the limits that depend on settings
+#: (``x-authgate-password``: ``"current"`` or ``"new"``).
+_EMAIL = _str(format="email", maxLength=254)
+_IDENTIFIER = _str("Email address (any text up to 320 characters is looked up)", maxLength=320)
+_PASSWORD = _str("The password", format="password", **{"x-authgate-password": "current"})
+_NEW_PASSWORD = _str("The new password", format="password", **{"x-authgate-password": "new"})
+_USERNAME = _str("3 to 64 letters, digits, '.', '_' or '-'", pattern=r"^\s*[\w.-]{3,64}\s*$")
+_TOKEN = _str("The token from the emailed link", maxLength=4096)
+_ID = _str(maxLength=256)
 _BOOL = {"type": "boolean"}
 
 
@@ -369,126 +382,122 @@ def _openapi(call: Call) -> ApiResponse:
     return ApiResponse.json(call.api.openapi())
 
 
-_VALIDATION = ("VALIDATION_ERROR",)
-_AUTHED = ("UNAUTHORIZED", "INVALID_TOKEN", "CSRF_FAILED")
-
 ROUTES: tuple[Route, ...] = (
     Route(
         "signUpEmail", "POST", "/sign-up/email", "Create an account with email and password",
         _sign_up,
-        fields={"email": (_str(format="email"), True), "password": (_PASSWORD, True),
-                "username": (_str("Required when usernames are enabled"), False),
-                "invite_token": (_str("An invitation; required when invite-only"), False)},
-        open_body=True, response="AuthResult", feature="registerable",
-        errors=(*_VALIDATION, "USER_EXISTS", "FEATURE_DISABLED", "SERVICE_UNAVAILABLE"),
+        fields={"email": (_EMAIL, True), "password": (_NEW_PASSWORD, True),
+                "username": (_USERNAME, False),
+                "invite_token": (_str("An invitation; required when invite-only",
+                                      maxLength=4096), False)},
+        open_body=True, response="AuthResult", feature="registerable", redirects=True,
+        errors=("USER_EXISTS", "INVALID_TOKEN", "FEATURE_DISABLED"),
     ),
     Route(
         "signInEmail", "POST", "/sign-in/email", "Sign in with email and password",
         _sign_in("email"),
-        fields={"email": (_str(format="email"), True), "password": (_PASSWORD, True),
+        fields={"email": (_IDENTIFIER, True), "password": (_PASSWORD, True),
                 "remember": (_BOOL, False)},
-        response="AuthResult",
-        errors=(*_VALIDATION, "INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
-                "RATE_LIMITED", "SERVICE_UNAVAILABLE"),
+        response="AuthResult", redirects=True,
+        errors=("INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
+                "RATE_LIMITED"),
     ),
     Route(
         "signInUsername", "POST", "/sign-in/username", "Sign in with username and password",
         _sign_in("username"),
-        fields={"username": (_str(), True), "password": (_PASSWORD, True),
+        fields={"username": (_str(maxLength=320), True), "password": (_PASSWORD, True),
                 "remember": (_BOOL, False)},
-        response="AuthResult", feature="usernames",
-        errors=(*_VALIDATION, "INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
+        response="AuthResult", feature="usernames", redirects=True,
+        errors=("INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
                 "RATE_LIMITED", "FEATURE_DISABLED"),
     ),
     Route("signOut", "POST", "/sign-out", "Sign out (revoke this session)", _sign_out,
-          auth=True, errors=_AUTHED),
-    Route("getSession", "GET", "/session", "The signed-in user", _session, auth=True,
-          response="UserResult", errors=_AUTHED),
+          auth=True, redirects=True),
+    Route("getSession", "GET", "/session", "The signed-in user and when the session ends",
+          _session, auth=True, response="SessionResult"),
     Route(
         "changePassword", "POST", "/change-password", "Change the password", _change_password,
-        fields={"current_password": (_PASSWORD, True), "new_password": (_PASSWORD, True),
+        fields={"current_password": (_PASSWORD, True), "new_password": (_NEW_PASSWORD, True),
                 "revoke_other_sessions": (_BOOL, False)},
         auth=True, feature="changeable",
-        errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "RATE_LIMITED", "FEATURE_DISABLED"),
+        errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "FEATURE_DISABLED"),
     ),
     Route(
         "changeUsername", "POST", "/change-username", "Change the username", _change_username,
-        fields={"new_username": (_str(), True), "password": (_PASSWORD, True)},
+        fields={"new_username": (_USERNAME, True), "password": (_PASSWORD, True)},
         auth=True, feature="usernames", response="UserResult",
-        errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "USER_EXISTS", "FEATURE_DISABLED"),
+        errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "USER_EXISTS", "FEATURE_DISABLED"),
     ),
     Route("listSessions", "GET", "/sessions", "The user's active sessions", _list_sessions,
-          auth=True, response="SessionList", errors=_AUTHED),
-    Route("revokeSession", "POST", "/revoke-session", "Revoke one of the user's sessions",
-          _revoke_session, fields={"session_id": (_str(), True)}, auth=True,
-          errors=(*_VALIDATION, *_AUTHED)),
+          auth=True, response="SessionList"),
+    Route("revokeSession", "POST", "/revoke-session",
+          "Revoke one of the user's sessions (another id is a VALIDATION_ERROR)",
+          _revoke_session, fields={"session_id": (_ID, True)}, auth=True),
     Route("revokeOtherSessions", "POST", "/revoke-other-sessions",
-          "Revoke every session but this one", _revoke_other_sessions, auth=True,
-          errors=_AUTHED),
+          "Revoke every session but this one", _revoke_other_sessions, auth=True),
     Route("openapi", "GET", "/openapi.json", "This OpenAPI document", _openapi,
           response="OpenAPI"),
     Route("sendVerificationEmail", "POST", "/send-verification-email",
           "Resend the confirmation link (same answer for unknown addresses)", _send_verification,
-          fields={"email": (_str(format="email"), True)}, feature="confirmable",
-          errors=(*_VALIDATION, "FEATURE_DISABLED")),
+          fields={"email": (_EMAIL, True)}, feature="confirmable",
+          errors=("FEATURE_DISABLED",)),
     Route("verifyEmailLink", "GET", "/verify-email",
-          "Confirm an address from the emailed link (a browser gets a confirm page)",
+          "Confirm an address from the emailed link; only a client asking for JSON "
+          "(Accept: application/json) uses it, any other gets the confirm page",
           _verify_email, query=("token",), response="AuthResult",
-          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED")),
+          errors=("VALIDATION_ERROR", "INVALID_TOKEN", "ACCOUNT_DISABLED")),
     Route("verifyEmail", "POST", "/verify-email", "Confirm an address with its token",
-          _verify_email, fields={"token": (_str(), True)}, form=True, response="AuthResult",
-          errors=(*_VALIDATION, "INVALID_TOKEN", "ACCOUNT_DISABLED", "CSRF_FAILED")),
+          _verify_email, fields={"token": (_TOKEN, True)}, form=True, response="AuthResult",
+          redirects=True, errors=("INVALID_TOKEN", "ACCOUNT_DISABLED")),
     Route("forgotPassword", "POST", "/forgot-password",
           "Email a reset link (same answer for unknown addresses)", _forgot_password,
-          fields={"email": (_str(format="email"), True)}, feature="recoverable",
-          errors=(*_VALIDATION, "FEATURE_DISABLED")),
+          fields={"email": (_EMAIL, True)}, feature="recoverable",
+          errors=("FEATURE_DISABLED",)),
     Route("resetPasswordPage", "GET", "/reset-password",
-          "The page an emailed reset link opens (browsers only)", _reset_password_page,
-          query=("token",), response="Html", feature="recoverable", errors=_VALIDATION),
+          "The page an emailed reset link opens (it uses nothing: the page posts the token)",
+          _reset_password_page, query=("token",), response="Html", feature="recoverable"),
     Route("resetPassword", "POST", "/reset-password", "Set a new password with a reset token",
-          _reset_password, fields={"token": (_str(), True), "new_password": (_PASSWORD, True)},
-          form=True, feature="recoverable",
-          errors=(*_VALIDATION, "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED",
-                  "CSRF_FAILED")),
+          _reset_password,
+          fields={"token": (_TOKEN, True), "new_password": (_NEW_PASSWORD, True)},
+          form=True, feature="recoverable", redirects=True,
+          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
     Route("changeEmail", "POST", "/change-email",
           "Ask to change the address (confirmed before it takes effect)", _change_email,
-          fields={"new_email": (_str(format="email"), True), "password": (_PASSWORD, True)},
+          fields={"new_email": (_EMAIL, True), "password": (_PASSWORD, True)},
           auth=True, feature="change_email",
-          errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "RATE_LIMITED",
-                  "FEATURE_DISABLED")),
+          errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "FEATURE_DISABLED")),
     Route("sendMagicLink", "POST", "/sign-in/magic-link",
           "Email a sign-in link (same answer for unknown addresses)", _send_magic_link,
-          fields={"email": (_str(format="email"), True)}, feature="passwordless",
-          errors=(*_VALIDATION, "FEATURE_DISABLED")),
+          fields={"email": (_EMAIL, True)}, feature="passwordless",
+          errors=("FEATURE_DISABLED",)),
     Route("verifyMagicLinkGet", "GET", "/magic-link/verify",
-          "Sign in with the emailed link (a browser gets a confirm page)", _verify_magic_link,
-          query=("token",), response="AuthResult", feature="passwordless",
-          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
+          "Sign in with the emailed link; only a client asking for JSON "
+          "(Accept: application/json) uses it, any other gets the confirm page",
+          _verify_magic_link, query=("token",), response="AuthResult", feature="passwordless",
+          errors=("VALIDATION_ERROR", "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
     Route("verifyMagicLink", "POST", "/magic-link/verify", "Sign in with a link's token",
-          _verify_magic_link, fields={"token": (_str(), True)}, form=True,
-          response="AuthResult", feature="passwordless",
-          errors=(*_VALIDATION, "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED",
-                  "CSRF_FAILED")),
+          _verify_magic_link, fields={"token": (_TOKEN, True)}, form=True,
+          response="AuthResult", feature="passwordless", redirects=True,
+          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
     Route("listEmails", "GET", "/emails", "The user's email addresses", _list_emails,
           auth=True, feature="multiple_emails", response="EmailList",
-          errors=(*_AUTHED, "FEATURE_DISABLED")),
+          errors=("FEATURE_DISABLED",)),
     Route("addEmail", "POST", "/emails/add", "Add an address (confirmed by a mailed link)",
-          _add_email, fields={"email": (_str(format="email"), True), "password": (_PASSWORD, True)},
+          _add_email, fields={"email": (_EMAIL, True), "password": (_PASSWORD, True)},
           auth=True, feature="multiple_emails",
-          errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "RATE_LIMITED",
-                  "FEATURE_DISABLED")),
-    Route("removeEmail", "POST", "/emails/remove", "Remove an extra address", _remove_email,
-          fields={"email_id": (_str(), True)}, auth=True, feature="multiple_emails",
-          errors=(*_VALIDATION, *_AUTHED, "FEATURE_DISABLED")),
+          errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "FEATURE_DISABLED")),
+    Route("removeEmail", "POST", "/emails/remove",
+          "Remove an extra address (an id not of this user is a VALIDATION_ERROR)",
+          _remove_email, fields={"email_id": (_ID, True)}, auth=True, feature="multiple_emails",
+          errors=("FEATURE_DISABLED",)),
     Route("makePrimaryEmail", "POST", "/emails/make-primary",
           "Make a confirmed address the primary one", _make_primary,
-          fields={"email_id": (_str(), True), "password": (_PASSWORD, True)}, auth=True,
+          fields={"email_id": (_ID, True), "password": (_PASSWORD, True)}, auth=True,
           feature="multiple_emails", response="UserResult",
-          errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "USER_EXISTS",
-                  "FEATURE_DISABLED")),
+          errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "USER_EXISTS", "FEATURE_DISABLED")),
     Route("invite", "POST", "/invite", "Invite someone to sign up", _invite,
-          fields={"email": (_str(format="email"), True)}, auth=True,
-          errors=(*_VALIDATION, *_AUTHED, "FORBIDDEN", "USER_EXISTS")),
+          fields={"email": (_EMAIL, True)}, auth=True,
+          errors=("FORBIDDEN", "USER_EXISTS")),
 )  # fmt: skip
 
 
