@@ -42,6 +42,7 @@ from authgate.web.api import AuthAPI, Route
 from authgate.web.credentials import Mechanism, Principal
 from authgate.web.guard import Guard, Preflight, Rule
 from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView
+from authgate.web.openapi import SECURITY_SCHEMES, document_guard
 
 try:
     from fastapi import APIRouter, Depends, FastAPI, Request
@@ -89,8 +90,9 @@ _RULE_KEY = "authgate.rule"
 #: It never rejects: authgate reads the credentials itself.
 _BEARER_SCHEME = "bearerAuth"
 _bearer = HTTPBearer(auto_error=False, scheme_name=_BEARER_SCHEME)
-#: The dependencies that accept a bearer token (their routes document the scheme).
-_BEARER_DEPENDENCIES: set[Callable[..., Any]] = set()
+#: The dependencies that check credentials, with their rule (``None``: an optional user);
+#: the app's routes that use them document what they accept and answer.
+_GUARD_DEPENDENCIES: dict[Callable[..., Any], Rule | None] = {}
 D = TypeVar("D", bound=Callable[..., Any])
 _LOGIN = Rule.login()
 _ANONYMOUS = Rule(anonymous=True)
@@ -224,33 +226,39 @@ def _router(api: AuthAPI) -> APIRouter:
 
 
 def _secure_documented(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
-    """Document the bearer scheme on every route that depends on one of our user dependencies.
+    """Document, on every route that depends on our guards, what they accept and answer.
 
-    Why not let FastAPI find it: FastAPI documents a scheme when a dependency
-    *is* a security-scheme object, and solving such a dependency costs a
-    third more on every request than a plain ``async def`` one. The
-    dependencies stay plain functions, and the document says what they accept.
+    The schemes (bearer, Basic), and the 401/403 refusals (see
+    :func:`~authgate.web.openapi.document_guard`). Why not let FastAPI find the
+    schemes: FastAPI documents a scheme when a dependency *is* a security-scheme
+    object, and solving such a dependency costs a third more on every request
+    than a plain ``async def`` one. The dependencies stay plain functions, and
+    the document says what they do.
     """
-    secured = False
+    used: set[str] = set()
     for route in routes:
-        if not isinstance(route, APIRoute) or not _needs_bearer(route.dependant):
+        if not isinstance(route, APIRoute):
+            continue
+        rules = _guard_rules(route.dependant)
+        if not rules:
             continue
         for method in route.methods or ():
             operation = schema.get("paths", {}).get(route.path_format, {}).get(method.lower())
             if operation is not None:
-                requirements = operation.setdefault("security", [])
-                if {_BEARER_SCHEME: []} not in requirements:
-                    requirements.append({_BEARER_SCHEME: []})
-                secured = True
-    if secured:
+                used |= document_guard(operation, rules, method)
+    if used:
         schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-        schemes.setdefault(_BEARER_SCHEME, {"type": "http", "scheme": "bearer"})
+        for name in used:
+            schemes.setdefault(name, SECURITY_SCHEMES[name])
 
 
-def _needs_bearer(dependant: Dependant) -> bool:
-    return any(
-        sub.call in _BEARER_DEPENDENCIES or _needs_bearer(sub) for sub in dependant.dependencies
-    )
+def _guard_rules(dependant: Dependant) -> list[Rule | None]:
+    rules: list[Rule | None] = []
+    for sub in dependant.dependencies:
+        if sub.call in _GUARD_DEPENDENCIES:
+            rules.append(_GUARD_DEPENDENCIES[sub.call])
+        rules += _guard_rules(sub)
+    return rules
 
 
 def _inline(node: Any, schemas: Mapping[str, Any]) -> Any:
@@ -389,13 +397,17 @@ async def _without_blocking(
         return await run_in_threadpool(decide, *args)
 
 
-def _bearer_documented(dependency: D) -> D:
-    """Mark ``dependency``: routes using it show the bearer scheme (:func:`_secure_documented`)."""
-    _BEARER_DEPENDENCIES.add(dependency)
-    return dependency
+def _guard_documented(rule: Rule | None) -> Callable[[D], D]:
+    """Mark a dependency checking ``rule``: its routes document it (:func:`_secure_documented`)."""
+
+    def mark(dependency: D) -> D:
+        _GUARD_DEPENDENCIES[dependency] = rule
+        return dependency
+
+    return mark
 
 
-@_bearer_documented
+@_guard_documented(_LOGIN)
 async def current_user(request: Request) -> Any:
     """The signed-in user (bearer token or session cookie), or 401; never ``None``.
 
@@ -412,7 +424,7 @@ async def current_user(request: Request) -> Any:
     return await _check(request, _LOGIN)
 
 
-@_bearer_documented
+@_guard_documented(None)
 async def optional_user(request: Request) -> Any | None:
     """The signed-in user, or ``None`` (a bad credential counts as none)."""
     guard = _integration(request).guard
@@ -505,6 +517,4 @@ def _dependency(rule: Rule) -> Callable[..., Any]:
     async def dependency(request: Request) -> Any:
         return await _check(request, rule)
 
-    if "token" in rule.mechanisms:
-        _bearer_documented(dependency)
-    return dependency
+    return _guard_documented(rule)(dependency)

@@ -149,10 +149,17 @@ def test_the_app_s_protected_routes_document_the_bearer_scheme(app: FastAPI) -> 
     document = app.openapi()
     validate(document)
     paths = document["paths"]
-    for path in ["/doc-me", "/doc-admin", "/doc-maybe", "/doc-nested"]:
+    for path in ["/doc-me", "/doc-admin", "/doc-nested"]:
         assert paths[path]["get"]["security"] == [{"bearerAuth": []}], path
-    for path in ["/doc-cookie-only", "/doc-open"]:
-        assert "security" not in paths[path]["get"], path
+        assert paths[path]["get"]["responses"]["401"]["headers"]["WWW-Authenticate"], path
+    assert paths["/doc-maybe"]["get"]["security"] == [{"bearerAuth": []}, {}]  # optional
+    assert "401" not in paths["/doc-maybe"]["get"]["responses"]
+    assert "403" in paths["/doc-admin"]["get"]["responses"]
+    assert "403" not in paths["/doc-me"]["get"]["responses"]
+    assert "security" not in paths["/doc-cookie-only"]["get"]
+    assert "401" in paths["/doc-cookie-only"]["get"]["responses"]
+    assert "security" not in paths["/doc-open"]["get"]
+    assert "401" not in paths["/doc-open"]["get"]["responses"]
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
         "scheme": "bearer",

@@ -101,9 +101,14 @@ class Route:
     redirects: bool = False
 
 
+#: Text with something other than white space (what ``require_text`` checks), and no
+#: NUL character (which the JSON parser refuses: no database stores it).
+_TEXT = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+
+
 def _str(description: str = "", **extra: Any) -> dict[str, Any]:
-    """A string field that must hold more than white space (what ``require_text`` checks)."""
-    schema = {"type": "string", "minLength": 1, "pattern": r"\S", **extra}
+    """A string field: some text, no NUL (see ``_TEXT``)."""
+    schema = {"type": "string", "minLength": 1, "pattern": _TEXT, **extra}
     return {**schema, **({"description": description} if description else {})}
 
 

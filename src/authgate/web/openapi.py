@@ -25,8 +25,15 @@ from authgate.models import app_fields
 
 if TYPE_CHECKING:
     from authgate.web.api import AuthAPI, Route
+    from authgate.web.guard import Rule
 
-__all__ = ["build_openapi"]
+__all__ = ["SECURITY_SCHEMES", "build_openapi", "document_guard"]
+
+#: The schemes a guarded view may accept, by name in ``components.securitySchemes``.
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "bearerAuth": {"type": "http", "scheme": "bearer"},
+    "basicAuth": {"type": "http", "scheme": "basic"},
+}
 
 _REF = "#/components/schemas/"
 _HEADERS: dict[int, dict[str, Any]] = {
@@ -39,6 +46,10 @@ _HEADERS: dict[int, dict[str, Any]] = {
     503: {"Retry-After": {"description": "Seconds to wait", "required": True,
                           "schema": {"type": "string", "pattern": "^[0-9]+$"}}},
 }  # fmt: skip
+
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
 
 
 def _status_of(code: str) -> int:
@@ -58,8 +69,25 @@ def _error_classes() -> list[type[AuthError]]:
     return found
 
 
-def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required}
+#: The one error shape of SPEC §2.
+_ERROR: dict[str, Any] = _object(
+    {
+        "error": _object(
+            {
+                "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "VALIDATION_ERROR: failing field -> reason",
+                },
+                "retry_after": {"type": "integer"},
+            },
+            ["code", "message"],
+        )
+    },
+    ["error"],
+)
 
 
 def _schemas(api: AuthAPI) -> dict[str, Any]:
@@ -122,24 +150,7 @@ def _schemas(api: AuthAPI) -> dict[str, Any]:
             )}},
             ["emails"],
         ),
-        "Error": _object(
-            {
-                "error": _object(
-                    {
-                        "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
-                        "message": {"type": "string"},
-                        "fields": {
-                            "type": "object",
-                            "additionalProperties": {"type": "string"},
-                            "description": "VALIDATION_ERROR: failing field -> reason",
-                        },
-                        "retry_after": {"type": "integer"},
-                    },
-                    ["code", "message"],
-                )
-            },
-            ["error"],
-        ),
+        "Error": _ERROR,
     }  # fmt: skip
 
 
@@ -180,15 +191,17 @@ def _body_schema(api: AuthAPI, route: Route) -> dict[str, Any]:
     return schema
 
 
-def _error_response(codes: list[str], status: int) -> dict[str, Any]:
+def _error_response(codes: list[str], status: int, *, inline: bool = False) -> dict[str, Any]:
+    """A documented error status; ``inline``: the error schema written out (no components)."""
     code_schema = {"type": "string", "enum": sorted(set(codes))}
+    error = _ERROR if inline else {"$ref": _REF + "Error"}
     response: dict[str, Any] = {
         "description": " or ".join(sorted(set(codes))),
         "content": {
             "application/json": {
                 "schema": {
                     "allOf": [
-                        {"$ref": _REF + "Error"},
+                        error,
                         {"properties": {"error": {"properties": {"code": code_schema}}}},
                     ]
                 }
@@ -239,8 +252,8 @@ def _operation(api: AuthAPI, route: Route) -> dict[str, Any]:
         "tags": ["authgate"],
         "responses": {"200": ok},
     }
-    parameters = [
-        {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+    parameters = [  # a link page opens without its token too (its form then fails)
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
         for name in route.query
     ]
     if route.redirects:
@@ -274,6 +287,49 @@ def _operation(api: AuthAPI, route: Route) -> dict[str, Any]:
     if route.auth:
         op["security"] = [{"bearerAuth": []}, {"cookieAuth": []}]
     return op
+
+
+def document_guard(operation: dict[str, Any], rules: list[Rule | None], method: str) -> set[str]:
+    """Add to an app's own operation what authgate's guards on it may answer.
+
+    Args:
+        operation: the operation object (changed in place).
+        rules: the rules of the guards the view depends on; ``None`` stands for
+            an optional user (any credential, or none).
+        method: the operation's HTTP method.
+
+    Returns:
+        The names of the :data:`SECURITY_SCHEMES` the operation now refers to.
+    """
+    required = [rule for rule in rules if rule is not None]
+    mechanisms = {m for rule in required for m in rule.mechanisms} or {"token"}
+    names = [name for name, mechanism in (("bearerAuth", "token"), ("basicAuth", "basic"))
+             if mechanism in mechanisms]  # fmt: skip
+    requirements = operation.setdefault("security", [])
+    for name in names:
+        if {name: []} not in requirements:
+            requirements.append({name: []})
+    if not names:  # a cookie-only view: no scheme a client could be given
+        operation.pop("security")
+    if not required:  # an optional user: no credential is fine too
+        if names and {} not in requirements:
+            requirements.append({})
+        return set(names)
+    codes = ["UNAUTHORIZED", "INVALID_TOKEN", "USER_NOT_FOUND"]
+    if "basic" in mechanisms:
+        codes += ["INVALID_CREDENTIALS", "RATE_LIMITED"]
+    if any(rule.predicate is not None for rule in required):
+        codes.append("FORBIDDEN")
+    if "session" in mechanisms and method.upper() not in ("GET", "HEAD", "OPTIONS"):
+        codes.append("CSRF_FAILED")
+    codes.append("SERVICE_UNAVAILABLE")
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(_status_of(code), []).append(code)
+    responses = operation.setdefault("responses", {})
+    for status, status_codes in by_status.items():
+        responses.setdefault(str(status), _error_response(status_codes, status, inline=True))
+    return set(names)
 
 
 def build_openapi(api: AuthAPI) -> dict[str, Any]:
