@@ -42,7 +42,7 @@ from authgate.web.api import AuthAPI, Route
 from authgate.web.credentials import Mechanism, Principal
 from authgate.web.guard import Guard, Preflight, Rule
 from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView
-from authgate.web.openapi import SECURITY_SCHEMES, document_guard
+from authgate.web.openapi import SECURITY_SCHEMES, document_guard, inline_refs
 
 try:
     from fastapi import APIRouter, Depends, FastAPI, Request
@@ -77,7 +77,6 @@ __all__ = [
 ]
 
 _STATE = "authgate"
-_REF = "#/components/schemas/"
 #: Operation fields FastAPI writes itself (security comes from the scheme dependencies).
 _FASTAPI_OWN = frozenset({"operationId", "summary", "tags", "responses", "security"})
 #: Methods answered by authgate's dispatcher on a known path when no route serves them
@@ -190,7 +189,7 @@ def _router(api: AuthAPI) -> APIRouter:
             document["paths"][api.prefix + route.path][route.method.lower()] if listed else {}
         )
         # FastAPI's document has no authgate components, so $refs are inlined.
-        operation = _inline(operation, schemas)
+        operation = inline_refs(operation, schemas)
         # The rest (request body, query parameters...) goes in as it is.
         extra = {k: v for k, v in operation.items() if k not in _FASTAPI_OWN} or None
         router.add_api_route(
@@ -259,18 +258,6 @@ def _guard_rules(dependant: Dependant) -> list[Rule | None]:
             rules.append(_GUARD_DEPENDENCIES[sub.call])
         rules += _guard_rules(sub)
     return rules
-
-
-def _inline(node: Any, schemas: Mapping[str, Any]) -> Any:
-    """``node`` with every ``#/components/schemas/...`` reference replaced by its schema."""
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith(_REF):
-            return _inline(schemas[ref[len(_REF) :]], schemas)
-        return {key: _inline(value, schemas) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_inline(value, schemas) for value in node]
-    return node
 
 
 def _endpoint(api: AuthAPI, route: Route) -> Callable[[Request], Awaitable[Response]]:

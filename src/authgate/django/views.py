@@ -91,7 +91,11 @@ def api_request(request: Any, path: str, *, body: bool = True) -> ApiRequest:
             length = 0
         if length > MAX_BODY_BYTES:
             too_large = True
-        elif not length and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        elif (
+            not length
+            and "wsgi.input" in meta
+            and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+        ):  # WSGI only: Django's ASGI request holds the whole (de-chunked) body
             data = _chunked_body(meta)
             too_large = len(data) > MAX_BODY_BYTES
         else:
@@ -117,7 +121,7 @@ def _chunked_body(meta: Any) -> bytes:
     Raises:
         ValidationError: the server passed the body on still chunked.
     """
-    if still_chunked(meta) or "wsgi.input" not in meta:
+    if still_chunked(meta):
         raise ValidationError(CHUNKED_UNSUPPORTED, fields={"body": "invalid"})
     return read_at_most(meta["wsgi.input"], MAX_BODY_BYTES + 1)
 

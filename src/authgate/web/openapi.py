@@ -17,6 +17,7 @@ agreement:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from authgate import __version__
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from authgate.web.api import AuthAPI, Route
     from authgate.web.guard import Rule
 
-__all__ = ["SECURITY_SCHEMES", "build_openapi", "document_guard"]
+__all__ = ["SECURITY_SCHEMES", "build_openapi", "document_guard", "inline_refs"]
 
 #: The schemes a guarded view may accept, by name in ``components.securitySchemes``.
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
@@ -330,6 +331,18 @@ def document_guard(operation: dict[str, Any], rules: list[Rule | None], method: 
     for status, status_codes in by_status.items():
         responses.setdefault(str(status), _error_response(status_codes, status, inline=True))
     return set(names)
+
+
+def inline_refs(node: Any, schemas: Mapping[str, Any]) -> Any:
+    """``node`` with every ``#/components/schemas/...`` reference replaced by its schema."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF):
+            return inline_refs(schemas[ref[len(_REF) :]], schemas)
+        return {key: inline_refs(value, schemas) for key, value in node.items()}
+    if isinstance(node, list):
+        return [inline_refs(value, schemas) for value in node]
+    return node
 
 
 def build_openapi(api: AuthAPI) -> dict[str, Any]:
