@@ -4,27 +4,27 @@ Every failure that reaches a caller is an :class:`AuthError`. The HTTP status
 lives on the exception, so no integration needs an ``except -> status`` ladder::
 
     AuthError (code, message, status, to_dict())
-    ├── ValidationError          VALIDATION_ERROR     400  (.fields: {"password": "too_short"})
-    ├── UserExists               USER_EXISTS          409
-    ├── InvalidCredentials       INVALID_CREDENTIALS  401
-    ├── InvalidToken             INVALID_TOKEN        401
-    ├── Unauthorized             UNAUTHORIZED         401
-    ├── UserNotFound             USER_NOT_FOUND       401
-    ├── Forbidden                FORBIDDEN            403
-    ├── AccountDisabled          ACCOUNT_DISABLED     403
-    ├── EmailNotConfirmed        EMAIL_NOT_CONFIRMED  403
-    ├── TwoFactorRequired        TWO_FACTOR_REQUIRED  401  (.challenge)
-    ├── FeatureDisabled          FEATURE_DISABLED     404
-    ├── InvalidCode              INVALID_CODE         401
-    ├── ReauthRequired           REAUTH_REQUIRED      401
-    ├── CSRFFailed               CSRF_FAILED          403
-    ├── RateLimited              RATE_LIMITED         429  (.retry_after seconds)
-    ├── ServiceUnavailable       SERVICE_UNAVAILABLE  503  (.retry_after seconds)
-    ├── NotFound                 NOT_FOUND            404  (no such endpoint under the prefix)
-    ├── MethodNotAllowed         METHOD_NOT_ALLOWED   405  (.allowed, sent as ``Allow``)
-    ├── PayloadTooLarge          PAYLOAD_TOO_LARGE    413
-    ├── UnsupportedMediaType     UNSUPPORTED_MEDIA_TYPE 415
-    └── InternalError            INTERNAL_ERROR       500  (.reference, also in the log)
+    ├── ValidationError      VALIDATION_ERROR       400  (.fields: {"password": "too_short"})
+    ├── UserExists           USER_EXISTS            409
+    ├── InvalidCredentials   INVALID_CREDENTIALS    401
+    ├── InvalidToken         INVALID_TOKEN          401
+    ├── Unauthorized         UNAUTHORIZED           401
+    ├── UserNotFound         USER_NOT_FOUND         401
+    ├── Forbidden            FORBIDDEN              403
+    ├── AccountDisabled      ACCOUNT_DISABLED       403
+    ├── EmailNotConfirmed    EMAIL_NOT_CONFIRMED    403
+    ├── TwoFactorRequired    TWO_FACTOR_REQUIRED    401  (.challenge)
+    ├── FeatureDisabled      FEATURE_DISABLED       404
+    ├── InvalidCode          INVALID_CODE           401
+    ├── ReauthRequired       REAUTH_REQUIRED        401
+    ├── CSRFFailed           CSRF_FAILED            403
+    ├── RateLimited          RATE_LIMITED           429  (.retry_after seconds)
+    ├── ServiceUnavailable   SERVICE_UNAVAILABLE    503  (.retry_after seconds)
+    ├── NotFound             NOT_FOUND              404  (no such endpoint under the prefix)
+    ├── MethodNotAllowed     METHOD_NOT_ALLOWED     405  (.allowed, sent as ``Allow``)
+    ├── PayloadTooLarge      PAYLOAD_TOO_LARGE      413
+    ├── UnsupportedMediaType UNSUPPORTED_MEDIA_TYPE 415
+    └── InternalError        INTERNAL_ERROR         500  (.reference, also in the log)
 
 Codes are stable strings (:class:`ErrorCode`); tests and clients should match on
 the code, never on the wording of the message.
