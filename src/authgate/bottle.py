@@ -44,12 +44,12 @@ except ImportError as exc:
 
 from authgate import authz
 from authgate.auth import Auth
-from authgate.errors import AuthError
+from authgate.errors import AuthError, ValidationError
 from authgate.models import ANONYMOUS, AnonymousUser
 from authgate.web.api import AuthAPI
 from authgate.web.credentials import Mechanism, Principal
-from authgate.web.guard import Guard, Rule, check_mechanisms, check_specs
-from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView
+from authgate.web.guard import Guard, Preflight, Rule, check_mechanisms, check_specs
+from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView, read_at_most
 
 __all__ = [
     "AnonymousUser",
@@ -67,7 +67,6 @@ __all__ = [
 
 #: Key of the cached user in the WSGI environ of a request.
 _USER_KEY = "authgate.user"
-_API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -155,10 +154,12 @@ def setup_for_bottle(
         auth.mail.use(send_email)
     plugin = AuthGatePlugin(auth, AuthAPI(auth, url_prefix))
     app.install(plugin)
-    app.route(
-        f"{plugin.guard.api.prefix}/<path:path>", method=_API_METHODS, name="authgate.api",
-        callback=functools.partial(_serve_api, plugin),
-    )  # fmt: skip
+    # Every method (``ANY``) reaches authgate's dispatcher, which answers OPTIONS,
+    # 404 and 405 itself, in JSON.
+    serve = functools.partial(_serve_api, plugin)
+    prefix = plugin.guard.api.prefix
+    app.route(f"{prefix}/", method="ANY", callback=functools.partial(serve, path=""))
+    app.route(f"{prefix}/<path:path>", method="ANY", name="authgate.api", callback=serve)
     return auth
 
 
@@ -187,20 +188,32 @@ def _plugin() -> AuthGatePlugin:
 
 
 def _read_body() -> tuple[bytes, bool]:
-    """At most ``MAX_BODY_BYTES + 1`` bytes of the body, and whether it was too large."""
+    """At most ``MAX_BODY_BYTES + 1`` bytes of the body, and whether it was too large.
+
+    Raises:
+        ValidationError: a chunked body that is not well-formed.
+    """
     req = bottle.request
+    environ = req.environ
     if req.content_length > MAX_BODY_BYTES:
         return b"", True  # refused unread (Content-Length says enough)
-    if req.chunked:
+    if req.chunked and environ.get("wsgi.input_terminated"):
+        # The server has de-chunked the body already (Werkzeug, Gunicorn, mod_wsgi):
+        # it ends where the stream ends. Bottle would de-chunk it a second time.
+        data = read_at_most(environ["wsgi.input"], MAX_BODY_BYTES + 1)
+    elif req.chunked:
         # Bottle's ``request.body`` would spool the whole chunked body first.
-        read = req.environ["wsgi.input"].read
         chunks: list[bytes] = []
         size = 0
-        for part in bottle.BaseRequest._iter_chunked(read, req.MEMFILE_MAX):
-            chunks.append(part)
-            size += len(part)
-            if size > MAX_BODY_BYTES:
-                break
+        read = environ["wsgi.input"].read
+        try:
+            for part in bottle.BaseRequest._iter_chunked(read, req.MEMFILE_MAX):
+                chunks.append(part)
+                size += len(part)
+                if size > MAX_BODY_BYTES:
+                    break
+        except bottle.HTTPError:
+            raise ValidationError("Malformed chunked body.", fields={"body": "invalid"}) from None
         data = b"".join(chunks)
     elif req.content_length > 0:
         data = req.body.read(MAX_BODY_BYTES + 1)  # in memory: below MEMFILE_MAX
@@ -251,10 +264,12 @@ def _full_path() -> str:
 
 
 def _serve_api(plugin: AuthGatePlugin, path: str) -> Any:
-    response = plugin.guard.api.handle(_api_request("/" + path, with_body=True))
-    if response is None:
-        return bottle.HTTPError(404, "Not found")
-    return _to_bottle(response)
+    api = plugin.guard.api
+    try:
+        request = _api_request("/" + path, with_body=True)
+    except AuthError as error:
+        return _to_bottle(api.error(error))
+    return _to_bottle(api.handle(request))
 
 
 # -- current_user -------------------------------------------------------------------
@@ -288,8 +303,8 @@ def _protect(rule: Rule) -> Callable[[F], F]:
             api_request = _api_request(bottle.request.path)
             try:
                 principal: Principal | None = plugin.guard.check(api_request, rule)
-            except AuthError as error:
-                return _to_bottle(plugin.guard.deny(api_request, error, _full_path()))
+            except (AuthError, Preflight) as error:
+                return _to_bottle(plugin.guard.deny(api_request, error, _full_path(), rule))
             if principal is not None:
                 bottle.request.environ[_USER_KEY] = principal.user
             return view(*args, **kwargs)
@@ -308,11 +323,13 @@ def login_required(view: F, /) -> F: ...
 @overload
 def login_required(view: None = None, /) -> Callable[[F], F]: ...
 def login_required(view: F | None = None, /) -> F | Callable[[F], F]:
-    """Require a signed-in user (session cookie, bearer token or HTTP Basic).
+    """Require a signed-in user (session cookie or bearer token).
 
     Use bare (``@login_required``) or called (``@login_required()``). A page
     request (``Accept: text/html``) without a user is redirected to the login
-    page with a safe ``next``; an API request gets the JSON 401.
+    page with a safe ``next``; an API request gets the JSON 401. Every method is
+    checked, OPTIONS included; a CORS preflight gets an empty 204 instead of the
+    view. HTTP Basic counts only with ``auth_required("basic", ...)``.
     """
     result: F | Callable[[F], F] = _bare_or_called(Rule.login(), view)
     return result
@@ -327,7 +344,8 @@ def auth_required(*mechanisms: Any) -> Any:
 
     Args:
         *mechanisms: any of ``"session"`` (the cookie), ``"token"`` (bearer)
-            and ``"basic"`` (HTTP Basic); none means all of them.
+            and ``"basic"`` (HTTP Basic, accepted only when named here); none
+            means session and token.
 
     Raises:
         ValueError: an unknown mechanism.

@@ -4,22 +4,27 @@ Every failure that reaches a caller is an :class:`AuthError`. The HTTP status
 lives on the exception, so no integration needs an ``except -> status`` ladder::
 
     AuthError (code, message, status, to_dict())
-    ├── ValidationError          VALIDATION_ERROR     400  (.fields: {"password": "too_short"})
-    ├── UserExists               USER_EXISTS          409
-    ├── InvalidCredentials       INVALID_CREDENTIALS  401
-    ├── InvalidToken             INVALID_TOKEN        401
-    ├── Unauthorized             UNAUTHORIZED         401
-    ├── UserNotFound             USER_NOT_FOUND       401
-    ├── Forbidden                FORBIDDEN            403
-    ├── AccountDisabled          ACCOUNT_DISABLED     403
-    ├── EmailNotConfirmed        EMAIL_NOT_CONFIRMED  403
-    ├── TwoFactorRequired        TWO_FACTOR_REQUIRED  401  (.challenge)
-    ├── FeatureDisabled          FEATURE_DISABLED     404
-    ├── InvalidCode              INVALID_CODE         401
-    ├── ReauthRequired           REAUTH_REQUIRED      401
-    ├── CSRFFailed               CSRF_FAILED          403
-    ├── RateLimited              RATE_LIMITED         429  (.retry_after seconds)
-    └── ServiceUnavailable       SERVICE_UNAVAILABLE  503  (.retry_after seconds)
+    ├── ValidationError      VALIDATION_ERROR       400  (.fields: {"password": "too_short"})
+    ├── UserExists           USER_EXISTS            409
+    ├── InvalidCredentials   INVALID_CREDENTIALS    401
+    ├── InvalidToken         INVALID_TOKEN          401
+    ├── Unauthorized         UNAUTHORIZED           401
+    ├── UserNotFound         USER_NOT_FOUND         401
+    ├── Forbidden            FORBIDDEN              403
+    ├── AccountDisabled      ACCOUNT_DISABLED       403
+    ├── EmailNotConfirmed    EMAIL_NOT_CONFIRMED    403
+    ├── TwoFactorRequired    TWO_FACTOR_REQUIRED    401  (.challenge)
+    ├── FeatureDisabled      FEATURE_DISABLED       404
+    ├── InvalidCode          INVALID_CODE           401
+    ├── ReauthRequired       REAUTH_REQUIRED        401
+    ├── CSRFFailed           CSRF_FAILED            403
+    ├── RateLimited          RATE_LIMITED           429  (.retry_after seconds)
+    ├── ServiceUnavailable   SERVICE_UNAVAILABLE    503  (.retry_after seconds)
+    ├── NotFound             NOT_FOUND              404  (no such endpoint under the prefix)
+    ├── MethodNotAllowed     METHOD_NOT_ALLOWED     405  (.allowed, sent as ``Allow``)
+    ├── PayloadTooLarge      PAYLOAD_TOO_LARGE      413
+    ├── UnsupportedMediaType UNSUPPORTED_MEDIA_TYPE 415
+    └── InternalError        INTERNAL_ERROR         500  (.reference, also in the log)
 
 Codes are stable strings (:class:`ErrorCode`); tests and clients should match on
 the code, never on the wording of the message.
@@ -28,7 +33,7 @@ the code, never on the wording of the message.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 __all__ = [
@@ -39,14 +44,19 @@ __all__ = [
     "ErrorCode",
     "FeatureDisabled",
     "Forbidden",
+    "InternalError",
     "InvalidCode",
     "InvalidCredentials",
     "InvalidToken",
+    "MethodNotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
     "RateLimited",
     "ReauthRequired",
     "ServiceUnavailable",
     "TwoFactorRequired",
     "Unauthorized",
+    "UnsupportedMediaType",
     "UserExists",
     "UserNotFound",
     "ValidationError",
@@ -72,6 +82,11 @@ class ErrorCode(str, enum.Enum):
     CSRF_FAILED = "CSRF_FAILED"
     RATE_LIMITED = "RATE_LIMITED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
 
     def __str__(self) -> str:
         return self.value
@@ -300,3 +315,58 @@ class ServiceUnavailable(_RetryAfterError):
     default_code = ErrorCode.SERVICE_UNAVAILABLE
     default_status = 503
     default_message = "The service is temporarily unavailable. Please try again shortly."
+
+
+class NotFound(AuthError):
+    """No endpoint at this path under the API prefix."""
+
+    default_code = ErrorCode.NOT_FOUND
+    default_status = 404
+    default_message = "No such endpoint."
+
+
+class MethodNotAllowed(AuthError):
+    """The path exists, but not with this method. ``allowed`` goes out as ``Allow``."""
+
+    default_code = ErrorCode.METHOD_NOT_ALLOWED
+    default_status = 405
+    default_message = "Method not allowed."
+
+    def __init__(self, message: str | None = None, *, allowed: Iterable[str] = ()) -> None:
+        self.allowed: tuple[str, ...] = tuple(allowed)
+        super().__init__(message)
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allowed)}
+
+
+class PayloadTooLarge(AuthError):
+    """The request body is over the limit; it was refused before parsing."""
+
+    default_code = ErrorCode.PAYLOAD_TOO_LARGE
+    default_status = 413
+    default_message = "The request body is too large."
+
+
+class UnsupportedMediaType(AuthError):
+    """A JSON endpoint was sent a body of another content type."""
+
+    default_code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
+    default_status = 415
+    default_message = "The request body must be JSON (Content-Type: application/json)."
+
+
+class InternalError(AuthError):
+    """An unexpected failure; ``reference`` ties the answer to the logged traceback.
+
+    Integrations answer it instead of a stack trace; the message names the
+    reference and nothing else.
+    """
+
+    default_code = ErrorCode.INTERNAL_ERROR
+    default_status = 500
+    default_message = "Internal error."
+
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+        super().__init__(f"Internal error (ref {reference}).")

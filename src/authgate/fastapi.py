@@ -40,8 +40,9 @@ from authgate.errors import AuthError
 from authgate.session_cache import StoreNeeded
 from authgate.web.api import AuthAPI, Route
 from authgate.web.credentials import Mechanism, Principal
-from authgate.web.guard import Guard, Rule
+from authgate.web.guard import Guard, Preflight, Rule
 from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView
+from authgate.web.openapi import SECURITY_SCHEMES, document_guard, inline_refs
 
 try:
     from fastapi import APIRouter, Depends, FastAPI, Request
@@ -76,18 +77,21 @@ __all__ = [
 ]
 
 _STATE = "authgate"
-_REF = "#/components/schemas/"
 #: Operation fields FastAPI writes itself (security comes from the scheme dependencies).
 _FASTAPI_OWN = frozenset({"operationId", "summary", "tags", "responses", "security"})
-#: Methods answered with authgate's JSON 405 on a known path (FastAPI's is ``{"detail": ...}``).
-_OTHER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+#: Methods answered by authgate's dispatcher on a known path when no route serves them
+#: (a JSON 405, or 204 for OPTIONS; FastAPI's own 405 is ``{"detail": ...}``).
+_OTHER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+#: Where the rule a dependency refused with is kept for the error handler (scope key).
+_RULE_KEY = "authgate.rule"
 
 #: The bearer scheme in FastAPI's OpenAPI (/docs gets an "Authorize" button).
 #: It never rejects: authgate reads the credentials itself.
 _BEARER_SCHEME = "bearerAuth"
 _bearer = HTTPBearer(auto_error=False, scheme_name=_BEARER_SCHEME)
-#: The dependencies that accept a bearer token (their routes document the scheme).
-_BEARER_DEPENDENCIES: set[Callable[..., Any]] = set()
+#: The dependencies that check credentials, with their rule (``None``: an optional user);
+#: the app's routes that use them document what they accept and answer.
+_GUARD_DEPENDENCIES: dict[Callable[..., Any], Rule | None] = {}
 D = TypeVar("D", bound=Callable[..., Any])
 _LOGIN = Rule.login()
 _ANONYMOUS = Rule(anonymous=True)
@@ -138,6 +142,7 @@ def setup_for_fastapi(auth: Auth, app: FastAPI, prefix: str = "/auth") -> Auth:
     app.router.routes.append(Mount(api.prefix, routes=router.routes))
     _document(app, api.prefix, router)
     app.add_exception_handler(AuthError, _auth_error_handler)
+    app.add_exception_handler(Preflight, _auth_error_handler)
     return auth
 
 
@@ -184,7 +189,7 @@ def _router(api: AuthAPI) -> APIRouter:
             document["paths"][api.prefix + route.path][route.method.lower()] if listed else {}
         )
         # FastAPI's document has no authgate components, so $refs are inlined.
-        operation = _inline(operation, schemas)
+        operation = inline_refs(operation, schemas)
         # The rest (request body, query parameters...) goes in as it is.
         extra = {k: v for k, v in operation.items() if k not in _FASTAPI_OWN} or None
         router.add_api_route(
@@ -211,49 +216,48 @@ def _router(api: AuthAPI) -> APIRouter:
             name=f"{path}:method_not_allowed",
             include_in_schema=False,
         )
+    # Last: any other path under the prefix is authgate's JSON 404, not FastAPI's.
+    router.add_api_route(
+        "/{path:path}", _fallback(api, None), methods=[*_OTHER_METHODS, "HEAD"],
+        name="authgate:not_found", include_in_schema=False,
+    )  # fmt: skip
     return router
 
 
 def _secure_documented(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
-    """Document the bearer scheme on every route that depends on one of our user dependencies.
+    """Document, on every route that depends on our guards, what they accept and answer.
 
-    Why not let FastAPI find it: FastAPI documents a scheme when a dependency
-    *is* a security-scheme object, and solving such a dependency costs a
-    third more on every request than a plain ``async def`` one. The
-    dependencies stay plain functions, and the document says what they accept.
+    The schemes (bearer, Basic), and the 401/403 refusals (see
+    :func:`~authgate.web.openapi.document_guard`). Why not let FastAPI find the
+    schemes: FastAPI documents a scheme when a dependency *is* a security-scheme
+    object, and solving such a dependency costs a third more on every request
+    than a plain ``async def`` one. The dependencies stay plain functions, and
+    the document says what they do.
     """
-    secured = False
+    used: set[str] = set()
     for route in routes:
-        if not isinstance(route, APIRoute) or not _needs_bearer(route.dependant):
+        if not isinstance(route, APIRoute):
+            continue
+        rules = _guard_rules(route.dependant)
+        if not rules:
             continue
         for method in route.methods or ():
             operation = schema.get("paths", {}).get(route.path_format, {}).get(method.lower())
             if operation is not None:
-                requirements = operation.setdefault("security", [])
-                if {_BEARER_SCHEME: []} not in requirements:
-                    requirements.append({_BEARER_SCHEME: []})
-                secured = True
-    if secured:
+                used |= document_guard(operation, rules, method)
+    if used:
         schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-        schemes.setdefault(_BEARER_SCHEME, {"type": "http", "scheme": "bearer"})
+        for name in used:
+            schemes.setdefault(name, SECURITY_SCHEMES[name])
 
 
-def _needs_bearer(dependant: Dependant) -> bool:
-    return any(
-        sub.call in _BEARER_DEPENDENCIES or _needs_bearer(sub) for sub in dependant.dependencies
-    )
-
-
-def _inline(node: Any, schemas: Mapping[str, Any]) -> Any:
-    """``node`` with every ``#/components/schemas/...`` reference replaced by its schema."""
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith(_REF):
-            return _inline(schemas[ref[len(_REF) :]], schemas)
-        return {key: _inline(value, schemas) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_inline(value, schemas) for value in node]
-    return node
+def _guard_rules(dependant: Dependant) -> list[Rule | None]:
+    rules: list[Rule | None] = []
+    for sub in dependant.dependencies:
+        if sub.call in _GUARD_DEPENDENCIES:
+            rules.append(_GUARD_DEPENDENCIES[sub.call])
+        rules += _guard_rules(sub)
+    return rules
 
 
 def _endpoint(api: AuthAPI, route: Route) -> Callable[[Request], Awaitable[Response]]:
@@ -265,13 +269,17 @@ def _endpoint(api: AuthAPI, route: Route) -> Callable[[Request], Awaitable[Respo
     return endpoint
 
 
-def _fallback(api: AuthAPI, path: str) -> Callable[[Request], Awaitable[Response]]:
-    async def method_not_allowed(request: Request) -> Response:
-        answer = await run_in_threadpool(api.handle, _neutral(request, path))
-        assert answer is not None  # ``path`` is one of api's paths
-        return _response(answer)
+def _fallback(api: AuthAPI, path: str | None) -> Callable[[Request], Awaitable[Response]]:
+    """The dispatcher's answer for what no route serves: 404, 405, OPTIONS or HEAD.
 
-    return method_not_allowed
+    ``path``: the route's path below the prefix (``None``: the catch-all route).
+    """
+
+    async def not_served(request: Request) -> Response:
+        below = "/" + request.path_params["path"] if path is None else path
+        return _response(await run_in_threadpool(api.handle, await _read(request, below)))
+
+    return not_served
 
 
 # -- translation --------------------------------------------------------------------
@@ -341,9 +349,10 @@ def _integration(request: Request) -> _Integration:
 
 async def _auth_error_handler(request: Request, exc: Exception) -> Response:
     """JSON error for API requests, login redirect (with a safe ``next``) for pages."""
-    assert isinstance(exc, AuthError)
+    assert isinstance(exc, AuthError | Preflight)
     full_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return _response(_integration(request).guard.deny(_neutral(request), exc, full_path))
+    rule = request.scope.get(_RULE_KEY)
+    return _response(_integration(request).guard.deny(_neutral(request), exc, full_path, rule))
 
 
 # -- dependencies -------------------------------------------------------------------
@@ -357,7 +366,11 @@ async def _check(request: Request, rule: Rule) -> Any:
         AuthError: turned into the response by the handler :func:`setup_for_fastapi` installs.
     """
     guard = _integration(request).guard
-    principal = await _without_blocking(guard.check, _neutral(request), rule)
+    try:
+        principal = await _without_blocking(guard.check, _neutral(request), rule)
+    except (AuthError, Preflight):
+        request.scope[_RULE_KEY] = rule  # the handler's answer depends on it (Basic challenge)
+        raise
     return None if principal is None else principal.user
 
 
@@ -371,15 +384,19 @@ async def _without_blocking(
         return await run_in_threadpool(decide, *args)
 
 
-def _bearer_documented(dependency: D) -> D:
-    """Mark ``dependency``: routes using it show the bearer scheme (:func:`_secure_documented`)."""
-    _BEARER_DEPENDENCIES.add(dependency)
-    return dependency
+def _guard_documented(rule: Rule | None) -> Callable[[D], D]:
+    """Mark a dependency checking ``rule``: its routes document it (:func:`_secure_documented`)."""
+
+    def mark(dependency: D) -> D:
+        _GUARD_DEPENDENCIES[dependency] = rule
+        return dependency
+
+    return mark
 
 
-@_bearer_documented
+@_guard_documented(_LOGIN)
 async def current_user(request: Request) -> Any:
-    """The signed-in user (bearer token, session cookie or HTTP Basic), or 401.
+    """The signed-in user (bearer token or session cookie), or 401; never ``None``.
 
     Answered from the session cache on the event loop when the session is
     there; otherwise the lookup runs in the thread pool, so it never blocks the
@@ -394,7 +411,7 @@ async def current_user(request: Request) -> Any:
     return await _check(request, _LOGIN)
 
 
-@_bearer_documented
+@_guard_documented(None)
 async def optional_user(request: Request) -> Any | None:
     """The signed-in user, or ``None`` (a bad credential counts as none)."""
     guard = _integration(request).guard
@@ -453,8 +470,9 @@ def require_auth(*mechanisms: Mechanism) -> Callable[..., Any]:
     """A dependency: a user signed in through one of ``mechanisms`` (default: any).
 
     Mechanisms: ``"session"`` (the session cookie), ``"token"`` (a bearer token),
-    ``"basic"`` (HTTP Basic). ``require_auth("token")`` turns cookie sessions
-    away, e.g. for an API meant for scripts. It returns the user.
+    ``"basic"`` (HTTP Basic, accepted only when named here: default session and
+    token). ``require_auth("token")`` turns cookie sessions away, e.g. for an API
+    meant for scripts. It returns the user.
 
     Raises:
         ValueError: an unknown mechanism.
@@ -486,6 +504,4 @@ def _dependency(rule: Rule) -> Callable[..., Any]:
     async def dependency(request: Request) -> Any:
         return await _check(request, rule)
 
-    if "token" in rule.mechanisms:
-        _bearer_documented(dependency)
-    return dependency
+    return _guard_documented(rule)(dependency)

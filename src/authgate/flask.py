@@ -38,7 +38,7 @@ import inspect
 import os
 import warnings
 from collections.abc import Callable, Mapping
-from typing import IO, Any, TypeVar, cast, overload
+from typing import Any, TypeVar, cast, overload
 
 import click
 
@@ -47,7 +47,6 @@ try:
         Blueprint,
         Flask,
         Response,
-        abort,
         current_app,
         g,
         has_app_context,
@@ -63,13 +62,21 @@ except ImportError as exc:
 from authgate import authz
 from authgate.auth import Auth
 from authgate.cli import make_cli
-from authgate.errors import AuthError
+from authgate.errors import AuthError, ValidationError
 from authgate.models import ANONYMOUS, AnonymousUser
 from authgate.settings import InsecureSettingWarning, Settings
 from authgate.web.api import AuthAPI
 from authgate.web.credentials import Mechanism, Principal
-from authgate.web.guard import Guard, Rule, check_mechanisms, check_specs
-from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView
+from authgate.web.guard import Guard, Preflight, Rule, check_mechanisms, check_specs
+from authgate.web.http import (
+    CHUNKED_UNSUPPORTED,
+    MAX_BODY_BYTES,
+    ApiRequest,
+    ApiResponse,
+    HeadersView,
+    read_at_most,
+    still_chunked,
+)
 
 __all__ = [
     "AnonymousUser",
@@ -89,7 +96,9 @@ __all__ = [
 EXTENSION_KEY = "authgate"
 _CONFIG_PREFIX = "AUTHGATE_"
 _USER_KEY = "_authgate_user"
-_API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+#: Every method reaches authgate's dispatcher (HEAD comes with GET), which answers
+#: OPTIONS, 404 and 405 itself, in JSON.
+_API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -174,10 +183,10 @@ def setup_for_flask(
     app.extensions[EXTENSION_KEY] = state
 
     blueprint = Blueprint("authgate", __name__)
-    blueprint.add_url_rule(
-        f"{api.prefix}/<path:path>", "api", functools.partial(_serve_api, state),
-        methods=_API_METHODS,
-    )  # fmt: skip
+    serve = functools.partial(_serve_api, state)
+    options: dict[str, Any] = {"methods": _API_METHODS, "provide_automatic_options": False}
+    blueprint.add_url_rule(f"{api.prefix}/", "api", serve, defaults={"path": ""}, **options)
+    blueprint.add_url_rule(f"{api.prefix}/<path:path>", "api", serve, **options)
     app.register_blueprint(blueprint)
     app.context_processor(_template_context)
     app.cli.add_command(make_cli(functools.partial(_cli_auth, app, state)), "authgate")
@@ -255,18 +264,6 @@ def _state() -> AuthGateState:
 # -- translation --------------------------------------------------------------------
 
 
-def _read_at_most(stream: IO[bytes], limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = stream.read(limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
 def _api_request(path: str, *, with_body: bool = False) -> ApiRequest:
     """The current Flask request as an :class:`ApiRequest` (the body only when asked)."""
     body, too_large = b"", False
@@ -274,8 +271,10 @@ def _api_request(path: str, *, with_body: bool = False) -> ApiRequest:
         length = request.content_length
         if length is not None and length > MAX_BODY_BYTES:
             too_large = True  # refused unread (Content-Length says enough)
+        elif still_chunked(request.environ):
+            raise ValidationError(CHUNKED_UNSUPPORTED, fields={"body": "invalid"})
         else:
-            body = _read_at_most(request.stream, MAX_BODY_BYTES + 1)
+            body = read_at_most(request.stream, MAX_BODY_BYTES + 1)
             too_large = len(body) > MAX_BODY_BYTES
     return ApiRequest(
         method=request.method,
@@ -309,10 +308,11 @@ def _full_path() -> str:
 
 
 def _serve_api(state: AuthGateState, path: str) -> Response:
-    response = state.api.handle(_api_request("/" + path, with_body=True))
-    if response is None:
-        abort(404)
-    return _to_flask(response)
+    try:
+        api_request = _api_request("/" + path, with_body=True)
+    except AuthError as error:
+        return _to_flask(state.api.error(error))
+    return _to_flask(state.api.handle(api_request))
 
 
 # -- current_user -------------------------------------------------------------------
@@ -343,8 +343,8 @@ def _enforce(rule: Rule) -> Response | None:
     api_request = _api_request(request.path)
     try:
         principal: Principal | None = state.guard.check(api_request, rule)
-    except AuthError as error:
-        return _to_flask(state.guard.deny(api_request, error, _full_path()))
+    except (AuthError, Preflight) as error:
+        return _to_flask(state.guard.deny(api_request, error, _full_path(), rule))
     if principal is not None:
         setattr(g, _USER_KEY, principal.user)
     return None
@@ -384,11 +384,13 @@ def login_required(view: F, /) -> F: ...
 @overload
 def login_required(view: None = None, /) -> Callable[[F], F]: ...
 def login_required(view: F | None = None, /) -> F | Callable[[F], F]:
-    """Require a signed-in user (session cookie, bearer token or HTTP Basic).
+    """Require a signed-in user (session cookie or bearer token).
 
     Use bare (``@login_required``) or called (``@login_required()``). A page
     request (``Accept: text/html``) without a user is redirected to the login
-    page with a safe ``next``; an API request gets the JSON 401.
+    page with a safe ``next``; an API request gets the JSON 401. Every method is
+    checked, OPTIONS included; a CORS preflight gets an empty 204 instead of the
+    view. HTTP Basic counts only with ``auth_required("basic", ...)``.
     """
     result: F | Callable[[F], F] = _bare_or_called(Rule.login(), view)
     return result
@@ -403,7 +405,8 @@ def auth_required(*mechanisms: Any) -> Any:
 
     Args:
         *mechanisms: any of ``"session"`` (the cookie), ``"token"`` (bearer)
-            and ``"basic"`` (HTTP Basic); none means all of them.
+            and ``"basic"`` (HTTP Basic, accepted only when named here); none
+            means session and token.
 
     Raises:
         ValueError: an unknown mechanism.

@@ -24,6 +24,10 @@ SPEC_CODES = {
     "CSRF_FAILED": 403,
     "RATE_LIMITED": 429,
     "SERVICE_UNAVAILABLE": 503,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "PAYLOAD_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
 }
 
 CLASSES = [
@@ -31,7 +35,8 @@ CLASSES = [
     errors.Unauthorized, errors.UserNotFound, errors.Forbidden, errors.AccountDisabled,
     errors.EmailNotConfirmed, errors.TwoFactorRequired, errors.FeatureDisabled,
     errors.InvalidCode, errors.ReauthRequired, errors.CSRFFailed, errors.RateLimited,
-    errors.ServiceUnavailable,
+    errors.ServiceUnavailable, errors.NotFound, errors.MethodNotAllowed, errors.PayloadTooLarge,
+    errors.UnsupportedMediaType,
 ]  # fmt: skip
 
 
@@ -45,7 +50,21 @@ def test_every_spec_code_has_a_class_with_its_status() -> None:
         assert body["error"]["code"] == exc.code
         assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     assert seen == SPEC_CODES
-    assert {c.value for c in errors.ErrorCode} == set(SPEC_CODES)
+    # INTERNAL_ERROR: the answer to an unexpected exception (not raised by flows).
+    assert {c.value for c in errors.ErrorCode} == {*SPEC_CODES, "INTERNAL_ERROR"}
+
+
+def test_method_not_allowed_carries_the_allow_header() -> None:
+    exc = errors.MethodNotAllowed(allowed=["GET", "HEAD", "OPTIONS"])
+    assert exc.status == 405 and exc.code == "METHOD_NOT_ALLOWED"
+    assert exc.headers() == {"Allow": "GET, HEAD, OPTIONS"}
+
+
+def test_internal_error_names_only_its_reference() -> None:
+    exc = errors.InternalError("abc123")
+    assert exc.status == 500 and exc.to_dict()["error"] == {
+        "code": "INTERNAL_ERROR", "message": "Internal error (ref abc123)."
+    }
 
 
 def test_validation_error_lists_fields() -> None:

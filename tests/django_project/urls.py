@@ -33,6 +33,10 @@ def patterns(prefix: str) -> list[Any]:
         path("basic", views.basic),
         path("anon", views.anon),
         path("optional", views.optional),
+        path("opt/login", views.protected),
+        path("opt/admin", views.admin),
+        path("opt/perm", views.perm),
+        path("opt/token", views.token_only),
         path(f"{mount}/" if mount else "", include("authgate.django.urls")),
     ]
 

@@ -342,8 +342,20 @@ def test_chunked_bodies_are_read_and_limited(client: Client) -> None:
     assert response.status_code == 200, response.get_data(as_text=True)
     huge = b'{"email": "' + b"a" * (MAX_BODY_BYTES * 4) + b'"}'
     response = post_chunked(client, "/auth/sign-in/email", huge)
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_a_malformed_chunked_body_is_a_json_400(client: Client) -> None:
+    environ = create_environ(
+        "/auth/sign-in/email", method="POST",
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        input_stream=io.BytesIO(b"zz\r\n{}\r\n"),
+    )  # fmt: skip
+    environ.pop("CONTENT_LENGTH", None)
+    response = client.open(environ)
     assert response.status_code == 400
-    assert response.get_json()["error"]["fields"] == {"body": "too_long"}
+    assert response.get_json()["error"]["code"] == "VALIDATION_ERROR"
 
 
 def test_x_forwarded_for_is_not_believed(client: Client) -> None:

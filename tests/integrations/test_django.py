@@ -491,3 +491,31 @@ def test_manage_py_authgate_db_commands() -> None:
     assert out == "0001_initial (head)\n"
     out, _ = call("db", "upgrade")
     assert "up to date" in out and "(head)" in out
+
+
+def test_a_chunked_body_is_read_under_asgi() -> None:
+    """Django's ASGI request holds the whole body the server de-chunked (Z4)."""
+    import httpx
+    from django.core.asgi import get_asgi_application
+
+    from authgate.django import use_auth
+
+    setup()
+    auth = Auth(SECRET_KEY, store=MemoryStore(), argon2_memory_cost=1024, argon2_time_cost=1,
+                cookie_secure=False)  # fmt: skip
+    body = b'{"email": "asgi@example.com", "password": "correct horse battery"}'
+
+    async def chunks() -> Any:
+        yield body[:9]
+        yield body[9:]
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=get_asgi_application())
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.post("/auth/sign-up/email", content=chunks(),
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+
+    with use_auth(auth):
+        response = asyncio.run(post())
+    assert response.status_code == 200, response.text
+    assert auth.users.get_user("asgi@example.com") is not None

@@ -100,7 +100,11 @@ def test_every_enabled_route_is_in_fastapis_openapi(app: FastAPI, client: TestCl
     assert set(schema["properties"]) == {"email", "password", "remember"}
     assert schema["additionalProperties"] is False
     error = sign_in["responses"]["401"]["content"]["application/json"]["schema"]
-    assert error["properties"]["error"]["required"] == ["code", "message"]
+    assert error["allOf"][0]["properties"]["error"]["required"] == ["code", "message"]
+    assert error["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"] == [
+        "INVALID_CREDENTIALS"
+    ]
+    assert sign_in["responses"]["401"]["headers"]["WWW-Authenticate"]["required"] is True
     user = sign_in["responses"]["200"]["content"]["application/json"]["schema"]
     assert user["properties"]["user"]["properties"]["email"] == {
         "type": "string",
@@ -145,10 +149,17 @@ def test_the_app_s_protected_routes_document_the_bearer_scheme(app: FastAPI) -> 
     document = app.openapi()
     validate(document)
     paths = document["paths"]
-    for path in ["/doc-me", "/doc-admin", "/doc-maybe", "/doc-nested"]:
+    for path in ["/doc-me", "/doc-admin", "/doc-nested"]:
         assert paths[path]["get"]["security"] == [{"bearerAuth": []}], path
-    for path in ["/doc-cookie-only", "/doc-open"]:
-        assert "security" not in paths[path]["get"], path
+        assert paths[path]["get"]["responses"]["401"]["headers"]["WWW-Authenticate"], path
+    assert paths["/doc-maybe"]["get"]["security"] == [{"bearerAuth": []}, {}]  # optional
+    assert "401" not in paths["/doc-maybe"]["get"]["responses"]
+    assert "403" in paths["/doc-admin"]["get"]["responses"]
+    assert "403" not in paths["/doc-me"]["get"]["responses"]
+    assert "security" not in paths["/doc-cookie-only"]["get"]
+    assert "401" in paths["/doc-cookie-only"]["get"]["responses"]
+    assert "security" not in paths["/doc-open"]["get"]
+    assert "401" not in paths["/doc-open"]["get"]["responses"]
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
@@ -199,7 +210,7 @@ def test_wrong_method_is_authgates_json_405(client: TestClient) -> None:
     response = client.get("/auth/sign-in/email")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
-    assert response.headers["allow"] == "POST"
+    assert response.headers["allow"] == "OPTIONS, POST"
 
 
 def chunks(size: int) -> Iterator[bytes]:
@@ -216,8 +227,8 @@ def test_body_over_the_limit_is_refused(client: TestClient, chunked: bool) -> No
     response = client.post(
         "/auth/sign-in/email", content=content, headers={"Content-Type": "application/json"}
     )
-    assert response.status_code == 400
-    assert response.json()["error"]["fields"] == {"body": "too_long"}
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
 # -- dependencies -------------------------------------------------------------------

@@ -86,6 +86,22 @@ class ContractClient:
         else:
             self.cookies[name] = value
 
+    def post_chunked(
+        self, path: str, body: bytes, headers: Mapping[str, str], *, dechunked: bool = True
+    ) -> Response:
+        """POST ``body`` with ``Transfer-Encoding: chunked`` and no ``Content-Length``.
+
+        ``dechunked``: the server de-chunked the body (``wsgi.input_terminated``);
+        otherwise the WSGI app gets the chunked encoding itself.
+        """
+        status, out_headers, out_body = self._send_chunked(path, body, dict(headers), dechunked)
+        return Response(status, out_headers, out_body)
+
+    def _send_chunked(
+        self, path: str, body: bytes, headers: dict[str, str], dechunked: bool
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        raise AssertionError(f"{self.framework} has no transport for chunked bodies")
+
     def get(self, path: str, **kw: Any) -> Response:
         return self.request("GET", path, **kw)
 
@@ -108,6 +124,7 @@ class WSGIClient(ContractClient):
         from werkzeug.test import Client
 
         self.framework = framework
+        self._app = app
         self._client = Client(app, use_cookies=False)
 
     def _send(
@@ -118,6 +135,30 @@ class WSGIClient(ContractClient):
             environ_base={"REMOTE_ADDR": "127.0.0.1"},
         )  # fmt: skip
         return response.status_code, list(response.headers.to_wsgi_list()), response.get_data()
+
+    def _send_chunked(
+        self, path: str, body: bytes, headers: dict[str, str], dechunked: bool
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        import io
+
+        from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+        if not dechunked:
+            body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in _pieces(body)) + b"0\r\n\r\n"
+        headers = {**headers, "Transfer-Encoding": "chunked"}
+        environ = EnvironBuilder(path, method="POST", headers=headers,
+                                 input_stream=io.BytesIO(body)).get_environ()  # fmt: skip
+        environ.pop("CONTENT_LENGTH", None)
+        environ["REMOTE_ADDR"] = "127.0.0.1"
+        if dechunked:
+            environ["wsgi.input_terminated"] = True
+        # Not Client.open: it rebuilds the environ and loses the server's keys.
+        app_iter, status, out_headers = run_wsgi_app(self._app, environ, buffered=True)
+        return int(status.split()[0]), list(out_headers.to_wsgi_list()), b"".join(app_iter)
+
+
+def _pieces(body: bytes, size: int = 7) -> list[bytes]:
+    return [body[i : i + size] for i in range(0, len(body), size)] or [b""]
 
 
 class ASGIClient(ContractClient):
@@ -136,4 +177,12 @@ class ASGIClient(ContractClient):
         self._client.cookies.clear()
         raw = {k: v.encode("latin-1") for k, v in headers.items()}  # bytes: non-ASCII allowed
         response = self._client.request(method, path, content=body, headers=raw)
+        return response.status_code, list(response.headers.multi_items()), response.content
+
+    def _send_chunked(
+        self, path: str, body: bytes, headers: dict[str, str], dechunked: bool
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        # ASGI servers always de-chunk; a generator body is sent chunked.
+        self._client.cookies.clear()
+        response = self._client.post(path, content=iter(_pieces(body)), headers=headers)
         return response.status_code, list(response.headers.multi_items()), response.content

@@ -98,8 +98,6 @@ def test_sign_up_validation(client: ContractClient, payload: Any, fields: Any) -
         (b"\xff\xfe\x00", "application/json"),
         (b"[1, 2]", "application/json"),
         (b'"text"', "application/json"),
-        (b"email=a@example.com&password=x", "application/x-www-form-urlencoded"),
-        (b'{"email": "a@example.com"}', "text/plain"),
     ],
 )
 def test_malformed_bodies(client: ContractClient, body: bytes, content_type: str) -> None:
@@ -107,10 +105,33 @@ def test_malformed_bodies(client: ContractClient, body: bytes, content_type: str
     assert_error(r, 400, "VALIDATION_ERROR")
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x", "",
+     "text/json", "application/jsonx"],
+)  # fmt: skip
+def test_a_json_route_sent_another_content_type_is_415(
+    client: ContractClient, content_type: str
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    r = client.post("/auth/sign-up/email", body=b'{"email": "a@example.com", "password": "x"}',
+                    headers=headers)  # fmt: skip
+    assert_error(r, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert client.auth.users.get_user("a@example.com") is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/problem+json"])
+def test_json_content_types_are_accepted(client: ContractClient, content_type: str) -> None:
+    body = b'{"email": "a@example.com", "password": "correct horse battery"}'
+    r = client.post("/auth/sign-up/email", body=body, headers={"Content-Type": content_type})
+    assert r.status == 200, r.body
+
+
 def test_oversized_body(client: ContractClient) -> None:
     big = b'{"email": "a@example.com", "password": "' + b"x" * 200_000 + b'"}'
     r = client.post("/auth/sign-up/email", body=big, headers={"Content-Type": "application/json"})
-    assert_error(r, 400, "VALIDATION_ERROR")
+    assert_error(r, 413, "PAYLOAD_TOO_LARGE")
+    assert client.auth.users.get_user("a@example.com") is None  # type: ignore[attr-defined]
 
 
 def test_duplicate_sign_up(client: ContractClient) -> None:
@@ -145,8 +166,49 @@ def test_sign_in_and_session(client: ContractClient) -> None:
     body = r.json()
     assert set(body) == {"user", "token"} and body["user"]["email"] == "alice@example.com"
     s = client.get("/auth/session", headers=bearer(body["token"]), cookies=False)
-    assert s.status == 200 and s.json() == {"user": body["user"]}
+    assert s.status == 200 and s.json()["user"] == body["user"]
     assert s.header("Cache-Control") == "no-store"
+
+
+def _utc(value: str) -> Any:
+    import datetime as dt
+
+    parsed = dt.datetime.fromisoformat(value)
+    assert parsed.utcoffset() == dt.timedelta(0), value
+    return parsed
+
+
+def test_session_says_when_it_ends(make_client: MakeClient) -> None:
+    """U11: an SPA learns from GET /session when to refresh."""
+    import datetime as dt
+
+    client = make_client(session_lifetime=3600, session_idle_timeout=600)
+    token = sign_up(client).json()["token"]
+    before = dt.datetime.now(dt.timezone.utc)
+    body = client.get("/auth/session", headers=bearer(token), cookies=False).json()
+    assert set(body) == {"user", "session"} and set(body["user"]) == USER_KEYS
+    session = body["session"]
+    assert set(session) == {"id", "expires_at", "idle_expires_at"}
+    expires, idle = _utc(session["expires_at"]), _utc(session["idle_expires_at"])
+    assert dt.timedelta(minutes=59) < expires - before <= dt.timedelta(hours=1)
+    assert dt.timedelta(minutes=9) < idle - before <= dt.timedelta(minutes=10)
+    listed = client.get("/auth/sessions", headers=bearer(token), cookies=False).json()["sessions"]
+    assert session["id"] == listed[0]["id"]
+    assert client.get("/auth/session").json()["session"] == session  # the same by cookie
+
+
+def test_session_without_idle_timeout_or_remembered(make_client: MakeClient) -> None:
+    client = make_client(session_idle_timeout=None)
+    token = sign_up(client).json()["token"]
+    session = client.get("/auth/session", headers=bearer(token), cookies=False).json()["session"]
+    assert session["idle_expires_at"] is None and _utc(session["expires_at"])
+    remembered = make_client(session_idle_timeout=600)
+    sign_up(remembered)
+    r = remembered.post("/auth/sign-in/email", cookies=False,
+                        json={"email": "alice@example.com", "password": PASSWORD, "remember": True})  # fmt: skip
+    token = r.json()["token"]
+    session = remembered.get("/auth/session", headers=bearer(token), cookies=False).json()["session"]
+    assert session["idle_expires_at"] is None
 
 
 def test_unknown_user_and_wrong_password_look_the_same(client: ContractClient) -> None:
@@ -578,9 +640,9 @@ def test_basic_auth_refused_on_cross_site_unsafe_requests(client: ContractClient
     good = base64.b64encode(f"alice@example.com:{PASSWORD}".encode()).decode()
     headers = {"Authorization": f"Basic {good}", "Sec-Fetch-Site": "cross-site"}
     assert client.get("/basic", headers=headers, cookies=False).status == 200  # safe method
-    assert_error(client.post("/protected", headers=headers, cookies=False), 403, "CSRF_FAILED")
+    assert_error(client.post("/basic", headers=headers, cookies=False), 403, "CSRF_FAILED")
     scripted = {"Authorization": f"Basic {good}"}
-    assert client.post("/protected", headers=scripted, cookies=False).status == 200
+    assert client.post("/basic", headers=scripted, cookies=False).status == 200
 
 
 def test_forwarded_for_is_not_trusted_by_default(make_client: MakeClient) -> None:

@@ -281,3 +281,115 @@ def test_openapi_lists_email_endpoints(mk: MakeClient) -> None:
                  "/auth/magic-link/verify", "/auth/emails", "/auth/emails/add", "/auth/invite"]:  # fmt: skip
         assert path in doc["paths"], path
     assert set(doc["paths"]["/auth/verify-email"]) == {"get", "post"}
+
+
+# -- S6: a GET of an emailed link redeems it only when the client asks for JSON ---------------
+NOT_ASKING_FOR_JSON = [
+    None, "*/*", "text/html", "text/html,application/xhtml+xml,*/*;q=0.8", "application/*",
+    "application/json;q=0", "text/plain",
+]  # fmt: skip
+
+
+def _get(client: ContractClient, path: str, accept: str | None) -> Response:
+    return client.get(path, headers={} if accept is None else {"Accept": accept})
+
+
+def _is_confirm_page(r: Response) -> bool:
+    return (
+        r.status == 200
+        and "text/html" in (r.header("Content-Type") or "")
+        and b'method="post"' in r.body
+        and r.header("Cache-Control") == "no-store"
+        and r.header("Referrer-Policy") == "no-referrer"
+    )
+
+
+@pytest.mark.parametrize("accept", NOT_ASKING_FOR_JSON)
+def test_a_scanner_never_confirms_an_address(
+    mk: MakeClient, outbox: OutboxMailer, accept: str | None
+) -> None:
+    client = mk(confirmable=True)
+    sign_up(client)
+    path = path_of(link_of(outbox, "confirm_email"))
+    r = _get(client, path, accept)
+    assert _is_confirm_page(r), (r.status, r.body[:200])
+    assert b'"token":' not in r.body
+    user = client.auth.users.get_user("alice@example.com")  # type: ignore[attr-defined]
+    assert user.email_confirmed_at is None
+    assert not any("authgate_session" in c for c in r.set_cookies)
+    r = client.post("/auth/verify-email", json={"token": token_of(outbox, "confirm_email")})
+    assert r.status == 200 and r.json()["user"]["email_confirmed"] is True  # still usable
+
+
+@pytest.mark.parametrize("accept", NOT_ASKING_FOR_JSON)
+def test_a_scanner_never_uses_a_magic_link(
+    mk: MakeClient, outbox: OutboxMailer, accept: str | None
+) -> None:
+    client = mk(passwordless=True)
+    sign_up(client)
+    client.cookies.clear()
+    client.post("/auth/sign-in/magic-link", json={"email": "alice@example.com"})
+    path = path_of(link_of(outbox, "login_link"))
+    r = _get(client, path, accept)
+    assert _is_confirm_page(r) and b'"token":' not in r.body
+    assert not any("authgate_session" in c for c in r.set_cookies)
+    r = client.get(path, headers={"Accept": "application/json"})
+    assert r.status == 200 and r.json()["token"]  # still unused
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/json; charset=utf-8",
+                                    "text/html;q=0.9, application/json"])  # fmt: skip
+def test_an_api_client_asking_for_json_redeems_the_link(
+    mk: MakeClient, outbox: OutboxMailer, accept: str
+) -> None:
+    client = mk(confirmable=True)
+    sign_up(client)
+    r = _get(client, path_of(link_of(outbox, "confirm_email")), accept)
+    assert r.status == 200 and r.json()["user"]["email_confirmed"] is True
+
+
+@pytest.mark.parametrize("accept", [*NOT_ASKING_FOR_JSON, "application/json"])
+def test_reset_link_get_is_always_the_page(
+    mk: MakeClient, outbox: OutboxMailer, accept: str | None
+) -> None:
+    client = mk()
+    sign_up(client)
+    client.post("/auth/forgot-password", json={"email": "alice@example.com"})
+    r = _get(client, path_of(link_of(outbox, "reset_password")), accept)
+    assert _is_confirm_page(r) and b'name="new_password"' in r.body
+
+
+def test_link_pages_of_switched_off_features_are_feature_disabled(mk: MakeClient) -> None:
+    client = mk(recoverable=False)
+    for path in ["/auth/magic-link/verify?token=x", "/auth/reset-password?token=x"]:
+        assert_error(client.get(path, headers={"Accept": "text/html"}), 404, "FEATURE_DISABLED")
+
+
+# -- S12: the link page's nonce cookie is __Host- when cookies are secure ------------------------
+def test_the_flow_cookie_is_host_only_when_secure(make_client: MakeClient, outbox: OutboxMailer) -> None:
+    client = make_client(cookie_secure=None, passwordless=True, send_email=outbox, base_url=BASE)
+    page = client.get("/auth/magic-link/verify?token=x", headers={"Accept": "text/html"})
+    [cookie] = [c for c in page.set_cookies if "authgate_flow=" in c]
+    assert cookie.startswith("__Host-authgate_flow=")
+    assert "Secure" in cookie and "Path=/" in cookie and "Domain" not in cookie
+    debug = make_client(cookie_secure=None, debug=True, passwordless=True)
+    page = debug.get("/auth/magic-link/verify?token=x", headers={"Accept": "text/html"})
+    assert any(c.startswith("authgate_flow=") and "Secure" not in c for c in page.set_cookies)
+
+
+def test_a_planted_unprefixed_flow_cookie_is_refused(make_client: MakeClient, outbox: OutboxMailer) -> None:
+    """A sibling subdomain can set ``authgate_flow`` (not ``__Host-``): it must not count."""
+    client = make_client(cookie_secure=None, passwordless=True, send_email=outbox, base_url=BASE)
+    client.auth.users.create_user(email="attacker@example.com")  # type: ignore[attr-defined]
+    client.post("/auth/sign-in/magic-link", json={"email": "attacker@example.com"})
+    token = token_of(outbox, "login_link")
+    client.cookies["authgate_flow"] = "planted"
+    r = client.post("/auth/magic-link/verify", body=f"token={quote(token)}&nonce=planted".encode(),
+                    headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"})  # fmt: skip
+    assert_error(r, 403, "CSRF_FAILED")
+    assert not any("authgate_session" in c for c in r.set_cookies)
+    page = client.get(path_of(link_of(outbox, "login_link")), headers={"Accept": "text/html"})
+    nonce = page.body.decode().split('name="nonce" value="')[1].split('"')[0]
+    r = client.post("/auth/magic-link/verify", body=f"token={quote(token)}&nonce={nonce}".encode(),
+                    headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"})  # fmt: skip
+    assert r.status == 303  # the page's own (__Host-) cookie works

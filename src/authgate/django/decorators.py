@@ -12,13 +12,17 @@ sync and async views and mean the same in every framework authgate supports:
 * ``permissions_required`` / ``permissions_accepted``: the same over the
   permissions granted by the user's roles.
 * ``auth_required("session", "token", "basic")``: only these mechanisms
-  (session cookie, bearer token, HTTP Basic) count.
+  (session cookie, bearer token, HTTP Basic) count. Without arguments, and
+  for every other decorator: session cookie and bearer token; HTTP Basic only
+  where it is named.
 * ``anonymous_required``: signed-in users are turned away.
 
-A refused API request gets authgate's JSON error (401 ``UNAUTHORIZED``, 403
-``FORBIDDEN``, ``CSRF_FAILED``...); a refused page request (one that accepts
-``text/html``) without a credential is redirected to the login page with a
-safe ``next``. On success the view finds the user in ``request.auth_user``.
+A refused API request gets authgate's JSON error (401 ``UNAUTHORIZED`` with
+``WWW-Authenticate``, 403 ``FORBIDDEN``, ``CSRF_FAILED``...); a refused page
+request (one that accepts ``text/html``) without a credential is redirected to
+the login page with a safe ``next``. On success the view finds the user in
+``request.auth_user``. Every method is checked, OPTIONS included; a CORS
+preflight gets an empty 204 instead of the view.
 
 CSRF: views that require a user are exempt from Django's
 ``CsrfViewMiddleware`` so that bearer-token clients can call them; an unsafe
@@ -46,7 +50,7 @@ from authgate.django.views import (
 )
 from authgate.errors import AuthError
 from authgate.web.credentials import Mechanism
-from authgate.web.guard import Guard, Rule, check_mechanisms, check_specs
+from authgate.web.guard import Guard, Preflight, Rule, check_mechanisms, check_specs
 
 __all__ = [
     "anonymous_required",
@@ -69,8 +73,10 @@ def _denial(request: Any, rule: Rule) -> Any | None:
     guard = Guard(api)
     try:
         principal = guard.check(neutral, rule)
-    except AuthError as exc:
-        return django_response(guard.deny(neutral, exc, request.get_full_path()))
+    except (AuthError, Preflight) as exc:
+        return django_response(
+            guard.deny(neutral, exc, request.get_full_path(), rule), request.method
+        )
     request.auth_user = None if principal is None else principal.user
     return None
 
@@ -120,7 +126,7 @@ def login_required(view: F, /) -> F: ...
 @overload
 def login_required() -> Callable[[F], F]: ...
 def login_required(*args: Any) -> Any:
-    """Require a signed-in user (bearer token, session cookie or HTTP Basic).
+    """Require a signed-in user (bearer token or session cookie).
 
     Use bare (``@login_required``) or called (``@login_required()``).
     """
@@ -132,11 +138,11 @@ def auth_required(view: F, /) -> F: ...
 @overload
 def auth_required(*mechanisms: Mechanism) -> Callable[[F], F]: ...
 def auth_required(*mechanisms: Any) -> Any:
-    """Require a user authenticated by one of ``mechanisms`` (none given: any of them).
+    """Require a user authenticated by one of ``mechanisms`` (none given: session and token).
 
     Args:
         *mechanisms: ``"session"`` (the cookie), ``"token"`` (bearer) and
-            ``"basic"`` (HTTP Basic).
+            ``"basic"`` (HTTP Basic, accepted only when named here).
 
     Raises:
         ValueError: an unknown mechanism.

@@ -1,8 +1,8 @@
 """``AuthGateMiddleware``: ``request.auth_user`` is the signed-in user, or ``None``.
 
 The user is looked up on first access only (a view that never reads
-``request.auth_user`` costs nothing), from a bearer token, the session cookie
-or HTTP Basic credentials. A bad or expired credential, or a cookie-
+``request.auth_user`` costs nothing), from a bearer token or the session
+cookie (HTTP Basic only on views that ask for it). A bad or expired credential, or a cookie-
 authenticated unsafe request without a valid CSRF token, gives ``None``.
 
 ``request.auth_user`` is a real ``User`` or ``None`` (so ``is None`` works):

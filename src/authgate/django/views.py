@@ -23,16 +23,26 @@ from collections.abc import Container
 from http.cookies import Morsel, SimpleCookie
 from typing import TYPE_CHECKING, Any
 
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.http.request import RawPostDataException
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from authgate.django import get_auth
+from authgate.errors import AuthError, ValidationError
 from authgate.web.api import AuthAPI
 from authgate.web.credentials import CSRF_HEADER
-from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, Headers, HeadersView
+from authgate.web.http import (
+    CHUNKED_UNSUPPORTED,
+    MAX_BODY_BYTES,
+    ApiRequest,
+    ApiResponse,
+    Headers,
+    HeadersView,
+    read_at_most,
+    still_chunked,
+)
 
 if TYPE_CHECKING:
     from authgate.auth import Auth
@@ -74,12 +84,20 @@ def api_request(request: Any, path: str, *, body: bool = True) -> ApiRequest:
     """
     data, too_large = b"", False
     if body:
+        meta = request.META
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            length = int(meta.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
         if length > MAX_BODY_BYTES:
             too_large = True
+        elif (
+            not length
+            and "wsgi.input" in meta
+            and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+        ):  # WSGI only: Django's ASGI request holds the whole (de-chunked) body
+            data = _chunked_body(meta)
+            too_large = len(data) > MAX_BODY_BYTES
         else:
             try:
                 data = request.body
@@ -95,6 +113,17 @@ def api_request(request: Any, path: str, *, body: bool = True) -> ApiRequest:
         remote_addr=request.META.get("REMOTE_ADDR"),
         body_too_large=too_large,
     )
+
+
+def _chunked_body(meta: Any) -> bytes:
+    """A chunked body, which Django's WSGI request reads as empty (it has no length).
+
+    Raises:
+        ValidationError: the server passed the body on still chunked.
+    """
+    if still_chunked(meta):
+        raise ValidationError(CHUNKED_UNSUPPORTED, fields={"body": "invalid"})
+    return read_at_most(meta["wsgi.input"], MAX_BODY_BYTES + 1)
 
 
 def _passes_django_csrf(request: Any) -> bool:
@@ -148,9 +177,18 @@ def _set_cookie(response: HttpResponse, header: str) -> None:
     response.cookies[name] = cookie
 
 
-def django_response(neutral: ApiResponse) -> HttpResponse:
-    """The Django response for a neutral one (status, headers, cookies, body)."""
-    response = HttpResponse(neutral.body, status=neutral.status, content_type=neutral.content_type)
+def django_response(neutral: ApiResponse, method: str = "GET") -> HttpResponse:
+    """The Django response for a neutral one (status, headers, cookies, body).
+
+    For ``HEAD`` the body is left out and ``Content-Length`` says how long it
+    would be (Django's WSGI handler sends whatever body a view returns).
+    """
+    body = neutral.body
+    response = HttpResponse(
+        b"" if method == "HEAD" else body, status=neutral.status, content_type=neutral.content_type
+    )
+    if method == "HEAD":
+        response["Content-Length"] = str(len(body))
     for name, value in neutral.headers:
         if name.lower() == "set-cookie":
             _set_cookie(response, value)
@@ -162,17 +200,17 @@ def django_response(neutral: ApiResponse) -> HttpResponse:
 def _api(request: Any, subpath: str = "") -> HttpResponse:
     """Serve authgate's JSON API below wherever ``authgate.django.urls`` is included.
 
-    Raises:
-        Http404: the path is not an API endpoint.
+    Every path and method below the mount point is answered in JSON (404
+    ``NOT_FOUND``, 405 ``METHOD_NOT_ALLOWED``, 204 for OPTIONS...).
     """
     full = request.path
     prefix = (full[: len(full) - len(subpath)] if subpath else full).rstrip("/")
     endpoint = api_for(get_auth(), prefix)
-    neutral = with_django_csrf(request, api_request(request, "/" + subpath), endpoint)
-    response = endpoint.handle(neutral)
-    if response is None:
-        raise Http404("not an authgate endpoint")
-    return django_response(response)
+    try:
+        neutral = with_django_csrf(request, api_request(request, "/" + subpath), endpoint)
+    except AuthError as error:
+        return django_response(endpoint.error(error))
+    return django_response(endpoint.handle(neutral), neutral.method)
 
 
 #: The JSON API view (exempt from Django's CSRF middleware: authgate checks CSRF itself).

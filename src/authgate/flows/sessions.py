@@ -33,6 +33,7 @@ __all__ = [
     "deleted_user_marker",
     "forget_user_sessions",
     "get_session",
+    "idle_deadline",
     "list_sessions",
     "revoke_other_sessions",
     "revoke_session",
@@ -124,6 +125,19 @@ def _is_live(ctx: Context, record: SessionRecord, now: dt.datetime) -> bool:
         return False
     idle = ctx.settings.session_idle_timeout
     return record.remember or idle is None or now - record.last_seen_at < dt.timedelta(seconds=idle)
+
+
+def idle_deadline(ctx: Context, session: SessionInfo) -> dt.datetime | None:
+    """When ``session`` idle-expires unless used again; ``None`` when it cannot.
+
+    Remember-me sessions and a ``session_idle_timeout`` of ``None`` never go
+    idle. The deadline is counted from the last recorded activity, which lags
+    real use by at most a few minutes, so it is never later than the real one.
+    """
+    idle = ctx.settings.session_idle_timeout
+    if session.remember or idle is None:
+        return None
+    return min(session.expires_at, session.last_seen_at + dt.timedelta(seconds=idle))
 
 
 def _touch_due(ctx: Context, record: SessionRecord, now: dt.datetime) -> bool:

@@ -10,11 +10,23 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from authgate.errors import AuthError, Forbidden, Unauthorized, ValidationError
+from authgate.errors import (
+    AuthError,
+    FeatureDisabled,
+    Forbidden,
+    InternalError,
+    InvalidToken,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UserNotFound,
+    ValidationError,
+)
 from authgate.flows import (
     account,
     confirmation,
@@ -35,7 +47,7 @@ from authgate.web.redirects import safe_next
 if TYPE_CHECKING:
     from authgate.auth import Auth
 
-__all__ = ["AuthAPI", "Call", "Route"]
+__all__ = ["AuthAPI", "Call", "Route", "www_authenticate"]
 
 logger = logging.getLogger("authgate.web")
 
@@ -83,14 +95,32 @@ class Route:
     form: bool = False
     #: Settings switch that must be on for the route to be listed.
     feature: str | None = None
+    #: Error codes the route answers beyond the generic ones (see :mod:`authgate.web.openapi`).
     errors: tuple[str, ...] = ()
+    #: A browser posting here with ``?next=`` is redirected there (303) on success.
+    redirects: bool = False
+
+
+#: Text with something other than white space (what ``require_text`` checks), and no
+#: NUL character (which the JSON parser refuses: no database stores it).
+_TEXT = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 
 
 def _str(description: str = "", **extra: Any) -> dict[str, Any]:
-    return {"type": "string", **({"description": description} if description else {}), **extra}
+    """A string field: some text, no NUL (see ``_TEXT``)."""
+    schema = {"type": "string", "minLength": 1, "pattern": _TEXT, **extra}
+    return {**schema, **({"description": description} if description else {})}
 
 
-_PASSWORD = _str("The password", format="password", maxLength=1024)
+#: Field schemas; the OpenAPI builder fills in the limits that depend on settings
+#: (``x-authgate-password``: ``"current"`` or ``"new"``).
+_EMAIL = _str(format="email", maxLength=254)
+_IDENTIFIER = _str("Email address (any text up to 320 characters is looked up)", maxLength=320)
+_PASSWORD = _str("The password", format="password", **{"x-authgate-password": "current"})
+_NEW_PASSWORD = _str("The new password", format="password", **{"x-authgate-password": "new"})
+_USERNAME = _str("3 to 64 letters, digits, '.', '_' or '-'", pattern=r"^\s*[\w.-]{3,64}\s*$")
+_TOKEN = _str("The token from the emailed link", maxLength=4096)
+_ID = _str(maxLength=256)
 _BOOL = {"type": "boolean"}
 
 
@@ -147,8 +177,28 @@ def _sign_out(call: Call) -> ApiResponse:
     return response
 
 
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 def _session(call: Call) -> ApiResponse:
-    return ApiResponse.json({"user": call.user.to_dict()})
+    """``{"user": ..., "session": {"id", "expires_at", "idle_expires_at"}}``.
+
+    The session part tells an SPA when to refresh: ``expires_at`` is the hard
+    end, ``idle_expires_at`` (or ``null``) the end if the session is not used
+    again before it.
+    """
+    assert call.principal is not None
+    data: dict[str, Any] = {"user": call.user.to_dict()}
+    session = call.principal.session
+    if session is not None:
+        idle = sessions.idle_deadline(call.api.auth.ctx, session)
+        data["session"] = {
+            "id": session.id,
+            "expires_at": _iso(session.expires_at),
+            "idle_expires_at": _iso(idle),
+        }
+    return ApiResponse.json(data)
 
 
 def _change_password(call: Call) -> ApiResponse:
@@ -205,23 +255,37 @@ def _link_result(call: Call, result: Any) -> ApiResponse:
 
 
 def _link_page(
-    title: str, button: str, password: bool = False
+    title: str, button: str, *, feature: str | None = None, password: bool = False
 ) -> Callable[[Call], ApiResponse | None]:
+    """The confirm page of an emailed link, for every GET that does not ask for JSON.
+
+    ``None`` for the requests that redeem the link: POSTs, and GETs that ask
+    for JSON by name (SPEC §5). A password page (reset) is always the page.
+    """
+
     def page(call: Call) -> ApiResponse | None:
-        if call.request.method != "GET" or not call.request.wants_html:
+        request = call.request
+        if request.method not in ("GET", "HEAD"):
+            return None
+        if request.method == "GET" and request.wants_json and not password:
             return None
         settings = call.api.auth.settings
-        action = call.api.prefix + call.request.path
+        if feature is not None and not getattr(settings, feature):
+            raise FeatureDisabled()
+        action = call.api.prefix + request.path
         limits = (settings.password_min_length, settings.password_max_length) if password else None
-        return link_page(call.request, action, title, button,
-                         secure=settings.secure_cookies, password=limits)  # fmt: skip
+        return link_page(request, action, title, button, secure=settings.secure_cookies,
+                         cookie_name=call.api.credentials.flow_cookie_name,
+                         password=limits)  # fmt: skip
 
     return page
 
 
 _confirm_page = _link_page("Confirm your email address", "Confirm")
-_magic_page = _link_page("Sign in", "Sign in")
-_reset_page = _link_page("Choose a new password", "Set password", password=True)
+_magic_page = _link_page("Sign in", "Sign in", feature="passwordless")
+_reset_page = _link_page(
+    "Choose a new password", "Set password", feature="recoverable", password=True
+)
 
 
 def _send_verification(call: Call) -> ApiResponse:
@@ -246,9 +310,7 @@ def _forgot_password(call: Call) -> ApiResponse:
 
 def _reset_password_page(call: Call) -> ApiResponse:
     page = _reset_page(call)
-    if page is None:
-        raise ValidationError("Open this link in a browser, or POST the token.",
-                              fields={"token": "invalid"})  # fmt: skip
+    assert page is not None  # a GET (or HEAD): always the page
     return page
 
 
@@ -325,127 +387,142 @@ def _openapi(call: Call) -> ApiResponse:
     return ApiResponse.json(call.api.openapi())
 
 
-_VALIDATION = ("VALIDATION_ERROR",)
-_AUTHED = ("UNAUTHORIZED", "INVALID_TOKEN", "CSRF_FAILED")
-
 ROUTES: tuple[Route, ...] = (
     Route(
         "signUpEmail", "POST", "/sign-up/email", "Create an account with email and password",
         _sign_up,
-        fields={"email": (_str(format="email"), True), "password": (_PASSWORD, True),
-                "username": (_str("Required when usernames are enabled"), False),
-                "invite_token": (_str("An invitation; required when invite-only"), False)},
-        open_body=True, response="AuthResult", feature="registerable",
-        errors=(*_VALIDATION, "USER_EXISTS", "FEATURE_DISABLED", "SERVICE_UNAVAILABLE"),
+        fields={"email": (_EMAIL, True), "password": (_NEW_PASSWORD, True),
+                "username": (_USERNAME, False),
+                "invite_token": (_str("An invitation; required when invite-only",
+                                      maxLength=4096), False)},
+        open_body=True, response="AuthResult", feature="registerable", redirects=True,
+        errors=("USER_EXISTS", "INVALID_TOKEN", "FEATURE_DISABLED"),
     ),
     Route(
         "signInEmail", "POST", "/sign-in/email", "Sign in with email and password",
         _sign_in("email"),
-        fields={"email": (_str(format="email"), True), "password": (_PASSWORD, True),
+        fields={"email": (_IDENTIFIER, True), "password": (_PASSWORD, True),
                 "remember": (_BOOL, False)},
-        response="AuthResult",
-        errors=(*_VALIDATION, "INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
-                "RATE_LIMITED", "SERVICE_UNAVAILABLE"),
+        response="AuthResult", redirects=True,
+        errors=("INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
+                "RATE_LIMITED"),
     ),
     Route(
         "signInUsername", "POST", "/sign-in/username", "Sign in with username and password",
         _sign_in("username"),
-        fields={"username": (_str(), True), "password": (_PASSWORD, True),
+        fields={"username": (_str(maxLength=320), True), "password": (_PASSWORD, True),
                 "remember": (_BOOL, False)},
-        response="AuthResult", feature="usernames",
-        errors=(*_VALIDATION, "INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
+        response="AuthResult", feature="usernames", redirects=True,
+        errors=("INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
                 "RATE_LIMITED", "FEATURE_DISABLED"),
     ),
     Route("signOut", "POST", "/sign-out", "Sign out (revoke this session)", _sign_out,
-          auth=True, errors=_AUTHED),
-    Route("getSession", "GET", "/session", "The signed-in user", _session, auth=True,
-          response="UserResult", errors=_AUTHED),
+          auth=True, redirects=True),
+    Route("getSession", "GET", "/session", "The signed-in user and when the session ends",
+          _session, auth=True, response="SessionResult"),
     Route(
         "changePassword", "POST", "/change-password", "Change the password", _change_password,
-        fields={"current_password": (_PASSWORD, True), "new_password": (_PASSWORD, True),
+        fields={"current_password": (_PASSWORD, True), "new_password": (_NEW_PASSWORD, True),
                 "revoke_other_sessions": (_BOOL, False)},
         auth=True, feature="changeable",
-        errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "RATE_LIMITED", "FEATURE_DISABLED"),
+        errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "FEATURE_DISABLED"),
     ),
     Route(
         "changeUsername", "POST", "/change-username", "Change the username", _change_username,
-        fields={"new_username": (_str(), True), "password": (_PASSWORD, True)},
+        fields={"new_username": (_USERNAME, True), "password": (_PASSWORD, True)},
         auth=True, feature="usernames", response="UserResult",
-        errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "USER_EXISTS", "FEATURE_DISABLED"),
+        errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "USER_EXISTS", "FEATURE_DISABLED"),
     ),
     Route("listSessions", "GET", "/sessions", "The user's active sessions", _list_sessions,
-          auth=True, response="SessionList", errors=_AUTHED),
-    Route("revokeSession", "POST", "/revoke-session", "Revoke one of the user's sessions",
-          _revoke_session, fields={"session_id": (_str(), True)}, auth=True,
-          errors=(*_VALIDATION, *_AUTHED)),
+          auth=True, response="SessionList"),
+    Route("revokeSession", "POST", "/revoke-session",
+          "Revoke one of the user's sessions (another id is a VALIDATION_ERROR)",
+          _revoke_session, fields={"session_id": (_ID, True)}, auth=True),
     Route("revokeOtherSessions", "POST", "/revoke-other-sessions",
-          "Revoke every session but this one", _revoke_other_sessions, auth=True,
-          errors=_AUTHED),
+          "Revoke every session but this one", _revoke_other_sessions, auth=True),
     Route("openapi", "GET", "/openapi.json", "This OpenAPI document", _openapi,
           response="OpenAPI"),
     Route("sendVerificationEmail", "POST", "/send-verification-email",
           "Resend the confirmation link (same answer for unknown addresses)", _send_verification,
-          fields={"email": (_str(format="email"), True)}, feature="confirmable",
-          errors=(*_VALIDATION, "FEATURE_DISABLED")),
+          fields={"email": (_EMAIL, True)}, feature="confirmable",
+          errors=("FEATURE_DISABLED",)),
     Route("verifyEmailLink", "GET", "/verify-email",
-          "Confirm an address from the emailed link (a browser gets a confirm page)",
+          "Confirm an address from the emailed link; only a client asking for JSON "
+          "(Accept: application/json) uses it, any other gets the confirm page",
           _verify_email, query=("token",), response="AuthResult",
-          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED")),
+          errors=("VALIDATION_ERROR", "INVALID_TOKEN", "ACCOUNT_DISABLED")),
     Route("verifyEmail", "POST", "/verify-email", "Confirm an address with its token",
-          _verify_email, fields={"token": (_str(), True)}, form=True, response="AuthResult",
-          errors=(*_VALIDATION, "INVALID_TOKEN", "ACCOUNT_DISABLED", "CSRF_FAILED")),
+          _verify_email, fields={"token": (_TOKEN, True)}, form=True, response="AuthResult",
+          redirects=True, errors=("INVALID_TOKEN", "ACCOUNT_DISABLED")),
     Route("forgotPassword", "POST", "/forgot-password",
           "Email a reset link (same answer for unknown addresses)", _forgot_password,
-          fields={"email": (_str(format="email"), True)}, feature="recoverable",
-          errors=(*_VALIDATION, "FEATURE_DISABLED")),
+          fields={"email": (_EMAIL, True)}, feature="recoverable",
+          errors=("FEATURE_DISABLED",)),
     Route("resetPasswordPage", "GET", "/reset-password",
-          "The page an emailed reset link opens (browsers only)", _reset_password_page,
-          query=("token",), response="Html", feature="recoverable", errors=_VALIDATION),
+          "The page an emailed reset link opens (it uses nothing: the page posts the token)",
+          _reset_password_page, query=("token",), response="Html", feature="recoverable"),
     Route("resetPassword", "POST", "/reset-password", "Set a new password with a reset token",
-          _reset_password, fields={"token": (_str(), True), "new_password": (_PASSWORD, True)},
-          form=True, feature="recoverable",
-          errors=(*_VALIDATION, "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED",
-                  "CSRF_FAILED")),
+          _reset_password,
+          fields={"token": (_TOKEN, True), "new_password": (_NEW_PASSWORD, True)},
+          form=True, feature="recoverable", redirects=True,
+          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
     Route("changeEmail", "POST", "/change-email",
           "Ask to change the address (confirmed before it takes effect)", _change_email,
-          fields={"new_email": (_str(format="email"), True), "password": (_PASSWORD, True)},
+          fields={"new_email": (_EMAIL, True), "password": (_PASSWORD, True)},
           auth=True, feature="change_email",
-          errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "RATE_LIMITED",
-                  "FEATURE_DISABLED")),
+          errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "FEATURE_DISABLED")),
     Route("sendMagicLink", "POST", "/sign-in/magic-link",
           "Email a sign-in link (same answer for unknown addresses)", _send_magic_link,
-          fields={"email": (_str(format="email"), True)}, feature="passwordless",
-          errors=(*_VALIDATION, "FEATURE_DISABLED")),
+          fields={"email": (_EMAIL, True)}, feature="passwordless",
+          errors=("FEATURE_DISABLED",)),
     Route("verifyMagicLinkGet", "GET", "/magic-link/verify",
-          "Sign in with the emailed link (a browser gets a confirm page)", _verify_magic_link,
-          query=("token",), response="AuthResult", feature="passwordless",
-          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
+          "Sign in with the emailed link; only a client asking for JSON "
+          "(Accept: application/json) uses it, any other gets the confirm page",
+          _verify_magic_link, query=("token",), response="AuthResult", feature="passwordless",
+          errors=("VALIDATION_ERROR", "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
     Route("verifyMagicLink", "POST", "/magic-link/verify", "Sign in with a link's token",
-          _verify_magic_link, fields={"token": (_str(), True)}, form=True,
-          response="AuthResult", feature="passwordless",
-          errors=(*_VALIDATION, "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED",
-                  "CSRF_FAILED")),
+          _verify_magic_link, fields={"token": (_TOKEN, True)}, form=True,
+          response="AuthResult", feature="passwordless", redirects=True,
+          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
     Route("listEmails", "GET", "/emails", "The user's email addresses", _list_emails,
           auth=True, feature="multiple_emails", response="EmailList",
-          errors=(*_AUTHED, "FEATURE_DISABLED")),
+          errors=("FEATURE_DISABLED",)),
     Route("addEmail", "POST", "/emails/add", "Add an address (confirmed by a mailed link)",
-          _add_email, fields={"email": (_str(format="email"), True), "password": (_PASSWORD, True)},
+          _add_email, fields={"email": (_EMAIL, True), "password": (_PASSWORD, True)},
           auth=True, feature="multiple_emails",
-          errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "RATE_LIMITED",
-                  "FEATURE_DISABLED")),
-    Route("removeEmail", "POST", "/emails/remove", "Remove an extra address", _remove_email,
-          fields={"email_id": (_str(), True)}, auth=True, feature="multiple_emails",
-          errors=(*_VALIDATION, *_AUTHED, "FEATURE_DISABLED")),
+          errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "FEATURE_DISABLED")),
+    Route("removeEmail", "POST", "/emails/remove",
+          "Remove an extra address (an id not of this user is a VALIDATION_ERROR)",
+          _remove_email, fields={"email_id": (_ID, True)}, auth=True, feature="multiple_emails",
+          errors=("FEATURE_DISABLED",)),
     Route("makePrimaryEmail", "POST", "/emails/make-primary",
           "Make a confirmed address the primary one", _make_primary,
-          fields={"email_id": (_str(), True), "password": (_PASSWORD, True)}, auth=True,
+          fields={"email_id": (_ID, True), "password": (_PASSWORD, True)}, auth=True,
           feature="multiple_emails", response="UserResult",
-          errors=(*_VALIDATION, *_AUTHED, "INVALID_CREDENTIALS", "USER_EXISTS",
-                  "FEATURE_DISABLED")),
+          errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "USER_EXISTS", "FEATURE_DISABLED")),
     Route("invite", "POST", "/invite", "Invite someone to sign up", _invite,
-          fields={"email": (_str(format="email"), True)}, auth=True,
-          errors=(*_VALIDATION, *_AUTHED, "FORBIDDEN", "USER_EXISTS")),
+          fields={"email": (_EMAIL, True)}, auth=True,
+          errors=("FORBIDDEN", "USER_EXISTS")),
 )  # fmt: skip
+
+
+#: The realm of every ``WWW-Authenticate`` challenge.
+REALM = "authgate"
+
+
+def www_authenticate(error: AuthError, *, basic: bool = False) -> str:
+    """The ``WWW-Authenticate`` value for a 401 (RFC 9110 §11.6.1, RFC 6750 §3).
+
+    ``Bearer`` always; ``Basic`` only where the route accepts HTTP Basic
+    (never on the JSON API, where a browser would pop up a login dialog).
+    A bad bearer token says ``error="invalid_token"``.
+    """
+    bearer = f'Bearer realm="{REALM}"'
+    if isinstance(error, InvalidToken | UserNotFound):
+        bearer += ', error="invalid_token"'
+    if basic:
+        return f'{bearer}, Basic realm="{REALM}", charset="UTF-8"'
+    return bearer
 
 
 class AuthAPI:
@@ -461,32 +538,48 @@ class AuthAPI:
         self._by_path: dict[str, dict[str, Route]] = {}
         for route in self.routes:
             self._by_path.setdefault(route.path, {})[route.method] = route
+        #: The ``Allow`` header of each path: its methods, HEAD where GET is served, OPTIONS.
+        self._allow: dict[str, tuple[str, ...]] = {
+            path: allowed_methods(methods) for path, methods in self._by_path.items()
+        }
 
     def enabled(self, route: Route) -> bool:
         """Whether the route's feature is switched on."""
         return route.feature is None or bool(getattr(self.auth.settings, route.feature))
 
+    def allowed(self, path: str) -> tuple[str, ...]:
+        """The methods served at ``path`` (below the prefix); empty for an unknown path."""
+        return self._allow.get(path.rstrip("/") or "/", ())
+
     def match(self, method: str, path: str) -> Route | bool | None:
-        """The route for ``method path``; ``False`` when the path exists with other methods."""
+        """The route for ``method path``; ``False`` when the path exists with other methods.
+
+        ``HEAD`` matches the ``GET`` route of the path.
+        """
         methods = self._by_path.get(path.rstrip("/") or "/")
         if methods is None:
             return None
-        return methods.get(method.upper(), False)
+        method = method.upper()
+        return methods.get("GET" if method == "HEAD" else method, False)
 
-    def handle(self, request: ApiRequest) -> ApiResponse | None:
-        """Serve ``request`` (path relative to the prefix); ``None`` if it is not an API path."""
+    def handle(self, request: ApiRequest) -> ApiResponse:
+        """Serve ``request`` (path relative to the prefix), whatever its path and method.
+
+        An unknown path is a JSON 404 ``NOT_FOUND``; a known path with another
+        method a 405 ``METHOD_NOT_ALLOWED`` with a true ``Allow``; ``OPTIONS``
+        a 204 with that ``Allow`` (an app's CORS layer adds its headers to it);
+        ``HEAD`` the answer to ``GET`` (the integration or the server drops the
+        body).
+        """
         route = self.match(request.method, request.path)
+        if isinstance(route, Route):
+            return self.dispatch(route, request)
         if route is None:
-            return None
-        if route is False:
-            allowed = ", ".join(sorted(self._by_path[request.path.rstrip("/")]))
-            response = ApiResponse.json(
-                {"error": {"code": "METHOD_NOT_ALLOWED", "message": "Method not allowed."}}, 405
-            )
-            response.headers.append(("Allow", allowed))
-            return response
-        assert isinstance(route, Route)
-        return self.dispatch(route, request)
+            return self.error(NotFound())
+        allowed = self.allowed(request.path)
+        if request.method.upper() == "OPTIONS":
+            return ApiResponse(status=204, headers=[("Allow", ", ".join(allowed))])
+        return self.error(MethodNotAllowed(allowed=allowed))
 
     def dispatch(self, route: Route, request: ApiRequest) -> ApiResponse:
         """Run one route: authenticate, parse, call the flow, render any error."""
@@ -496,13 +589,16 @@ class AuthAPI:
                 principal = self.credentials.authenticate(request, ("token", "session"))
                 if principal is None:
                     raise Unauthorized()
+            takes_body = bool(route.fields or route.open_body or route.form)
+            if takes_body and request.body_too_large:
+                raise PayloadTooLarge()  # refused unparsed
             from_form = route.form and request.is_form
             if from_form:
                 data: dict[str, Any] = dict(request.form())
-                check_form_nonce(request, data)
+                check_form_nonce(request, data, self.credentials.flow_cookie_name)
                 data.pop("nonce", None)
             else:
-                data = request.json() if route.fields or route.open_body else {}
+                data = request.json() if takes_body else {}
             if not route.open_body:
                 unknown = {k: "unknown_field" for k in data if k not in route.fields}
                 if unknown:
@@ -513,18 +609,30 @@ class AuthAPI:
         except Exception:
             ref = uuid.uuid4().hex[:12]
             logger.exception("unhandled error in %s (ref %s)", route.name, ref)
-            return ApiResponse.json(
-                {"error": {"code": "INTERNAL_ERROR", "message": f"Internal error (ref {ref})."}},
-                500,
-            )
+            return self.error(InternalError(ref))
 
     @staticmethod
-    def error(exc: AuthError) -> ApiResponse:
-        """The JSON response for an :class:`AuthError`."""
-        return ApiResponse.json(exc.to_dict(), exc.status, exc.headers().items())
+    def error(exc: AuthError, *, basic: bool = False) -> ApiResponse:
+        """The JSON response for an :class:`AuthError`.
+
+        A 401 carries ``WWW-Authenticate`` (with ``Basic`` when ``basic``: the
+        route accepts HTTP Basic).
+        """
+        response = ApiResponse.json(exc.to_dict(), exc.status, exc.headers().items())
+        if exc.status == 401:
+            response.headers.append(("WWW-Authenticate", www_authenticate(exc, basic=basic)))
+        return response
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document of the enabled routes, paths as served."""
         from authgate.web.openapi import build_openapi
 
         return build_openapi(self)
+
+
+def allowed_methods(methods: Iterable[str]) -> tuple[str, ...]:
+    """The ``Allow`` list of a path served with ``methods``: plus HEAD for GET, and OPTIONS."""
+    allowed = set(methods) | {"OPTIONS"}
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return tuple(sorted(allowed))

@@ -6,7 +6,9 @@ Transports, tried in order:
 * ``session`` — the HttpOnly session cookie; unsafe methods need a CSRF token
   (``X-CSRF-Token`` header or ``csrf_token`` form field) bound to the session.
 * ``basic`` — ``Authorization: Basic`` with email (or username) and password,
-  throttled like any sign-in; creates no session.
+  throttled like any sign-in; creates no session. Only where the app asks for
+  it (``auth_required("basic", ...)``): anywhere else it would make every URL a
+  password oracle and cost a password hash per request.
 
 :meth:`Credentials.authenticate` follows Starlette's backend contract:
 ``None`` means "no credential", an :class:`~authgate.errors.AuthError` means
@@ -31,14 +33,18 @@ from authgate.results import SessionInfo
 from authgate.session_cache import StoreNeeded
 from authgate.tokens import token_digest
 from authgate.web.http import ApiRequest, ApiResponse, format_cookie
+from authgate.web.links import FLOW_COOKIE
 
 if TYPE_CHECKING:
     from authgate.auth import Auth
 
-__all__ = ["Credentials", "Mechanism", "Principal", "client_of"]
+__all__ = ["DEFAULT_MECHANISMS", "Credentials", "Mechanism", "Principal", "client_of"]
 
 Mechanism = Literal["session", "token", "basic"]
 ALL_MECHANISMS: tuple[Mechanism, ...] = ("token", "session", "basic")
+#: What ``login_required``, ``current_user``, the role decorators... accept (SPEC §5:
+#: HTTP Basic only where an app asks for it).
+DEFAULT_MECHANISMS: tuple[Mechanism, ...] = ("token", "session")
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 
@@ -76,6 +82,9 @@ class Credentials:
         #: ``__Host-`` binds the cookie to this exact host over HTTPS (SECURITY.md #42).
         self.cookie_name = ("__Host-" if host_only else "") + settings.cookie_name
         self.csrf_cookie_name = ("__Host-" if host_only else "") + "authgate_csrf"
+        #: The link pages' nonce cookie is always host-only (no ``Domain``), so it is
+        #: ``__Host-`` whenever cookies are secure: a sibling subdomain cannot plant it.
+        self.flow_cookie_name = ("__Host-" if secure else "") + FLOW_COOKIE
         self._secure = secure
         self._signer = Signer(list(reversed(settings.secrets)), salt="authgate.csrf")
 
@@ -87,11 +96,14 @@ class Credentials:
     def authenticate(
         self,
         request: ApiRequest,
-        mechanisms: Sequence[Mechanism] = ALL_MECHANISMS,
+        mechanisms: Sequence[Mechanism] = DEFAULT_MECHANISMS,
         *,
         memory_only: bool = False,
     ) -> Principal | None:
         """Identify the caller; ``None`` when no credential was sent.
+
+        Only the ``mechanisms`` given count (default: bearer token and session
+        cookie); credentials of another kind are ignored.
 
         With ``memory_only`` nothing blocks: a session not in the session cache,
         and HTTP Basic (which hashes), raise :class:`StoreNeeded` instead.

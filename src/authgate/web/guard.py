@@ -4,7 +4,17 @@
 all call :meth:`Guard.check`, which authenticates the request and applies the
 role/permission rule, and :meth:`Guard.deny`, which turns the failure into a
 response: a page request (one that accepts ``text/html``) is redirected to the
-login page with a safe ``next``, an API request gets the JSON 401/403.
+login page with a safe ``next``, an API request gets the JSON 401/403 (a 401
+with its ``WWW-Authenticate`` challenge).
+
+Every method is checked, OPTIONS included: a protected view never runs without
+its user. A real CORS preflight (``OPTIONS`` with ``Origin`` and
+``Access-Control-Request-Method``, which browsers send without credentials) is
+answered with an empty 204 instead of running the view; the app's CORS layer,
+if any, adds its headers to that answer.
+
+The credentials that count are the bearer token and the session cookie; HTTP
+Basic only where the view asks for it (``auth_required("basic", ...)``).
 """
 
 from __future__ import annotations
@@ -17,11 +27,28 @@ from urllib.parse import quote
 from authgate import authz
 from authgate.errors import AuthError, Forbidden, Unauthorized
 from authgate.web.api import AuthAPI
-from authgate.web.credentials import ALL_MECHANISMS, Mechanism, Principal
+from authgate.web.credentials import ALL_MECHANISMS, DEFAULT_MECHANISMS, Mechanism, Principal
 from authgate.web.http import ApiRequest, ApiResponse
 from authgate.web.redirects import safe_next
 
-__all__ = ["Guard", "Rule", "check_mechanisms", "check_specs"]
+__all__ = ["Guard", "Preflight", "Rule", "check_mechanisms", "check_specs", "is_preflight"]
+
+
+class Preflight(Exception):
+    """Raised by :meth:`Guard.check` for a CORS preflight: answer it, do not run the view.
+
+    Integrations catch it with :class:`~authgate.errors.AuthError` and hand it
+    to :meth:`Guard.deny`, which answers an empty 204.
+    """
+
+
+def is_preflight(request: ApiRequest) -> bool:
+    """Whether ``request`` is a CORS preflight (browsers send them without credentials)."""
+    return (
+        request.method == "OPTIONS"
+        and "origin" in request.headers
+        and "access-control-request-method" in request.headers
+    )
 
 
 def check_specs(decorator: str, specs: tuple[Any, ...], what: str) -> tuple[authz.RoleSpec, ...]:
@@ -63,7 +90,7 @@ def check_mechanisms(mechanisms: tuple[Any, ...]) -> tuple[Mechanism, ...]:
 class Rule:
     """What a protected view demands."""
 
-    mechanisms: Sequence[Mechanism] = ALL_MECHANISMS
+    mechanisms: Sequence[Mechanism] = DEFAULT_MECHANISMS
     predicate: Callable[..., bool] | None = None
     args: tuple[Any, ...] = ()
     #: ``anonymous_required``: signed-in users are turned away instead.
@@ -71,8 +98,8 @@ class Rule:
 
     @classmethod
     def login(cls, *mechanisms: Mechanism) -> Rule:
-        """Any authenticated user (through the given mechanisms, default all)."""
-        return cls(mechanisms=mechanisms or ALL_MECHANISMS)
+        """Any authenticated user, through the given mechanisms (default: token and session)."""
+        return cls(mechanisms=mechanisms or DEFAULT_MECHANISMS)
 
     @classmethod
     def roles(cls, *roles: authz.RoleSpec) -> Rule:
@@ -104,7 +131,7 @@ class Guard:
     def principal(
         self,
         request: ApiRequest,
-        mechanisms: Sequence[Mechanism] = ALL_MECHANISMS,
+        mechanisms: Sequence[Mechanism] = DEFAULT_MECHANISMS,
         *,
         memory_only: bool = False,
     ) -> Principal | None:
@@ -120,7 +147,7 @@ class Guard:
     def check(
         self, request: ApiRequest, rule: Rule, *, memory_only: bool = False
     ) -> Principal | None:
-        """Authenticate and authorise; returns the principal (``None`` for anonymous rules).
+        """Authenticate and authorise; returns the principal (``None`` only for anonymous rules).
 
         With ``memory_only`` the check never blocks (an event loop may run it):
         when it needs the store (a session not in the session cache) or a
@@ -129,15 +156,16 @@ class Guard:
         in a worker thread.
 
         Raises:
+            Preflight: a CORS preflight; the view must not run (see :meth:`deny`).
             Unauthorized / InvalidToken / CSRFFailed: no or bad credential.
             Forbidden: authenticated without the role or permission, or signed in
                 on an ``anonymous_required`` view.
         """
+        if request.method == "OPTIONS" and is_preflight(request):
+            raise Preflight()
         if rule.anonymous:
             if self.principal(request, memory_only=memory_only) is not None:
                 raise Forbidden("Already signed in.")
-            return None
-        if request.method == "OPTIONS":  # CORS preflights carry no credentials
             return None
         principal = self.api.credentials.authenticate(
             request, rule.mechanisms, memory_only=memory_only
@@ -148,12 +176,29 @@ class Guard:
             raise Forbidden()
         return principal
 
-    def deny(self, request: ApiRequest, error: AuthError, full_path: str) -> ApiResponse:
-        """The response for a failed check: a login redirect for pages, JSON for APIs."""
+    def deny(
+        self,
+        request: ApiRequest,
+        error: AuthError | Preflight,
+        full_path: str,
+        rule: Rule | None = None,
+    ) -> ApiResponse:
+        """The response for a failed check: a login redirect for pages, JSON for APIs.
+
+        Args:
+            request: the refused request.
+            error: what :meth:`check` raised.
+            full_path: the path the browser asked for (the login page's ``next``).
+            rule: the rule that refused it; a 401 offers HTTP Basic when the
+                rule accepts it.
+        """
+        if isinstance(error, Preflight):
+            return ApiResponse(status=204, headers=[("Cache-Control", "no-store")])
         if request.wants_html and error.status == 401:
             settings = self.api.auth.settings
             target = safe_next(full_path, default=settings.post_login_url)
             return ApiResponse.redirect(f"{self.api.prefix}/login?next={quote(target, safe='')}")
         if request.wants_html and isinstance(error, Forbidden) and "Already" in error.message:
             return ApiResponse.redirect(self.api.auth.settings.post_login_url)
-        return AuthAPI.error(error)
+        basic = rule is not None and "basic" in rule.mechanisms
+        return AuthAPI.error(error, basic=basic)

@@ -9,12 +9,14 @@ is the model).
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from authgate.errors import ValidationError
+from authgate.errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -23,9 +25,12 @@ __all__ = [
     "Headers",
     "HeadersView",
     "format_cookie",
+    "parse_json_object",
+    "read_at_most",
+    "still_chunked",
 ]
 
-#: Largest request body the JSON API reads; anything bigger is a VALIDATION_ERROR.
+#: Largest request body the JSON API reads; anything bigger is ``PAYLOAD_TOO_LARGE`` (413).
 MAX_BODY_BYTES = 64 * 1024
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -116,54 +121,222 @@ class ApiRequest:
         """A browser page request: it accepts ``text/html`` (SPEC §5)."""
         return "text/html" in self.headers.get("accept", "")
 
+    @property
+    def wants_json(self) -> bool:
+        """The client asks for JSON by name (``Accept: application/json``, q > 0).
+
+        ``*/*``, no ``Accept`` and ``text/html`` do not: that is what browsers,
+        mail scanners and link previews send (see :mod:`authgate.web.links`).
+        """
+        accept = self.headers.get("accept", "")
+        if "json" not in accept:
+            return False
+        for media_range in accept.lower().split(","):
+            media_type, *params = (part.strip() for part in media_range.split(";"))
+            if media_type == "application/json" and all(_q(p) > 0 for p in params):
+                return True
+        return False
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body, lower-case, without parameters."""
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def _checked_body(self) -> bytes:
+        if self.body_too_large or len(self.body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"The request body is over {MAX_BODY_BYTES} bytes.")
+        return self.body
+
     def json(self) -> dict[str, Any]:
         """The body as a JSON object; ``{}`` when empty.
 
+        Strict: UTF-8 only, no duplicate keys, no ``NaN``/``Infinity`` (nor numbers
+        too large for a float), no lone surrogates or NUL characters in strings,
+        and no nesting deeper than the parser's recursion limit.
+
         Raises:
-            ValidationError: oversized body, wrong content type, invalid UTF-8 or
-                JSON, or a JSON value that is not an object.
+            PayloadTooLarge: the body is over :data:`MAX_BODY_BYTES`.
+            UnsupportedMediaType: a body of another content type than JSON.
+            ValidationError: invalid UTF-8 or JSON, or a value that is not an object.
         """
-        if self.body_too_large or len(self.body) > MAX_BODY_BYTES:
-            raise ValidationError("The request body is too large.", fields={"body": "too_long"})
-        if not self.body.strip():
+        body = self._checked_body()
+        if not body.strip():
             return {}
-        content_type = self.headers.get("content-type", "").split(";")[0].strip().lower()
+        content_type = self.content_type
         # JSON only: a cross-site HTML form cannot send application/json without a
         # CORS preflight, which closes login CSRF on the JSON API.
-        if content_type != "application/json" and not content_type.endswith("+json"):
-            raise ValidationError(
-                "The request body must be JSON (Content-Type: application/json).",
-                fields={"body": "invalid"},
-            )
-        try:
-            data = json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise ValidationError(
-                "The request body is not valid JSON.", fields={"body": "invalid"}
-            ) from None
-        if not isinstance(data, dict):
-            raise ValidationError(
-                "The request body must be a JSON object.", fields={"body": "invalid"}
-            )
-        return data
+        if content_type != "application/json" and not (
+            content_type.startswith("application/") and content_type.endswith("+json")
+        ):
+            raise UnsupportedMediaType()
+        return parse_json_object(body)
 
     @property
     def is_form(self) -> bool:
         """Whether the body is an HTML form post."""
-        content_type = self.headers.get("content-type", "").split(";")[0].strip().lower()
-        return content_type == "application/x-www-form-urlencoded"
+        return self.content_type == "application/x-www-form-urlencoded"
 
     def form(self) -> dict[str, str]:
-        """The body as an urlencoded form (first value of each field)."""
-        if self.body_too_large or len(self.body) > MAX_BODY_BYTES:
-            raise ValidationError("The request body is too large.", fields={"body": "too_long"})
+        """The body as an urlencoded form (first value of each field).
+
+        Raises:
+            PayloadTooLarge: the body is over :data:`MAX_BODY_BYTES`.
+            ValidationError: not UTF-8, or a field holds a NUL character.
+        """
         try:
-            text = self.body.decode("utf-8")
+            text = self._checked_body().decode("utf-8")
         except UnicodeDecodeError:
             raise ValidationError(
                 "The form is not valid UTF-8.", fields={"body": "invalid"}
             ) from None
-        return dict(parse_qsl(text, keep_blank_values=True))
+        form: dict[str, str] = {}
+        for key, value in parse_qsl(text, keep_blank_values=True):
+            if "\x00" in key or "\x00" in value:
+                raise ValidationError(fields={key.replace("\x00", "") or "body": "invalid"})
+            form.setdefault(key, value)
+        return form
+
+
+def _q(param: str) -> float:
+    """The weight an ``Accept`` parameter gives (1 for parameters other than ``q``)."""
+    name, _, value = param.partition("=")
+    if name.strip() != "q":
+        return 1.0
+    try:
+        return float(value.strip())
+    except ValueError:
+        return 0.0
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: one value per key (parsers disagree on which one wins)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _BadJSON("A key appears twice in an object.", key)
+            seen.add(key)
+    return obj
+
+
+def _finite(text: str) -> float:
+    """``parse_float``: numbers beyond a float's range would become infinity."""
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise _BadJSON("A number is out of range.")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    """``parse_constant``: ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON."""
+    raise _BadJSON(f"{name} is not valid JSON.")
+
+
+class _BadJSON(ValueError):
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = _field_name(field)
+
+
+def _field_name(key: str | None) -> str:
+    """``key`` as the name of a failing field, or ``"body"`` when it is not fit to echo."""
+    if key is None or not key or len(key) > 64 or not key.isprintable() or _bad_string(key):
+        return "body"
+    return key
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_float=_finite, parse_constant=_no_constant
+)
+#: Escapes that may decode to strings no database accepts (NUL, lone surrogates).
+_SUSPECT_ESCAPES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _bad_string(value: Any) -> bool:
+    """Whether ``value`` holds, at any depth, a string with NUL or a lone surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_bad_string(k) or _bad_string(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_bad_string(v) for v in value)
+    return False
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """Parse a request body that must be one JSON object, strictly (see :meth:`ApiRequest.json`).
+
+    Raises:
+        ValidationError: with ``fields={"body": "invalid"}``, or the top-level
+            field that holds a NUL character or a lone surrogate.
+    """
+    try:
+        data = _DECODER.decode(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValidationError(
+            "The request body is not valid UTF-8.", fields={"body": "invalid"}
+        ) from None
+    except _BadJSON as exc:
+        raise ValidationError(exc.message, fields={exc.field: "invalid"}) from None
+    except RecursionError:
+        raise ValidationError(
+            "The request body is nested too deeply.", fields={"body": "invalid"}
+        ) from None
+    except ValueError:
+        raise ValidationError(
+            "The request body is not valid JSON.", fields={"body": "invalid"}
+        ) from None
+    if not isinstance(data, dict):
+        raise ValidationError("The request body must be a JSON object.", fields={"body": "invalid"})
+    if _SUSPECT_ESCAPES.search(body):
+        bad = [key for key, value in data.items() if _bad_string(key) or _bad_string(value)]
+        if bad:
+            fields = {_field_name(key): "invalid" for key in bad}
+            raise ValidationError(
+                "Text may not contain NUL characters or lone surrogates.", fields=fields
+            )
+    return data
+
+
+def read_at_most(stream: Any, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a file-like ``stream`` (a WSGI input), however it chunks them."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def still_chunked(environ: Mapping[str, Any]) -> bool:
+    """A WSGI request whose chunked body the server passed on without de-chunking it.
+
+    Servers that de-chunk (Gunicorn, Werkzeug, mod_wsgi) say so with
+    ``wsgi.input_terminated``; without it, and without ``Content-Length``, the
+    body cannot be read safely (Flask and Django would read it as empty).
+    """
+    return (
+        "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        and not environ.get("CONTENT_LENGTH")
+        and not environ.get("wsgi.input_terminated")
+    )
+
+
+#: The answer to a body :func:`still_chunked` says cannot be read.
+CHUNKED_UNSUPPORTED = (
+    "This server passes chunked request bodies on undecoded; send Content-Length instead."
+)
 
 
 def format_cookie(

@@ -1,15 +1,20 @@
-"""Emailed links opened in a browser: a GET never uses the token.
+"""Emailed links opened in a browser: a GET never uses the token unless asked for JSON.
 
-Mail scanners and link previews fetch links. So a page request (one that
-accepts ``text/html``) for ``/verify-email``, ``/magic-link/verify`` or
-``/reset-password`` only renders a small page whose button POSTs the token
-back; only that POST uses it (SECURITY.md #36). The page carries
+Mail scanners and link previews fetch links, with ``Accept: */*``, with no
+``Accept`` at all, or like a browser. So a GET of ``/verify-email`` or
+``/magic-link/verify`` uses its token only when the client asks for JSON by
+name (``Accept: application/json``, SPEC §5); any other GET (and every HEAD)
+renders a small page whose button POSTs the token back, and only that POST
+uses it (SECURITY.md #36). ``GET /reset-password`` always answers the page:
+it cannot do anything without a new password. The page carries
 ``Referrer-Policy: no-referrer`` and ``Cache-Control: no-store``.
 
 The form is protected by a double-submit nonce: the page sets an HttpOnly,
 ``SameSite=Lax`` cookie and puts the same nonce in the form. A cross-site
 form post carries no ``Lax`` cookie, so nobody can make a victim's browser
-redeem *their* link (login CSRF).
+redeem *their* link (login CSRF). With secure cookies its name has the
+``__Host-`` prefix (no ``Domain``, ``Path=/``), so a sibling subdomain cannot
+plant a nonce of its own either.
 """
 
 from __future__ import annotations
@@ -52,9 +57,21 @@ def link_page(
     button: str,
     *,
     secure: bool,
+    cookie_name: str = FLOW_COOKIE,
     password: tuple[int, int] | None = None,
 ) -> ApiResponse:
-    """The interstitial page for an emailed link (nothing is used by showing it)."""
+    """The interstitial page for an emailed link (nothing is used by showing it).
+
+    Args:
+        request: the GET of the link (its ``token`` goes into the form).
+        action: where the form posts (the same path, prefix included).
+        title: the page's heading.
+        button: the submit button's text.
+        secure: whether the nonce cookie is ``Secure``.
+        cookie_name: the nonce cookie's name (``__Host-authgate_flow`` when secure,
+            see :attr:`~authgate.web.credentials.Credentials.flow_cookie_name`).
+        password: ``(min, max)`` length of a new-password field to add, if any.
+    """
     nonce = secrets.token_urlsafe(24)
     token = request.query.get("token", "")
     fields = ""
@@ -70,15 +87,17 @@ def link_page(
                  ("X-Frame-Options", "DENY")],
     )  # fmt: skip
     response.set_cookie(
-        format_cookie(FLOW_COOKIE, nonce, max_age=900, path="/", secure=secure, httponly=True)
+        format_cookie(cookie_name, nonce, max_age=900, path="/", secure=secure, httponly=True)
     )
     return response
 
 
-def check_form_nonce(request: ApiRequest, form: Mapping[str, Any]) -> None:
-    """Raise ``CSRF_FAILED`` unless the form's nonce matches the page's cookie."""
+def check_form_nonce(
+    request: ApiRequest, form: Mapping[str, Any], cookie_name: str = FLOW_COOKIE
+) -> None:
+    """Raise ``CSRF_FAILED`` unless the form's nonce matches the page's cookie ``cookie_name``."""
     sent = form.get("nonce")
-    expected = request.cookies.get(FLOW_COOKIE)
+    expected = request.cookies.get(cookie_name)
     if not (
         isinstance(sent, str)
         and expected

@@ -39,7 +39,13 @@ def create_app(auth: Auth, prefix: str = "/auth") -> bottle.Bottle:
     app.get("/perm", callback=permissions_required("post.edit")(me))
     app.get("/token-only", callback=auth_required("token")(me))
     app.get("/session-only", callback=auth_required("session")(me))
-    app.get("/basic", callback=auth_required("basic")(me))
+    app.route("/basic", ["GET", "POST"], auth_required("basic")(me))
+
+    # Views routed for every method (``ANY``): S1.
+    app.route("/opt/login", "ANY", login_required(me))
+    app.route("/opt/admin", "ANY", roles_required("admin")(me))
+    app.route("/opt/perm", "ANY", permissions_required("post.edit")(me))
+    app.route("/opt/token", "ANY", auth_required("token")(me))
 
     @app.get("/anon")
     @anonymous_required

@@ -67,6 +67,34 @@ def create_app(auth: Auth, prefix: str = "/auth") -> FastAPI:
     def basic(user: Annotated[Any, Depends(require_auth("basic"))]) -> JSON:
         return {"email": user.email}
 
+    @app.post("/basic")
+    def basic_post(user: Annotated[Any, Depends(require_auth("basic"))]) -> JSON:
+        return {"email": user.email}
+
+    # Routes that accept OPTIONS themselves: S1 (CurrentUser is never None).
+    both = ["GET", "OPTIONS"]
+
+    @app.api_route("/opt/login", methods=both, include_in_schema=False)
+    def opt_login(user: CurrentUser) -> JSON:
+        return {"email": user.email}
+
+    @app.api_route(
+        "/opt/admin",
+        methods=both,
+        include_in_schema=False,
+        dependencies=[Depends(require_roles("admin"))],
+    )
+    def opt_admin(user: CurrentUser) -> JSON:
+        return {"email": user.email}
+
+    @app.api_route("/opt/perm", methods=both, include_in_schema=False)
+    def opt_perm(user: Annotated[Any, Depends(require_permissions("post.edit"))]) -> JSON:
+        return {"email": user.email}
+
+    @app.api_route("/opt/token", methods=both, include_in_schema=False)
+    def opt_token(user: Annotated[Any, Depends(require_auth("token"))]) -> JSON:
+        return {"email": user.email}
+
     @app.get("/anon", dependencies=[Depends(require_anonymous)])
     def anon() -> JSON:
         return {"ok": True}

@@ -41,7 +41,14 @@ def create_app(auth: Auth, prefix: str = "/auth") -> Flask:
     app.add_url_rule("/perm", "perm", permissions_required("post.edit")(me))
     app.add_url_rule("/token-only", "token_only", auth_required("token")(me))
     app.add_url_rule("/session-only", "session_only", auth_required("session")(me))
-    app.add_url_rule("/basic", "basic", auth_required("basic")(me))
+    app.add_url_rule("/basic", "basic", auth_required("basic")(me), methods=["GET", "POST"])
+
+    # Views routed for OPTIONS themselves (hand-rolled CORS, catch-alls): S1.
+    both = ["GET", "OPTIONS"]
+    app.add_url_rule("/opt/login", "opt_login", login_required(me), methods=both)
+    app.add_url_rule("/opt/admin", "opt_admin", roles_required("admin")(me), methods=both)
+    app.add_url_rule("/opt/perm", "opt_perm", permissions_required("post.edit")(me), methods=both)
+    app.add_url_rule("/opt/token", "opt_token", auth_required("token")(me), methods=both)
 
     @app.get("/anon")
     @anonymous_required

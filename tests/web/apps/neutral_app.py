@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from authgate import Auth, AuthError
 from authgate.web.api import AuthAPI
-from authgate.web.guard import Guard, Rule
+from authgate.web.guard import Guard, Preflight, Rule
 from authgate.web.http import ApiRequest, ApiResponse, Headers
 
 from ..clients import ContractClient
@@ -27,8 +27,14 @@ RULES: dict[tuple[str, str], Rule | None] = {
     ("GET", "/token-only"): Rule.login("token"),
     ("GET", "/session-only"): Rule.login("session"),
     ("GET", "/basic"): Rule.login("basic"),
+    ("POST", "/basic"): Rule.login("basic"),
     ("GET", "/anon"): Rule(anonymous=True),
 }
+for _method in ("GET", "OPTIONS"):
+    RULES[(_method, "/opt/login")] = Rule.login()
+    RULES[(_method, "/opt/admin")] = Rule.roles("admin")
+    RULES[(_method, "/opt/perm")] = Rule.permissions("post.edit")
+    RULES[(_method, "/opt/token")] = Rule.login("token")
 
 
 class NeutralClient(ContractClient):
@@ -57,12 +63,12 @@ class NeutralClient(ContractClient):
         )
         response = self._route(request, path)
         headers_out = [*response.headers, ("Content-Type", response.content_type)]
-        return response.status, headers_out, response.body
+        return response.status, headers_out, b"" if method == "HEAD" else response.body
 
     def _route(self, request: ApiRequest, full_path: str) -> ApiResponse:
         if request.path.startswith(self.prefix + "/"):
             request.path = request.path[len(self.prefix) :]
-            return self.api.handle(request) or ApiResponse.json({"error": "not found"}, 404)
+            return self.api.handle(request)
         key = (request.method, request.path)
         if key == ("GET", "/optional"):
             principal = self.guard.principal(request)
@@ -74,8 +80,8 @@ class NeutralClient(ContractClient):
             return ApiResponse.json({"ok": True})
         try:
             principal = self.guard.check(request, rule)
-        except AuthError as exc:
-            return self.guard.deny(request, exc, full_path)
+        except (AuthError, Preflight) as exc:
+            return self.guard.deny(request, exc, full_path, rule)
         if principal is None:
             return ApiResponse.json({"ok": True})
         return ApiResponse(body=json.dumps({"email": principal.user.email}).encode())
