@@ -72,6 +72,13 @@ class UserAdmin:
             password_hash = self.hash_password(password)
         elif password_hash is not None:
             password_hash = require_text(password_hash, "password_hash", 255)
+            if not ctx.hasher.acceptable(password_hash):
+                # An absurdly costly hash (bcrypt cost 31: days per check) never verifies.
+                raise ValidationError(
+                    "This password hash costs more than authgate ever verifies "
+                    "(e.g. bcrypt above 16, PBKDF2 above 20 million rounds).",
+                    fields={"password_hash": "invalid"},
+                )
         active = values.pop("active", values.pop("is_active", True))
         confirmed = values.pop("confirmed", values.pop("email_confirmed", True))
         confirmed_at = values.pop("email_confirmed_at", None)

@@ -214,16 +214,16 @@ class PasswordHasher:
     def acceptable(self, hash: str) -> bool:
         """Whether a stored hash from elsewhere may be imported as it is.
 
-        ``False`` for a format a built-in scheme owns but with parameters past
-        its sane bounds (a ``$2b$31$`` bcrypt row would pin a hashing slot for
-        days, finding S11) or otherwise malformed. Formats no scheme knows are
-        accepted: they never verify, and an extra hasher may claim them later.
+        ``False`` for a hash whose cost is past what its scheme ever verifies
+        (a ``$2b$31$`` bcrypt row would pin a hashing slot for days, finding
+        S11): it could never be checked, so importing it is an error. Other
+        hashes are kept as they are, including formats no scheme knows and
+        malformed ones: they never verify, costing nothing, and an extra
+        hasher may claim them later.
         """
         hasher = self._hasher_for(hash)
-        if hasher is None:
-            return True
-        check = getattr(hasher, "parameters_ok", None)
-        return True if check is None else bool(check(hash))
+        check = getattr(hasher, "too_costly", None)
+        return check is None or not check(hash)
 
     def needs_rehash(self, hash: str) -> bool:
         """Whether ``hash`` is not a current-scheme, current-parameters hash."""

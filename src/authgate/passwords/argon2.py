@@ -67,9 +67,13 @@ class Argon2Hasher:
             # surface as either of the others.
             return False
 
-    def parameters_ok(self, hash: str) -> bool:
-        """Whether ``hash`` is a well-formed argon2 hash with parameters within bounds."""
-        return self.identify(hash) and _sane(hash)
+    def too_costly(self, hash: str) -> bool:
+        """Whether ``hash`` is an argon2 hash whose parameters are past the sane bounds."""
+        try:
+            argon2.extract_parameters(hash)
+        except (InvalidHashError, ValueError):
+            return False  # malformed: it never verifies, and costs nothing
+        return not _sane(hash)
 
     def needs_rehash(self, hash: str) -> bool:
         """Whether ``hash`` differs from the current parameters (including the variant)."""

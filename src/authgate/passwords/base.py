@@ -51,9 +51,9 @@ class Hasher(Protocol):
     def needs_rehash(self, hash: str) -> bool:
         """Whether ``hash`` was made with other parameters (or format) than ours."""
 
-    # Optional: ``parameters_ok(hash) -> bool`` says whether a stored hash is
-    # well-formed with costs the scheme will verify; every built-in scheme has
-    # it, and ``PasswordHasher.acceptable`` uses it to refuse imports.
+    # Optional: ``too_costly(hash) -> bool`` says whether a stored hash parses
+    # with costs past what the scheme ever verifies; every built-in scheme has
+    # it, and ``PasswordHasher.acceptable`` uses it to refuse such imports.
 
 
 def normalize_password(password: str) -> str:

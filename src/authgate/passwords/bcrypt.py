@@ -102,10 +102,10 @@ class BcryptHasher:
         rounds = int(match["rounds"])
         return _checkpw(key, f"${ident}${rounds:02d}${match['salt']}{match['digest']}")
 
-    def parameters_ok(self, hash: str) -> bool:
-        """Whether ``hash`` is well-formed with a cost this hasher will verify."""
+    def too_costly(self, hash: str) -> bool:
+        """Whether ``hash`` is a bcrypt hash with a cost past what this hasher verifies."""
         match = _V2.match(hash) or _V1.match(hash) or _PLAIN.match(hash)
-        return match is not None and self._affordable(match)
+        return match is not None and int(match["rounds"]) > self.max_rounds
 
     def _affordable(self, match: re.Match[str]) -> bool:
         return 4 <= int(match["rounds"]) <= self.max_rounds

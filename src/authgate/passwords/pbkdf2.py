@@ -92,10 +92,10 @@ class Pbkdf2Hasher:
         key = hashlib.pbkdf2_hmac(digest, secret, salt, rounds, len(expected))
         return hmac.compare_digest(key, expected)
 
-    def parameters_ok(self, hash: str) -> bool:
-        """Whether ``hash`` is a well-formed PBKDF2 hash with at most the allowed iterations."""
+    def too_costly(self, hash: str) -> bool:
+        """Whether ``hash`` is a PBKDF2 hash with more iterations than are ever verified."""
         parsed = _parse(hash)
-        return parsed is not None and 1 <= parsed[1] <= _MAX_ROUNDS
+        return parsed is not None and parsed[1] > _MAX_ROUNDS
 
     def needs_rehash(self, hash: str) -> bool:
         """True unless ``hash`` is ``$pbkdf2-sha256$`` with at least the configured rounds."""

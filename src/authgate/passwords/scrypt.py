@@ -79,10 +79,10 @@ class ScryptHasher:
             return False
         return hmac.compare_digest(key, expected)
 
-    def parameters_ok(self, hash: str) -> bool:
-        """Whether ``hash`` is a well-formed ``$scrypt$`` hash with affordable parameters."""
+    def too_costly(self, hash: str) -> bool:
+        """Whether ``hash`` is a ``$scrypt$`` hash whose parameters are past the sane bounds."""
         match = _FORMAT.match(hash)
-        return match is not None and _sane(int(match["ln"]), int(match["r"]), int(match["p"]))
+        return match is not None and not _sane(int(match["ln"]), int(match["r"]), int(match["p"]))
 
     def needs_rehash(self, hash: str) -> bool:
         """True unless ``hash`` uses the configured N with r=8, p=1."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from authgate import __version__
 from authgate.errors import AuthError, ErrorCode
+from authgate.flows.validation import signup_fields
 from authgate.models import app_fields
 
 if TYPE_CHECKING:
@@ -173,10 +174,10 @@ def _field(api: AuthAPI, spec: dict[str, Any]) -> dict[str, Any]:
 
 def _body_schema(api: AuthAPI, route: Route) -> dict[str, Any]:
     fields = dict(route.fields)
-    if route.open_body:  # sign-up: the app's own columns, and a username only when used
+    if route.open_body:  # sign-up: the app columns it allows, and a username only when used
         if not api.auth.settings.usernames:
             fields.pop("username", None)
-        for name in app_fields(api.auth.User):
+        for name in signup_fields(api.auth.settings, api.auth.User):
             fields[name] = ({"type": ["string", "integer", "number", "boolean", "null"],
                              "description": "Application field"}, False)  # fmt: skip
     required = [name for name, (_, req) in fields.items() if req]
