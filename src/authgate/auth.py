@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+from authgate.audit import AuditTrail
 from authgate.context import Client, Context
 from authgate.flows import (
     account,
@@ -110,6 +111,8 @@ class Auth:
             cache = SessionCache(self.settings.session_cache_ttl)
             group.join(cache)
         flows_store = cast(Store, CoherentStore(store, group))
+        #: The stored audit trail: ``auth.audit.events(...)``, ``auth.audit.purge()``.
+        self.audit = AuditTrail(store, self.settings, self.clock)
         self.ctx = Context(
             settings=self.settings,
             users=flows_store,
@@ -124,6 +127,7 @@ class Auth:
             clock=self.clock,
             sender=self,
             mail=MailService(self.settings, send_email, tuple(template_dirs), sender=self),
+            audit=self.audit,
             url_prefix=self.settings.url_prefix,
             session_cache=cache,
         )

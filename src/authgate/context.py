@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from authgate.audit import AuditTrail
 from authgate.flows.notify import MailService
 from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
@@ -53,6 +54,8 @@ class Context:
     sender: Any
     #: Renders and delivers the flows' emails.
     mail: MailService
+    #: Stores security events (:mod:`authgate.flows.audit` writes them).
+    audit: AuditTrail
     #: Where the JSON API is mounted (emailed links point below it); integrations
     #: set it to the prefix they mount at.
     url_prefix: str = "/auth"

@@ -488,6 +488,6 @@ def test_manage_py_authgate_reports_errors_in_one_line(
 
 def test_manage_py_authgate_db_commands() -> None:
     out, _ = call("db", "current")
-    assert out == "0001_initial (head)\n"
+    assert out == "0002_security_events (head)\n"
     out, _ = call("db", "upgrade")
     assert "up to date" in out and "(head)" in out
