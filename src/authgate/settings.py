@@ -128,6 +128,8 @@ class Settings:
     notify_username_changed: bool = True
     #: Email the OLD address when the email address is changed.
     notify_email_changed: bool = True
+    #: Email the user when they delete their own account.
+    notify_account_deleted: bool = True
     #: Role a signed-in user needs to send invitations through the JSON API.
     inviter_role: str | None = "admin"
 

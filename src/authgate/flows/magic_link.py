@@ -22,7 +22,7 @@ from authgate.flows.links import (
     mail_link,
     redeem,
 )
-from authgate.flows.sessions import start_session
+from authgate.flows.sessions import EMAIL_LINK, start_session
 from authgate.models import new_stamp
 from authgate.results import AuthResult
 
@@ -31,7 +31,7 @@ __all__ = ["send_login_link", "sign_in_with_link"]
 PURPOSE = "login_link"
 
 
-def send_login_link(ctx: Context, email: object) -> None:
+def send_login_link(ctx: Context, email: object, client: Client = NO_CLIENT) -> None:
     """Email a sign-in link to an active account; the same answer for unknown addresses."""
     if not ctx.settings.passwordless:
         raise FeatureDisabled("Sign-in by email link is not enabled.")
@@ -42,6 +42,7 @@ def send_login_link(ctx: Context, email: object) -> None:
     if sent is None:
         return
     user, token = sent
+    audit.record(ctx, "login_link_request", user=user, client=client)
     signals.login_link_sent.send(ctx.sender, user=user, token=token)
 
 
@@ -65,7 +66,7 @@ def sign_in_with_link(ctx: Context, token: object, client: Client = NO_CLIENT) -
             raise InvalidToken()
         ctx.sessions.delete_user_sessions(user.id)
         user = updated
-    result = start_session(ctx, user, client=client)
+    result = start_session(ctx, user, client=client, method=EMAIL_LINK)
     assert result.session is not None
     audit.record(ctx, "sign_in", user=user, client=client, factor="email_link")
     signals.user_logged_in.send(

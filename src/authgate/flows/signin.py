@@ -18,6 +18,7 @@ from authgate.errors import (
     EmailNotConfirmed,
     FeatureDisabled,
     InvalidCredentials,
+    RateLimited,
     ValidationError,
 )
 from authgate.flows import audit
@@ -98,7 +99,11 @@ def authenticate(
     secret = password_input(ctx, password)
     kind, canonical = _canonical_identity(ctx, text, by)
     throttle_key = f"{kind}:{canonical}"
-    ctx.throttle.attempt(throttle_key, client.ip)
+    try:
+        ctx.throttle.attempt(throttle_key, client.ip)
+    except RateLimited:
+        audit.record(ctx, "sign_in", outcome="failure", client=client, reason="throttled")
+        raise
 
     user = _find(ctx, kind, canonical)
     if user is None or user.password_hash is None:
@@ -110,12 +115,16 @@ def authenticate(
         _failed(ctx, user, throttle_key, canonical, client, "password")
     ctx.throttle.succeeded(throttle_key)
     if not user.is_active:
+        audit.record(ctx, "sign_in", outcome="failure", user=user, client=client, reason="disabled")
         raise AccountDisabled()
     if (
         ctx.settings.confirmable
         and user.email_confirmed_at is None
         and not ctx.settings.login_without_confirmation
     ):
+        audit.record(
+            ctx, "sign_in", outcome="failure", user=user, client=client, reason="unconfirmed"
+        )
         raise EmailNotConfirmed()
     return user
 

@@ -98,6 +98,26 @@ def _schemas(api: AuthAPI) -> dict[str, Any]:
             "required": ["sessions"],
         },
         "OpenAPI": {"type": "object"},
+        "SecurityEventList": {
+            "type": "object",
+            "properties": {
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "kind": {"type": "string"},
+                            "at": {"type": "string", "format": "date-time"},
+                            "ip": {"type": ["string", "null"]},
+                            "user_agent": {"type": ["string", "null"]},
+                            "outcome": {"type": "string", "enum": ["success", "failure"]},
+                        },
+                        "required": ["kind", "at", "ip", "user_agent", "outcome"],
+                    },
+                }
+            },
+            "required": ["events"],
+        },
         "EmailList": {
             "type": "object",
             "properties": {
@@ -158,7 +178,12 @@ def _operation(api: AuthAPI, route: Route) -> dict[str, Any]:
     }
     if route.query:
         op["parameters"] = [
-            {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+            {
+                "name": name,
+                "in": "query",
+                "required": name not in route.optional_query,
+                "schema": {"type": "string"},
+            }
             for name in route.query
         ]
     if route.response == "Html":
