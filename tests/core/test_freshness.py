@@ -58,6 +58,9 @@ def test_a_stale_token_is_refused_and_no_token_is_trusted(mk: Callable[..., Auth
 def test_a_token_of_another_user_is_refused(auth: Auth) -> None:
     alice = auth.sign_up("alice@example.com", PASSWORD)
     bob = auth.sign_up("bob@example.com", PASSWORD)
+    for keep in (bob.token, None, "nope"):
+        with pytest.raises(InvalidToken):
+            auth.revoke_other_sessions(alice.user, keep)  # type: ignore[arg-type]
     with pytest.raises(InvalidToken):
         auth.change_email(alice.user, "new@example.com", PASSWORD, token=bob.token)
     with pytest.raises(InvalidToken):

@@ -18,10 +18,8 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import (
-    AccountDisabled,
     FeatureDisabled,
     InvalidCredentials,
-    InvalidToken,
     RateLimited,
     UserNotFound,
     ValidationError,
@@ -30,13 +28,13 @@ from authgate.flows import audit
 from authgate.flows.sessions import (
     ensure_fresh,
     forget_user_sessions,
+    own_session,
     require_fresh,
-    session_record,
     signed_in_by_link,
 )
 from authgate.flows.signin import check_password, password_input
 from authgate.flows.validation import identifiers_of, valid_username
-from authgate.models import SessionRecord, new_stamp
+from authgate.models import new_stamp
 
 __all__ = [
     "change_password",
@@ -113,7 +111,7 @@ def change_password(
     if not isinstance(revoke_other_sessions, bool):
         raise ValidationError(fields={"revoke_other_sessions": "invalid"})
     user = reload_user(ctx, user)
-    session = _own_session(ctx, user, current_token)
+    session = own_session(ctx, user, current_token)
     # A user signed in by an emailed link, or without a password, sets one with
     # a fresh session instead of the current password they may not know.
     by_session = session is not None and (user.password_hash is None or signed_in_by_link(session))
@@ -162,17 +160,6 @@ def change_password(
     if ctx.settings.notify_password_changed:
         ctx.mail.send("password_changed", updated.email, updated)
     return updated
-
-
-def _own_session(ctx: Context, user: Any, token: str | None) -> SessionRecord | None:
-    """``user``'s live session behind ``token``, or ``None`` (no token, not theirs, not live)."""
-    if token is None:
-        return None
-    try:
-        record, info = session_record(ctx, token)
-    except (InvalidToken, UserNotFound, AccountDisabled):
-        return None
-    return record if str(info.user.id) == str(user.id) else None
 
 
 def change_username(

@@ -45,6 +45,7 @@ __all__ = [
     "get_session",
     "is_fresh",
     "list_sessions",
+    "own_session",
     "require_fresh",
     "revoke_other_sessions",
     "revoke_session",
@@ -312,19 +313,22 @@ def revoke_other_sessions(
     ``freshness`` seconds), else ``REAUTH_REQUIRED``.
     """
     record = require_fresh(ctx, user, keep_token, kind="sessions_revoke_others", client=client)
-    assert record is not None
+    if record is None:  # no token: no session to keep
+        raise InvalidToken()
     count = ctx.sessions.delete_user_sessions(user.id, except_session_id=record.id)
     audit.record(ctx, "sessions_revoke_others", user=user, client=client, count=count)
     return count
 
 
-def current_session_id(ctx: Context, token: object) -> str | None:
-    """The id of the live session behind ``token``, or ``None``."""
+def own_session(ctx: Context, user: Any, token: object) -> SessionRecord | None:
+    """``user``'s live session behind ``token``, or ``None`` (no token, not theirs, not live)."""
+    if token is None:
+        return None
     try:
-        record, _ = _lookup(ctx, token)
+        record, info = _lookup(ctx, token)
     except (InvalidToken, UserNotFound, AccountDisabled):
         return None
-    return record.id
+    return record if str(info.user.id) == str(user.id) else None
 
 
 # -- freshness ------------------------------------------------------------------------
