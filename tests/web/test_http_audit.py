@@ -85,6 +85,7 @@ def test_paging_with_limit_and_before(client: ContractClient, clock: Clock) -> N
 @pytest.mark.parametrize(
     ("query", "field"),
     [("?limit=0", "limit"), ("?limit=101", "limit"), ("?limit=ten", "limit"), ("?limit=-1", "limit"),
+     ("?limit=%C2%B2", "limit"), ("?limit=1e2", "limit"), ("?before=%00", "before"),
      ("?before=yesterday", "before"), ("?before=2026-13-01", "before")],
 )  # fmt: skip
 def test_bad_query(client: ContractClient, query: str, field: str) -> None:

@@ -238,7 +238,7 @@ def _security_events(call: Call) -> ApiResponse:
     limit = EVENTS_PAGE
     if "limit" in query:
         text = query["limit"].strip()
-        if not text.isdigit() or not 1 <= int(text) <= EVENTS_MAX:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= EVENTS_MAX:
             raise ValidationError(
                 f"limit must be a whole number from 1 to {EVENTS_MAX}.", fields={"limit": "invalid"}
             )
