@@ -834,6 +834,7 @@ def test_audit_list(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> 
     [
         (["--since", "yesterday"], 2, "neither an age"),
         (["--before", "7x"], 2, "neither an age"),
+        (["--since", "99999999d"], 2, "neither an age"),
         (["--kind", "sign_inn"], 2, "Invalid value"),
         (["--limit", "0"], 2, "Invalid value"),
         (["--user", "nobody@example.com"], 1, "no user with email nobody@example.com"),

@@ -86,6 +86,21 @@ MAX_EVENTS = 1000
 PURGE_INTERVAL = dt.timedelta(hours=1)
 
 
+def _utc(value: object, name: str) -> dt.datetime | None:
+    """An aware datetime in UTC (what the stores compare with), or ``ValidationError``."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        try:
+            return value.astimezone(dt.timezone.utc)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00
+            pass
+    raise ValidationError(
+        f"{name} must be an aware datetime (with a time zone) from year 1 on.",
+        fields={name: "invalid"},
+    )
+
+
 class AuditTrail:
     """The stored audit trail of one :class:`~authgate.Auth` (``auth.audit``).
 
@@ -170,12 +185,8 @@ class AuditTrail:
             raise ValidationError(
                 f"limit must be a whole number from 1 to {MAX_EVENTS}.", fields={"limit": "invalid"}
             )
-        for name, value in (("since", since), ("before", before)):
-            if value is not None and (not isinstance(value, dt.datetime) or value.tzinfo is None):
-                raise ValidationError(
-                    f"{name} must be an aware datetime (with a time zone).",
-                    fields={name: "invalid"},
-                )
+        since = _utc(since, "since")
+        before = _utc(before, "before")
         user_id = None
         if user is not None:
             user_id = str(getattr(user, "id", user))
@@ -197,11 +208,16 @@ class AuditTrail:
         age = self.retention if older_than is None else older_than
         if age is None:
             return 0
+        invalid = ValidationError(
+            "older_than must be a positive number of seconds.", fields={"older_than": "invalid"}
+        )
         if isinstance(age, bool) or not isinstance(age, int) or age <= 0:
-            raise ValidationError(
-                "older_than must be a positive number of seconds.", fields={"older_than": "invalid"}
-            )
-        return store.purge_events(self._clock() - dt.timedelta(seconds=age))
+            raise invalid
+        try:
+            cutoff = self._clock() - dt.timedelta(seconds=age)
+        except OverflowError:  # older than year 1: nothing is
+            raise invalid from None
+        return store.purge_events(cutoff)
 
     def wait(self, timeout: float | None = 10.0) -> None:
         """Wait for a background purge in progress (tests; the command line before exiting)."""

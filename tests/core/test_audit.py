@@ -385,6 +385,7 @@ def test_events_filters(auth: Auth, clock: Clock) -> None:
         ({"limit": True}, "limit"),
         ({"since": dt.datetime(2026, 1, 1)}, "since"),  # naive
         ({"before": "2026-01-01"}, "before"),
+        ({"since": dt.datetime.fromisoformat("0001-01-01T00:00:00+01:00")}, "since"),
     ],
 )
 def test_events_refuses_bad_filters(auth: Auth, filters: dict[str, Any], field: str) -> None:
@@ -408,6 +409,8 @@ def test_purge_keeps_the_retention(make_auth: Callable[..., Auth], clock: Clock)
     assert auth.audit.events() == []
     with pytest.raises(ValidationError):
         auth.audit.purge(0)
+    with pytest.raises(ValidationError):
+        auth.audit.purge(10**12)  # reaches back before year 1
 
 
 def test_no_retention_keeps_everything(make_auth: Callable[..., Auth], clock: Clock) -> None:

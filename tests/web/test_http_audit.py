@@ -86,6 +86,7 @@ def test_paging_with_limit_and_before(client: ContractClient, clock: Clock) -> N
     ("query", "field"),
     [("?limit=0", "limit"), ("?limit=101", "limit"), ("?limit=ten", "limit"), ("?limit=-1", "limit"),
      ("?limit=%C2%B2", "limit"), ("?limit=1e2", "limit"), ("?before=%00", "before"),
+     ("?before=0001-01-01T00:00:00%2B01:00", "before"),
      ("?before=yesterday", "before"), ("?before=2026-13-01", "before")],
 )  # fmt: skip
 def test_bad_query(client: ContractClient, query: str, field: str) -> None:
@@ -100,3 +101,21 @@ def test_needs_a_session(client: ContractClient) -> None:
                  "INVALID_TOKEN")  # fmt: skip
     sign_up(client)
     assert client.get("/auth/security-events").status == 200  # by cookie: a GET needs no CSRF
+
+
+def test_security_events_from_an_sql_store(
+    make_client: MakeClient, clock: Clock, tmp_path: Any
+) -> None:
+    client = make_client(clock=clock, database_url=f"sqlite:///{tmp_path / 'auth.db'}")
+    try:
+        token = sign_up(client).json()["token"]
+        clock.advance(1)
+        client.post("/auth/sign-in/email", json={"email": "alice@example.com", "password": PASSWORD},
+                    cookies=False)  # fmt: skip
+        first = events(client, token, "?limit=1")
+        assert [e["kind"] for e in first] == ["sign_in"]
+        assert dt.datetime.fromisoformat(first[0]["at"]) == clock()
+        rest = events(client, token, f"?before={first[0]['at'].replace('+', '%2B')}")
+        assert [e["kind"] for e in rest] == ["sign_up"]
+    finally:
+        client.auth.store.close()  # type: ignore[attr-defined]

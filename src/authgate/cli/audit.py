@@ -38,6 +38,7 @@ def parse_time(text: str, now: dt.datetime) -> dt.datetime:
 
     Raises:
         ValueError: neither.
+        OverflowError: an age reaching back before year 1.
     """
     age = parse_age(text)
     if age is not None:
@@ -52,7 +53,7 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
         return None
     try:
         return parse_time(value, dt.datetime.now(dt.timezone.utc))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise click.BadParameter(
             f"{value!r} is neither an age (7d, 12h, 30m) nor a date (2026-12-01)"
         ) from None
