@@ -44,10 +44,18 @@ class UserAdmin:
     def acting_as(self, actor: str) -> UserAdmin:
         """The same administration, its changes recorded as made by ``actor``.
 
+        Args:
+            actor: a short name (1 to 16 characters), e.g. ``"cli"`` or ``"support"``.
+
+        Raises:
+            ValueError: an empty or longer name.
+
         Examples:
             >>> auth.users.acting_as("cli").deactivate_user("bob@example.com")  # doctest: +SKIP
             True
         """
+        if not isinstance(actor, str) or not 1 <= len(actor) <= 16:
+            raise ValueError(f"acting_as() takes a name of 1 to 16 characters, got {actor!r}")
         return UserAdmin(self._ctx, actor)
 
     def _record(self, kind: str, user: Any = None, **details: Any) -> None:

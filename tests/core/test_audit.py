@@ -454,3 +454,10 @@ def test_audit_retention_from_the_environment() -> None:
 
     assert Settings.from_mapping({"AUTHGATE_AUDIT_RETENTION": "none"}, secret="s" * 32).audit_retention is None
     assert Settings.from_mapping({"AUTHGATE_AUDIT_RETENTION": "60"}, secret="s" * 32).audit_retention == 60
+
+
+@pytest.mark.parametrize("actor", ["", "x" * 17, None])
+def test_acting_as_takes_a_short_name(auth: Auth, actor: Any) -> None:
+    with pytest.raises(ValueError, match="acting_as"):
+        auth.users.acting_as(actor)
+    assert auth.users.acting_as("support").actor == "support"
