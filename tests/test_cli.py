@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -771,3 +772,100 @@ def test_users_invite_prints_the_invitation(run: Run, db_url: str) -> None:
     assert "/auth/sign-up?token=" in out  # the console mailer printed the email
     failed(run("users", "invite", "admin@example.com"), 1, "USER_EXISTS")
     failed(run("users", "invite", "not-an-email"), 1, "VALIDATION_ERROR")
+
+
+# -- audit -----------------------------------------------------------------------------------
+
+
+def test_cli_actions_are_audited_as_cli(
+    run: Run, db_url: str, open_auth: Callable[[str], Auth]
+) -> None:
+    ok(run("roles", "create", "editor"))
+    create(run, "alice@example.com", "--role", "editor")
+    ok(run("users", "deactivate", "alice@example.com"))
+    ok(run("users", "set-password", "alice@example.com", "--password", NEW_PASSWORD))
+    ok(run("users", "remove-role", "alice@example.com", "editor"))
+    ok(run("users", "delete", "alice@example.com", "--yes"))
+    events = open_auth(db_url).audit.events(limit=100)[::-1]
+    assert [(e.kind, e.actor) for e in events] == [
+        ("role_create", "cli"), ("user_create", "cli"), ("user_deactivate", "cli"),
+        ("password_change", "cli"), ("role_remove", "cli"), ("account_delete", "cli"),
+    ]  # fmt: skip
+
+
+def _audited_alice(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> Auth:
+    create(run, "alice@example.com")
+    create(run, "bob@example.com")
+    auth = open_auth(db_url)
+    auth.sign_in("alice@example.com", PASSWORD, ip="203.0.113.5", user_agent="Phone/1.0")
+    with pytest.raises(InvalidCredentials):
+        auth.sign_in("alice@example.com", "wrong password", ip="203.0.113.6")
+    return auth
+
+
+def test_audit_list(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    auth = _audited_alice(run, db_url, open_auth)
+    alice_id = str(auth.users.get_user("alice@example.com").id)
+    lines = ok(run("audit", "list", "--user", "alice@example.com")).splitlines()
+    fields = [line.split("\t") for line in lines]
+    assert [(f[1], f[2], f[4]) for f in fields] == [
+        ("sign_in", "failure", "user"), ("sign_in", "success", "user"), ("user_create", "success", "cli"),
+    ]  # fmt: skip
+    assert fields[0][3] == alice_id and fields[0][5] == "203.0.113.6" and fields[0][7] == "reason=password"
+    assert fields[1][6] == "Phone/1.0" and fields[1][7] == "factor=password"
+    assert all(len(f) == 8 for f in fields)
+    assert PASSWORD not in "\n".join(lines) and "wrong password" not in "\n".join(lines)
+
+    data = json.loads(ok(run("audit", "list", "--user", alice_id, "--kind", "sign_in", "--json")))
+    assert [(e["kind"], e["outcome"]) for e in data] == [("sign_in", "failure"), ("sign_in", "success")]
+    assert set(data[0]) == {"id", "kind", "at", "outcome", "user_id", "actor", "ip", "user_agent", "details"}
+    assert len(ok(run("audit", "list", "--limit", "2")).splitlines()) == 2
+    assert len(ok(run("audit", "list")).splitlines()) == 4  # bob's creation too
+    assert ok(run("audit", "list", "--since", "1d", "--kind", "user_create")).count("user_create") == 2
+    assert ok(run("audit", "list", "--before", "2000-01-01")) == ""
+    assert ok(run("audit", "list", "--since", "2999-01-01T00:00:00+02:00")) == ""
+    # The id of a deleted user still finds their events.
+    ok(run("users", "delete", "alice@example.com", "--yes"))
+    assert "account_delete" in ok(run("audit", "list", "--user", alice_id))
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["--since", "yesterday"], 2, "neither an age"),
+        (["--before", "7x"], 2, "neither an age"),
+        (["--since", "99999999d"], 2, "neither an age"),
+        (["--kind", "sign_inn"], 2, "Invalid value"),
+        (["--limit", "0"], 2, "Invalid value"),
+        (["--user", "nobody@example.com"], 1, "no user with email nobody@example.com"),
+    ],
+)
+def test_audit_list_errors(run: Run, args: list[str], code: int, fragment: str) -> None:
+    failed(run("audit", "list", *args), code, fragment)
+
+
+def test_audit_purge(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> None:
+    clock = [dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=100)]
+    # No retention in this Auth: its own hourly purge would delete the old event first.
+    old = Auth(secret=SECRET, database_url=db_url, clock=lambda: clock[0], audit_retention=None,
+               **FAST_SETTINGS)  # fmt: skip
+    old.sign_up("alice@example.com", PASSWORD)  # 100 days ago
+    clock[0] += dt.timedelta(days=95)
+    old.sign_in("alice@example.com", PASSWORD)  # 5 days ago
+    old.store.close()
+    assert ok(run("audit", "purge")) == "purged 1 security event\n"  # past the 90 days
+    assert ok(run("audit", "purge")) == "purged 0 security events\n"
+    assert ok(run("audit", "purge", "--older-than", "1d")) == "purged 1 security event\n"
+    assert open_auth(db_url).audit.events() == []
+    failed(run("audit", "purge", "--older-than", "soon"), 2, "not an age")
+    failed(run("audit", "purge", env={"AUTHGATE_AUDIT_RETENTION": "none"}), 1,
+           "audit_retention is off")  # fmt: skip
+    assert "purged 0" in ok(run("audit", "purge", "--older-than", "12h",
+                                env={"AUTHGATE_AUDIT_RETENTION": "none"}))  # fmt: skip
+
+
+def test_audit_commands_on_a_mounted_group(memory_auth: Auth) -> None:
+    memory_auth.sign_up("alice@example.com", PASSWORD)
+    runner = CliRunner()
+    out = ok(runner.invoke(make_cli(lambda: memory_auth), ["audit", "list"]))
+    assert "\tsign_up\tsuccess\t" in out

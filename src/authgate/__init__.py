@@ -45,6 +45,7 @@ from authgate.errors import (
 )
 from authgate.models import (
     RoleMixin as RoleMixin,
+    SecurityEvent as SecurityEvent,
     UserMixin as UserMixin,
 )
 from authgate.results import (
@@ -63,6 +64,7 @@ from authgate.signals import (
     password_reset as password_reset,
     reset_password_instructions_sent as reset_password_instructions_sent,
     user_confirmed as user_confirmed,
+    user_deleted as user_deleted,
     user_invited as user_invited,
     user_logged_in as user_logged_in,
     user_logged_out as user_logged_out,
@@ -96,6 +98,7 @@ __all__ = [
     "RateLimited",
     "ReauthRequired",
     "RoleMixin",
+    "SecurityEvent",
     "ServiceUnavailable",
     "SessionEntry",
     "SessionInfo",
@@ -115,6 +118,7 @@ __all__ = [
     "reset_password_instructions_sent",
     "signals",
     "user_confirmed",
+    "user_deleted",
     "user_invited",
     "user_logged_in",
     "user_logged_out",

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+from authgate.audit import AuditTrail
 from authgate.context import Client, Context
 from authgate.flows import (
     account,
@@ -17,6 +18,7 @@ from authgate.flows import (
     emails,
     invitations,
     magic_link,
+    reauth,
     recovery,
     sessions,
     signin,
@@ -115,6 +117,8 @@ class Auth:
             group.join(cache)
         flows_store = cast(Store, CoherentStore(store, group))
         hasher = PasswordHasher(self.settings)
+        #: The stored audit trail: ``auth.audit.events(...)``, ``auth.audit.purge()``.
+        self.audit = AuditTrail(store, self.settings, self.clock)
         self.ctx = Context(
             settings=self.settings,
             users=flows_store,
@@ -130,6 +134,7 @@ class Auth:
             sender=self,
             mail=MailService(self.settings, send_email, tuple(template_dirs), sender=self),
             decoys=Decoys(store, hasher.current_prefix, derive_key(self.settings, "decoys")),
+            audit=self.audit,
             url_prefix=self.settings.url_prefix,
             session_cache=cache,
         )
@@ -279,8 +284,42 @@ class Auth:
         sessions.revoke_session(self.ctx, user, session_id)
 
     def revoke_other_sessions(self, user: Any, keep_token: str) -> int:
-        """Revoke all of the user's sessions but the one behind ``keep_token``."""
+        """Revoke all of the user's sessions but the one behind ``keep_token``.
+
+        ``keep_token``'s session must be fresh.
+
+        Raises:
+            ReauthRequired, InvalidToken.
+        """
         return sessions.revoke_other_sessions(self.ctx, user, keep_token)
+
+    # -- freshness -------------------------------------------------------------
+    def reauthenticate(
+        self,
+        token: str,
+        password: str,
+        *,
+        rotate: bool = False,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> str:
+        """Prove the session user's password again: the session behind ``token`` is fresh.
+
+        Only the password of the session's own user counts. With ``rotate``
+        the session gets a new token (the old one stops working).
+
+        Returns:
+            The token to use from now on (``token`` itself unless ``rotate``).
+
+        Raises:
+            InvalidToken, InvalidCredentials, RateLimited, ValidationError.
+
+        Examples:
+            >>> token = auth.reauthenticate(token, "correct horse battery")  # doctest: +SKIP
+        """
+        return reauth.reauthenticate(
+            self.ctx, token, password, rotate=rotate, client=Client(ip, user_agent)
+        )
 
     # -- account changes -------------------------------------------------------
     def change_password(
@@ -294,17 +333,45 @@ class Auth:
     ) -> Any:
         """Change the password; every session ends but ``current_token``'s.
 
+        ``current_password`` is not needed when ``current_token``'s session was
+        signed in by an emailed link or the user has no password; that session
+        must then be fresh.
+
         Raises:
-            InvalidCredentials, ValidationError, FeatureDisabled, RateLimited.
+            InvalidCredentials, ValidationError, FeatureDisabled, RateLimited,
+            ReauthRequired.
         """
         return account.change_password(
             self.ctx, user, current_password, new_password,
             revoke_other_sessions=revoke_other_sessions, current_token=current_token,
         )  # fmt: skip
 
-    def change_username(self, user: Any, new_username: str, password: str) -> Any:
-        """Change the username (needs ``usernames=True``) after checking the password."""
-        return account.change_username(self.ctx, user, new_username, password)
+    def change_username(
+        self, user: Any, new_username: str, password: str, *, token: str | None = None
+    ) -> Any:
+        """Change the username (needs ``usernames=True``) after checking the password.
+
+        With ``token`` (the caller's session) the session must be fresh.
+
+        Raises:
+            InvalidCredentials, ValidationError, UserExists, FeatureDisabled,
+            RateLimited, ReauthRequired.
+        """
+        return account.change_username(self.ctx, user, new_username, password, token=token)
+
+    def delete_account(self, user: Any, password: str | None, *, token: str | None = None) -> None:
+        """Delete the user's own account (freshness first, then the password).
+
+        The user, their sessions, role links and extra addresses go; the user
+        is emailed and :data:`~authgate.signals.user_deleted` is sent. The
+        password is not asked of an account without one. With ``token`` (the
+        caller's session) the session must be fresh. Administrators use
+        ``auth.users.delete_user`` instead.
+
+        Raises:
+            ReauthRequired, InvalidCredentials, RateLimited, ValidationError.
+        """
+        account.delete_account(self.ctx, user, password, token=token)
 
     # -- email flows -----------------------------------------------------------
     @property
@@ -328,9 +395,11 @@ class Auth:
         """
         return confirmation.confirm_email(self.ctx, token, Client(ip, user_agent))
 
-    def forgot_password(self, email: str) -> None:
+    def forgot_password(
+        self, email: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> None:
         """Email a reset link if the address has an account; the same answer otherwise."""
-        recovery.forgot_password(self.ctx, email)
+        recovery.forgot_password(self.ctx, email, Client(ip, user_agent))
 
     def reset_password(
         self, token: str, new_password: str, *, ip: str | None = None,
@@ -343,13 +412,20 @@ class Auth:
         """
         return recovery.reset_password(self.ctx, token, new_password, Client(ip, user_agent))
 
-    def change_email(self, user: Any, new_email: str, password: str) -> None:
-        """Ask to change the address; it takes effect once the link sent to it is used."""
-        email_change.change_email(self.ctx, user, new_email, password)
+    def change_email(
+        self, user: Any, new_email: str, password: str, *, token: str | None = None
+    ) -> None:
+        """Ask to change the address; it takes effect once the link sent to it is used.
 
-    def send_login_link(self, email: str) -> None:
+        With ``token`` (the caller's session) the session must be fresh.
+        """
+        email_change.change_email(self.ctx, user, new_email, password, token=token)
+
+    def send_login_link(
+        self, email: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> None:
         """Email a sign-in link (``passwordless``); the same answer for unknown addresses."""
-        magic_link.send_login_link(self.ctx, email)
+        magic_link.send_login_link(self.ctx, email, Client(ip, user_agent))
 
     def sign_in_with_link(
         self, token: str, *, ip: str | None = None, user_agent: str | None = None
@@ -366,14 +442,22 @@ class Auth:
         """The user's addresses, primary first: ``[{"id", "email", "confirmed", "primary"}]``."""
         return emails.list_emails(self.ctx, user)
 
-    def add_email(self, user: Any, email: str, password: str) -> None:
-        """Add an address; it is usable once the link mailed to it is opened."""
-        emails.add_email(self.ctx, user, email, password)
+    def add_email(self, user: Any, email: str, password: str, *, token: str | None = None) -> None:
+        """Add an address; it is usable once the link mailed to it is opened.
 
-    def remove_email(self, user: Any, email_id: str) -> None:
-        """Remove one of the user's extra addresses."""
-        emails.remove_email(self.ctx, user, email_id)
+        With ``token`` (the caller's session) the session must be fresh.
+        """
+        emails.add_email(self.ctx, user, email, password, token=token)
 
-    def make_primary_email(self, user: Any, email_id: str, password: str) -> Any:
-        """Make a confirmed extra address the primary one (every session ends)."""
-        return emails.make_primary(self.ctx, user, email_id, password)
+    def remove_email(self, user: Any, email_id: str, *, token: str | None = None) -> None:
+        """Remove one of the user's extra addresses (a fresh session with ``token``)."""
+        emails.remove_email(self.ctx, user, email_id, token=token)
+
+    def make_primary_email(
+        self, user: Any, email_id: str, password: str, *, token: str | None = None
+    ) -> Any:
+        """Make a confirmed extra address the primary one (every session ends).
+
+        With ``token`` (the caller's session) the session must be fresh.
+        """
+        return emails.make_primary(self.ctx, user, email_id, password, token=token)

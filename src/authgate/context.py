@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from authgate.audit import AuditTrail
 from authgate.flows.decoys import Decoys
 from authgate.flows.notify import MailService
 from authgate.passwords import PasswordHasher
@@ -56,6 +57,8 @@ class Context:
     mail: MailService
     #: The decoy hashes unknown identifiers are verified against at sign-in.
     decoys: Decoys
+    #: Stores security events (:mod:`authgate.flows.audit` writes them).
+    audit: AuditTrail
     #: Where the JSON API is mounted (emailed links point below it); integrations
     #: set it to the prefix they mount at.
     url_prefix: str = "/auth"

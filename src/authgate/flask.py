@@ -61,7 +61,7 @@ except ImportError as exc:
 
 from authgate import authz
 from authgate.auth import Auth
-from authgate.cli import make_cli
+from authgate.cli.app import make_cli
 from authgate.errors import AuthError, ValidationError
 from authgate.models import ANONYMOUS, AnonymousUser
 from authgate.settings import InsecureSettingWarning, Settings

@@ -15,8 +15,8 @@ columns you like, on a plain SQLAlchemy declarative base or a Flask-SQLAlchemy
     auth = Auth(secret, db=db, user_model=User, role_model=Role)
 
 When both classes are mapped, authgate adds its own tables (user–role links,
-sessions, used tokens, email addresses) to the same ``MetaData`` so that
-``db.create_all()`` or your Alembic autogenerate sees them.
+sessions, used tokens, email addresses, security events) to the same
+``MetaData`` so that ``db.create_all()`` or your Alembic autogenerate sees them.
 
 The in-memory store keeps instances of the same classes, so ``auth.User`` is
 the one user type whatever the storage.
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -66,6 +67,7 @@ __all__ = [
     "Role",
     "RoleLike",
     "RoleMixin",
+    "SecurityEvent",
     "SessionRecord",
     "User",
     "UserLike",
@@ -474,6 +476,43 @@ class EmailRecord:
         }
 
 
+@dataclass(frozen=True)
+class SecurityEvent:
+    """One entry of the audit trail (``auth.audit.events()``): what happened, to whom, from where.
+
+    Never holds a password, a token or a hash. ``actor`` says who acted:
+    ``"user"`` (the person at the client, signed in or not), ``"admin"``
+    (``auth.users`` in Python) or ``"cli"`` (the ``authgate`` command line).
+    ``details`` holds small, non-secret facts of the event kind (the failure
+    ``reason``, the sign-in ``factor``, a ``role`` name...).
+    """
+
+    kind: str
+    at: dt.datetime
+    outcome: str = "success"
+    user_id: str | None = None
+    actor: str = "user"
+    ip: str | None = None
+    user_agent: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    #: Assigned by the store (increasing); ``None`` before the event is stored.
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready (``at`` in ISO 8601)."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "at": self.at.isoformat(),
+            "outcome": self.outcome,
+            "user_id": self.user_id,
+            "actor": self.actor,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "details": dict(self.details),
+        }
+
+
 # -- authgate's own tables, added next to the user and role tables ------------
 
 
@@ -488,6 +527,7 @@ class AuthTables:
     sessions: Table | None = None
     used_tokens: Table | None = None
     emails: Table | None = None
+    events: Table | None = None
 
 
 _REGISTRY: dict[int, AuthTables] = {}
@@ -530,8 +570,36 @@ def _pk_type(model: type[Any]) -> Any:
     return pk[0].type, f"{model.__table__.name}.{pk[0].name}"
 
 
+#: The event id: a 64-bit integer the database assigns (SQLite's rowid alias there).
+EVENT_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def security_events_table(metadata: MetaData) -> Table:
+    """The audit trail's table: no foreign key, so events outlive the user they concern.
+
+    ``user_id`` is the user's id as a string, whatever the user model's key
+    type. Indexed for the two questions asked of it: one user's events by
+    time, and everything older than the retention.
+    """
+    return Table(
+        "authgate_security_events",
+        metadata,
+        Column("id", EVENT_ID, primary_key=True, autoincrement=True),
+        Column("kind", String(64), nullable=False),
+        Column("at", UTCDateTime, nullable=False),
+        Column("outcome", String(16), nullable=False),
+        Column("user_id", String(64)),
+        Column("actor", String(16), nullable=False),
+        Column("ip", String(64)),
+        Column("user_agent", String(512)),
+        Column("details", Text),
+        Index("ix_authgate_security_events_user_id_at", "user_id", "at"),
+        Index("ix_authgate_security_events_at", "at"),
+    )
+
+
 def _build_tables(entry: AuthTables) -> None:
-    """Create the link, session, token and email tables once both models are known."""
+    """Create the link, session, token, email and event tables once both models are known."""
     user, role, md = entry.user_model, entry.role_model, entry.metadata
     if user is None:
         return
@@ -576,6 +644,7 @@ def _build_tables(entry: AuthTables) -> None:
             Column("created_at", UTCDateTime, nullable=False),
             Index("ix_authgate_user_emails_user_id", "user_id"),
         )
+        entry.events = security_events_table(md)
     if role is not None and entry.user_roles is None:
         role_type, role_fk = _pk_type(role)
         entry.user_roles = Table(

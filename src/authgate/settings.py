@@ -101,8 +101,14 @@ class Settings:
     login_link_within: int = 10 * MINUTE
     #: Lifetime of an invitation.
     invite_within: int = 7 * DAY
-    #: How recent the last sign-in must be for MFA and passkey changes (password
-    #: and email changes always re-check the current password instead).
+    #: How recently a credential must have been proven *in this session* for
+    #: sensitive changes: email, username, extra addresses, revoking the other
+    #: sessions, deleting the account, and a password change without the
+    #: current password (a session signed in by an emailed link, or an account
+    #: without a password). Signing in, ``POST /reauthenticate`` and a password
+    #: change restart the clock; an older session gets ``REAUTH_REQUIRED``.
+    #: Calls from Python without a session token (the app vouches) and HTTP
+    #: Basic requests (the password was proven in the request) are fresh.
     freshness: int = 15 * MINUTE
 
     # -- email flows ----------------------------------------------------------
@@ -123,6 +129,8 @@ class Settings:
     notify_username_changed: bool = True
     #: Email the OLD address when the email address is changed.
     notify_email_changed: bool = True
+    #: Email the user when they delete their own account.
+    notify_account_deleted: bool = True
     #: Role a signed-in user needs to send invitations through the JSON API.
     inviter_role: str | None = "admin"
     #: The app's own user columns a visitor may set at sign-up: an allow-list,
@@ -187,6 +195,12 @@ class Settings:
     #: Number of reverse proxies in front of the app whose ``X-Forwarded-For``
     #: entries are trusted; 0 trusts none.
     trusted_proxies: int = 0
+
+    # -- audit trail --------------------------------------------------------
+    #: Seconds security events are kept in the store (``auth.audit``); older
+    #: ones are deleted by ``authgate audit purge`` and, at most once an hour
+    #: per process, in the background. ``None`` keeps them forever.
+    audit_retention: int | None = 90 * DAY
 
     # -- storage ------------------------------------------------------------
     #: Create missing tables (and apply the shipped migrations to the default
@@ -383,6 +397,8 @@ def _validate(s: Settings) -> None:
             raise ValueError(f"setting {name!r} must be greater than 0, got {getattr(s, name)}")
     if s.session_idle_timeout is not None and s.session_idle_timeout <= 0:
         raise ValueError("session_idle_timeout must be a positive number of seconds, or None")
+    if s.audit_retention is not None and s.audit_retention <= 0:
+        raise ValueError("audit_retention must be a positive number of seconds, or None")
     if s.trusted_proxies < 0:
         raise ValueError("trusted_proxies must be 0 or more")
     if s.session_cache_ttl < 0:

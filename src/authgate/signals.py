@@ -25,6 +25,7 @@ __all__ = [
     "reset_password_instructions_sent",
     "signals",
     "user_confirmed",
+    "user_deleted",
     "user_invited",
     "user_logged_in",
     "user_logged_out",
@@ -61,6 +62,13 @@ email_changed = signals.signal("email-changed")
 login_link_sent = signals.signal("login-link-sent")
 #: Someone was invited. Extra keywords: ``email``, ``invited_by``, ``token``.
 user_invited = signals.signal("user-invited")
+#: An account was deleted, by its user (``POST /delete-user``,
+#: ``auth.delete_account``) or an administrator (``auth.users.delete_user``, the
+#: command line); its sessions, role links and extra addresses are gone.
+#: ``user`` is the object as it was before deletion: clean up the app's own
+#: rows that point at ``user.id``. Extra keywords: ``actor`` (``"user"``,
+#: ``"admin"`` or ``"cli"``).
+user_deleted = signals.signal("user-deleted")
 #: An email could not be delivered (logged too). Extra keywords: ``kind``,
 #: ``error``, ``ref`` (the reference in the log line).
 mail_failed = signals.signal("mail-failed")

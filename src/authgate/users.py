@@ -5,6 +5,9 @@ Users created here are active and confirmed unless told otherwise.
 from another system as it is (it is verified in its own scheme and rehashed
 on the next sign-in). Deactivating a user or setting their password rotates
 the security stamp in the same write, which ends every session and token.
+
+Every change is recorded in the audit trail with the actor ``"admin"``;
+``auth.users.acting_as("cli")`` records another actor (the command line does).
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from authgate import signals
 from authgate.context import Context
 from authgate.errors import UserNotFound, ValidationError
+from authgate.flows import audit
 from authgate.flows.sessions import forget_user_sessions
 from authgate.flows.validation import require_text, valid_email, valid_username
 from authgate.models import canonical_email, new_stamp
@@ -24,10 +29,37 @@ _NOT_GIVEN: Any = object()
 
 
 class UserAdmin:
-    """Administration of users and roles (``auth.users``)."""
+    """Administration of users and roles (``auth.users``).
 
-    def __init__(self, ctx: Context) -> None:
+    Args:
+        ctx: the flows' context.
+        actor: who acts, as recorded in the audit trail (``"admin"``, ``"cli"``).
+    """
+
+    def __init__(self, ctx: Context, actor: str = "admin") -> None:
         self._ctx = ctx
+        #: Who acts, as recorded in the audit trail.
+        self.actor = actor
+
+    def acting_as(self, actor: str) -> UserAdmin:
+        """The same administration, its changes recorded as made by ``actor``.
+
+        Args:
+            actor: a short name (1 to 16 characters), e.g. ``"cli"`` or ``"support"``.
+
+        Raises:
+            ValueError: an empty or longer name.
+
+        Examples:
+            >>> auth.users.acting_as("cli").deactivate_user("bob@example.com")  # doctest: +SKIP
+            True
+        """
+        if not isinstance(actor, str) or not 1 <= len(actor) <= 16:
+            raise ValueError(f"acting_as() takes a name of 1 to 16 characters, got {actor!r}")
+        return UserAdmin(self._ctx, actor)
+
+    def _record(self, kind: str, user: Any = None, **details: Any) -> None:
+        audit.record(self._ctx, kind, user=user, actor=self.actor, **details)
 
     # -- passwords ------------------------------------------------------------
     def hash_password(self, password: str) -> str:
@@ -95,7 +127,9 @@ class UserAdmin:
             "is_active": bool(active),
             "email_confirmed_at": confirmed_at or (ctx.now() if confirmed else None),
         }
-        return ctx.users.create_user(record, roles)
+        user = ctx.users.create_user(record, roles)
+        self._record("user_create", user)
+        return user
 
     def find_user(self, **filters: Any) -> Any | None:
         """The first user matching every filter (``email``/``username`` case-insensitive)."""
@@ -130,7 +164,11 @@ class UserAdmin:
         """
         user = self._resolve(user)
         forget_user_sessions(self._ctx, user)
-        return self._ctx.users.delete_user(user.id)
+        deleted = self._ctx.users.delete_user(user.id)
+        if deleted:
+            self._record("account_delete", user)
+            signals.user_deleted.send(self._ctx.sender, user=user, actor=self.actor)
+        return deleted
 
     def _set_active(self, user: Any, active: bool) -> bool:
         user = self._resolve(user)
@@ -145,6 +183,7 @@ class UserAdmin:
         if not active:
             self._ctx.sessions.delete_user_sessions(user.id)
         _refresh(user, updated)
+        self._record("user_activate" if active else "user_deactivate", user)
         return True
 
     def activate_user(self, user: Any) -> bool:
@@ -171,6 +210,7 @@ class UserAdmin:
         if updated is None:
             return False
         _refresh(user, updated)
+        self._record("user_confirm", user)
         return True
 
     def set_password(self, user: Any, password: str) -> Any:
@@ -190,6 +230,7 @@ class UserAdmin:
             raise UserNotFound()
         ctx.sessions.delete_user_sessions(user.id)
         _refresh(user, updated)
+        self._record("password_change", updated)
         return updated
 
     # -- roles ----------------------------------------------------------------
@@ -199,7 +240,9 @@ class UserAdmin:
         """Create a role; a taken name is a ``VALIDATION_ERROR``."""
         name = require_text(name, "name", 80).strip()
         perms = [permissions] if isinstance(permissions, str) else list(permissions)
-        return self._ctx.roles.create_role(name, description, perms)
+        role = self._ctx.roles.create_role(name, description, perms)
+        self._record("role_create", role=role.name)
+        return role
 
     def find_role(self, name: str) -> Any | None:
         """The role with this name, or ``None``."""
@@ -224,20 +267,30 @@ class UserAdmin:
 
     def delete_role(self, role: Any) -> bool:
         """Delete a role (name or object) and its links to users."""
-        return self._ctx.roles.delete_role(_role_name(role))
+        name = _role_name(role)
+        deleted = self._ctx.roles.delete_role(name)
+        if deleted:
+            self._record("role_delete", role=name)
+        return deleted
 
     def add_role_to_user(self, user: Any, role: Any) -> bool:
         """Give ``user`` the role (created if missing); ``False`` if they had it already."""
         user = self._resolve(user)
-        added = self._ctx.roles.add_role_to_user(user.id, _role_name(role))
+        name = _role_name(role)
+        added = self._ctx.roles.add_role_to_user(user.id, name)
         _reload_roles(self._ctx, user)
+        if added:
+            self._record("role_add", user, role=name)
         return added
 
     def remove_role_from_user(self, user: Any, role: Any) -> bool:
         """Take the role away; ``False`` if the user did not have it."""
         user = self._resolve(user)
-        removed = self._ctx.roles.remove_role_from_user(user.id, _role_name(role))
+        name = _role_name(role)
+        removed = self._ctx.roles.remove_role_from_user(user.id, name)
         _reload_roles(self._ctx, user)
+        if removed:
+            self._record("role_remove", user, role=name)
         return removed
 
     def add_permissions_to_role(self, role: Any, permissions: Sequence[str] | str) -> Any:
@@ -247,9 +300,13 @@ class UserAdmin:
             raise ValidationError(fields={"role": "invalid"})
         current = found.get_permissions()
         new = {permissions} if isinstance(permissions, str) else set(permissions)
-        return self._ctx.roles.update_role(
-            found.name, {"permissions": ",".join(sorted(current | new)) or None}
+        granted = sorted(current | new)
+        updated = self._ctx.roles.update_role(
+            found.name, {"permissions": ",".join(granted) or None}
         )
+        if granted != sorted(current):
+            self._record("role_permissions", role=found.name, permissions=",".join(granted))
+        return updated
 
 
 def _role_name(role: Any) -> str:

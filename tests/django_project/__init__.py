@@ -150,7 +150,15 @@ def wsgi_app(auth: Any, prefix: str = "/auth") -> Callable[..., Iterable[bytes]]
 
 def empty_tables(alias: str = "default") -> None:
     """Delete every authgate row in the database ``alias``, children first."""
-    from authgate.django.models import Role, Session, UsedToken, User, UserEmail, UserRole
+    from authgate.django.models import (
+        Role,
+        SecurityEvent,
+        Session,
+        UsedToken,
+        User,
+        UserEmail,
+        UserRole,
+    )
 
-    for model in (UserRole, Session, UserEmail, UsedToken, User, Role):
+    for model in (UserRole, Session, UserEmail, UsedToken, SecurityEvent, User, Role):
         model.objects.using(alias).all().delete()

@@ -486,9 +486,22 @@ def test_manage_py_authgate_reports_errors_in_one_line(
     assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_manage_py_authgate_audit_on_the_django_database(app_auth: Auth) -> None:
+    call("users", "create", "dora@example.com", "--password", PASSWORD)
+    app_auth.sign_in("dora@example.com", PASSWORD, ip="203.0.113.9")
+    out, _ = call("audit", "list", "--user", "dora@example.com")
+    lines = [line.split("\t") for line in out.splitlines()]
+    assert [(f[1], f[4], f[5]) for f in lines] == [("sign_in", "user", "203.0.113.9"),
+                                                   ("user_create", "cli", "-")]  # fmt: skip
+    from authgate.django.models import SecurityEvent
+
+    assert SecurityEvent.objects.filter(kind="sign_in").count() == 1  # rows of the Django model
+    assert call("audit", "purge", "--older-than", "1d")[0] == "purged 0 security events\n"
+
+
 def test_manage_py_authgate_db_commands() -> None:
     out, _ = call("db", "current")
-    assert out == "0001_initial (head)\n"
+    assert out == "0002_security_events (head)\n"
     out, _ = call("db", "upgrade")
     assert "up to date" in out and "(head)" in out
 

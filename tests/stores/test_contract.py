@@ -20,7 +20,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from authgate.errors import ServiceUnavailable, UserExists, ValidationError
-from authgate.models import SessionRecord, canonical_email, canonical_username, utcnow
+from authgate.models import (
+    SecurityEvent,
+    SessionRecord,
+    canonical_email,
+    canonical_username,
+    utcnow,
+)
 from authgate.stores import MemoryStore, Store
 from authgate.stores.sqlalchemy import SQLAlchemyStore
 
@@ -438,6 +444,75 @@ def test_claim_token_once(store: Store) -> None:
     assert store.purge_used_tokens(now) == 1
     assert not store.is_claimed("jti-2")
     assert store.claim_token("jti-1", "reset_password", user.id, later, now) is False
+
+
+# -- security events --------------------------------------------------------------
+
+T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def make_event(store: Store, kind: str = "sign_in", *, minutes: float = 0, **fields: Any) -> None:
+    store.add_event(SecurityEvent(kind=kind, at=T0 + dt.timedelta(minutes=minutes), **fields))
+
+
+def test_security_events_round_trip(store: Store) -> None:
+    make_event(store, "sign_in", outcome="failure", user_id="u1", actor="user", ip="203.0.113.7",
+               user_agent="Mozilla/5.0 \u00e9", details={"reason": "password", "n": 2})  # fmt: skip
+    make_event(store, "role_create", minutes=1, actor="cli", details={"role": "admin"})
+    newest, oldest = store.list_events()
+    assert (newest.kind, newest.actor, newest.user_id, newest.ip) == ("role_create", "cli", None, None)
+    assert newest.details == {"role": "admin"} and newest.at == T0 + dt.timedelta(minutes=1)
+    assert oldest.to_dict() == {
+        "id": oldest.id, "kind": "sign_in", "at": "2026-12-01T12:00:00+00:00",
+        "outcome": "failure", "user_id": "u1", "actor": "user", "ip": "203.0.113.7",
+        "user_agent": "Mozilla/5.0 \u00e9", "details": {"reason": "password", "n": 2},
+    }  # fmt: skip
+    assert isinstance(oldest.id, int) and isinstance(newest.id, int) and newest.id > oldest.id
+    assert oldest.at.tzinfo is not None
+
+
+def test_security_events_filters(store: Store) -> None:
+    for minute, (kind, user) in enumerate([("sign_in", "a"), ("sign_out", "a"), ("sign_in", "b"),
+                                           ("password_change", "a"), ("sign_in", "a")]):  # fmt: skip
+        make_event(store, kind, minutes=minute, user_id=user)
+
+    def kinds(**filters: Any) -> list[tuple[str, str | None, int]]:
+        return [(e.kind, e.user_id, int((e.at - T0).total_seconds() // 60))
+                for e in store.list_events(**filters)]  # fmt: skip
+
+    assert kinds(user_id="a") == [("sign_in", "a", 4), ("password_change", "a", 3),
+                                  ("sign_out", "a", 1), ("sign_in", "a", 0)]  # fmt: skip
+    assert kinds(user_id="b") == [("sign_in", "b", 2)]
+    assert kinds(user_id="nobody") == []
+    assert kinds(kinds=["sign_in"], user_id="a") == [("sign_in", "a", 4), ("sign_in", "a", 0)]
+    assert kinds(kinds=["sign_out", "password_change"]) == [("password_change", "a", 3),
+                                                            ("sign_out", "a", 1)]  # fmt: skip
+    at = T0 + dt.timedelta(minutes=1)
+    assert [m for _, _, m in kinds(since=at)] == [4, 3, 2, 1]  # since: inclusive
+    assert [m for _, _, m in kinds(before=at)] == [0]  # before: exclusive
+    assert [m for _, _, m in kinds(since=at, before=T0 + dt.timedelta(minutes=3))] == [2, 1]
+    assert [m for _, _, m in kinds(limit=2)] == [4, 3]
+
+
+def test_security_events_at_the_same_time_come_newest_id_first(store: Store) -> None:
+    for n in range(3):
+        make_event(store, "sign_in", details={"n": n})
+    assert [e.details["n"] for e in store.list_events()] == [2, 1, 0]
+
+
+def test_purge_security_events(store: Store) -> None:
+    for minute in range(5):
+        make_event(store, minutes=minute)
+    assert store.purge_events(T0 + dt.timedelta(minutes=2)) == 2  # strictly older only
+    assert len(store.list_events()) == 3
+    assert store.purge_events(T0) == 0
+
+
+def test_security_events_outlive_their_user(store: Store) -> None:
+    alice = make_user(store)
+    make_event(store, "account_delete", user_id=str(alice.id))
+    assert store.delete_user(alice.id)
+    assert [e.kind for e in store.list_events(user_id=str(alice.id))] == ["account_delete"]
 
 
 # -- concurrency ------------------------------------------------------------------

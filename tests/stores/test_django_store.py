@@ -156,3 +156,28 @@ def test_unreachable_database_is_service_unavailable(caplog: pytest.LogCaptureFi
 def test_contract_tests_are_collected_here() -> None:
     collected = {name for name in globals() if name.startswith("test_")}
     assert {"test_create_and_get_user", "test_concurrent_sign_ups_create_one_user"} <= collected
+
+
+def test_background_purge_closes_its_connection(store: Any) -> None:
+    """The hourly purge runs in a thread of its own, which closes its Django connection."""
+    from authgate import Auth
+    from tests.core.conftest import FAST_HASHING, PASSWORD, Clock
+
+    clock = Clock()
+    auth = Auth("s" * 32, store=store, clock=clock, audit_retention=3600, **FAST_HASHING)
+    released: list[str] = []
+    original = store.release_thread
+
+    def release() -> None:
+        import threading
+
+        released.append(threading.current_thread().name)
+        original()
+
+    store.release_thread = release
+    auth.sign_up("alice@example.com", PASSWORD)
+    clock.advance(2 * 3600)
+    auth.sign_in("alice@example.com", PASSWORD)
+    auth.audit.wait()
+    assert released == ["authgate-audit-purge"]
+    assert [(e.kind, e.at) for e in auth.audit.events()] == [("sign_in", clock())]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from authgate import models
 from authgate.errors import UserExists
-from authgate.models import RoleMixin, SessionRecord, UserMixin, utcnow
+from authgate.models import RoleMixin, SecurityEvent, SessionRecord, UserMixin, utcnow
 from authgate.stores import MemoryStore, make_store
 from authgate.stores.sqlalchemy import SQLAlchemyStore, make_engine, migrate
 from tests.conftest import SQL_BACKENDS, STORE_BACKENDS, backend_params, empty_tables
@@ -45,6 +45,7 @@ AUTHGATE_TABLES = {
     "authgate_sessions",
     "authgate_used_tokens",
     "authgate_user_emails",
+    "authgate_security_events",
 }
 
 
@@ -109,9 +110,11 @@ def test_app_models_end_to_end(app_store: Any) -> None:
     assert session[1] is not None and session[1].id == user.id
     assert [s.id for s in app_store.list_sessions(user.id)] == ["s-1"]
 
+    app_store.add_event(SecurityEvent(kind="sign_in", at=now, user_id=str(user.id)))
     assert app_store.delete_user(str(user.id)) is True
     assert app_store.get_session("h" * 64) is None
     assert app_store.get_role("admin") is not None
+    assert [e.user_id for e in app_store.list_events(user_id=str(user.id))] == [str(user.id)]
 
 
 @pytest.mark.parametrize("backend", backend_params(SQL_BACKENDS))
@@ -298,6 +301,22 @@ def test_migrations_create_exactly_the_default_models(empty_database: str) -> No
         assert names == set(models.Base.metadata.tables) | {migrate.VERSION_TABLE}
     finally:
         engine.dispose()
+
+
+def test_upgrade_from_0001_keeps_the_data_and_adds_the_audit_trail(empty_database: str) -> None:
+    migrate.upgrade(empty_database, revision="0001")
+    store = SQLAlchemyStore(empty_database)
+    try:
+        assert migrate.current_revision(store.engine) == "0001"
+        alice = store.create_user({"email": "alice@example.com"}, roles=["admin"])
+        assert "authgate_security_events" not in sa.inspect(store.engine).get_table_names()
+        store.ensure_schema()  # what Auth() does at start
+        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0002"
+        assert store.get_user_by_email("alice@example.com").role_names == ["admin"]
+        store.add_event(SecurityEvent(kind="sign_in", at=utcnow(), user_id=str(alice.id)))
+        assert [e.kind for e in store.list_events(user_id=str(alice.id))] == ["sign_in"]
+    finally:
+        store.close()
 
 
 def test_ensure_schema_is_one_query_when_up_to_date(empty_database: str) -> None:

@@ -2,7 +2,8 @@
 
 The tables and columns are those of the SQLAlchemy default models
 (``authgate_users``, ``authgate_roles``, ``authgate_user_roles``,
-``authgate_sessions``, ``authgate_used_tokens``, ``authgate_user_emails``),
+``authgate_sessions``, ``authgate_used_tokens``, ``authgate_user_emails``,
+``authgate_security_events``),
 so one database can be shared with a SQLAlchemy service.
 
 :class:`User` and :class:`Role` are built on :class:`~authgate.UserMixin` and
@@ -25,7 +26,7 @@ from django.db import models
 from authgate.django.fields import CanonicalField, UTCDateTimeField
 from authgate.models import RoleMixin, UserMixin, new_id, new_stamp, utcnow
 
-__all__ = ["Role", "Session", "UsedToken", "User", "UserEmail", "UserRole"]
+__all__ = ["Role", "SecurityEvent", "Session", "UsedToken", "User", "UserEmail", "UserRole"]
 
 #: Attribute holding a user's loaded roles (filled by the store's prefetch).
 ROLES_CACHE = "_authgate_roles"
@@ -250,3 +251,27 @@ class UserEmail(models.Model):  # type: ignore[misc]
         indexes: ClassVar[list[Any]] = [
             models.Index(fields=["user"], name="ix_authgate_user_emails_user")
         ]
+
+
+class SecurityEvent(models.Model):  # type: ignore[misc]
+    """One entry of the audit trail; no foreign key, so it outlives a deleted user."""
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=64)
+    at = UTCDateTimeField()
+    outcome = models.CharField(max_length=16)
+    user_id = models.CharField(max_length=64, null=True, blank=True)
+    actor = models.CharField(max_length=16)
+    ip = models.CharField(max_length=64, null=True, blank=True)
+    user_agent = models.CharField(max_length=512, null=True, blank=True)
+    details = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "authgate_security_events"
+        indexes: ClassVar[list[Any]] = [
+            models.Index(fields=["user_id", "at"], name="ix_authgate_events_user_at"),
+            models.Index(fields=["at"], name="ix_authgate_events_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.outcome} {self.at:%Y-%m-%d %H:%M:%S}"

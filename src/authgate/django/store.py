@@ -19,12 +19,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from django.db import Error as DatabaseError, IntegrityError, router, transaction
+from django.db import Error as DatabaseError, IntegrityError, connections, router, transaction
 from django.db.models import Prefetch
 
 from authgate.django.models import (
     ROLES_CACHE,
     Role,
+    SecurityEvent as EventRow,
     Session,
     UsedToken,
     User,
@@ -34,6 +35,7 @@ from authgate.django.models import (
 from authgate.errors import UserExists, ValidationError
 from authgate.models import (
     EmailRecord,
+    SecurityEvent,
     SessionRecord,
     canonical_email,
     canonical_username,
@@ -105,7 +107,8 @@ def _equal(name: str, value: Any) -> dict[str, Any]:
 
 
 class DjangoStore:
-    """Every store protocol (users, roles, sessions, token claims, emails) with the Django ORM.
+    """Every store protocol (users, roles, sessions, token claims, emails, security events)
+    with the Django ORM.
 
     Args:
         using: the database alias; by default the one the database routers
@@ -600,6 +603,52 @@ class DjangoStore:
         claims = UsedToken.objects.using(self.using).filter(expires_at__lte=now)
         return self._write(lambda: int(claims.delete()[0]))
 
+    # -- security events --------------------------------------------------------
+
+    def add_event(self, event: SecurityEvent) -> None:
+        """Insert one event; the database numbers it."""
+        row = {
+            "kind": event.kind,
+            "at": event.at,
+            "outcome": event.outcome,
+            "user_id": event.user_id,
+            "actor": event.actor,
+            "ip": event.ip,
+            "user_agent": event.user_agent,
+            "details": json.dumps(event.details, separators=(",", ":")) if event.details else None,
+        }
+        self._write(lambda: EventRow.objects.using(self.using).create(**row))
+
+    def list_events(
+        self,
+        *,
+        user_id: str | None = None,
+        kinds: Sequence[str] = (),
+        since: dt.datetime | None = None,
+        before: dt.datetime | None = None,
+        limit: int = 100,
+    ) -> list[SecurityEvent]:
+        """Events newest first (time, then id), filtered; at most ``limit``."""
+        query = EventRow.objects.using(self.using).order_by("-at", "-id")
+        if user_id is not None:
+            query = query.filter(user_id=str(user_id))
+        if kinds:
+            query = query.filter(kind__in=list(kinds))
+        if since is not None:
+            query = query.filter(at__gte=since)
+        if before is not None:
+            query = query.filter(at__lt=before)
+        return self._read(lambda: [self._event(row) for row in query[:limit]])
+
+    def purge_events(self, before: dt.datetime) -> int:
+        """Delete events strictly older than ``before``; returns how many."""
+        old = EventRow.objects.using(self.using).filter(at__lt=before)
+        return self._write(lambda: int(old.delete()[0]))
+
+    def release_thread(self) -> None:
+        """Close this thread's connection (for threads authgate starts, such as the purge)."""
+        connections[self.using].close()
+
     # -- transactions -----------------------------------------------------------
 
     def _read(self, work: Callable[[], T]) -> T:
@@ -680,6 +729,20 @@ class DjangoStore:
             email_canonical=row.email_canonical,
             confirmed_at=row.confirmed_at,
             created_at=row.created_at,
+        )
+
+    @staticmethod
+    def _event(row: Any) -> SecurityEvent:
+        return SecurityEvent(
+            id=int(row.id),
+            kind=row.kind,
+            at=row.at,
+            outcome=row.outcome,
+            user_id=row.user_id,
+            actor=row.actor,
+            ip=row.ip,
+            user_agent=row.user_agent,
+            details=json.loads(row.details) if row.details else {},
         )
 
     @staticmethod

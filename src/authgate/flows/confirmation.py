@@ -14,7 +14,7 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import AccountDisabled, FeatureDisabled, InvalidToken
-from authgate.flows import email_change, emails
+from authgate.flows import audit, email_change, emails
 from authgate.flows.links import (
     expires_in_minutes,
     fingerprint,
@@ -22,7 +22,7 @@ from authgate.flows.links import (
     redeem,
     within_send_limit,
 )
-from authgate.flows.sessions import start_session
+from authgate.flows.sessions import EMAIL_LINK, start_session
 from authgate.flows.validation import valid_email
 from authgate.models import canonical_email
 from authgate.results import AuthResult
@@ -76,8 +76,9 @@ def confirm_email(ctx: Context, token: object, client: Client = NO_CLIENT) -> Au
         if not user.is_active:
             raise AccountDisabled()
         updated = complete(ctx, user, stamp, payload.data)
+        audit.record(ctx, "email_confirm", user=updated, client=client, purpose=purpose)
         if purpose == PURPOSE and settings.login_after_confirm:
-            return start_session(ctx, updated, stamp=stamp, client=client)
+            return start_session(ctx, updated, stamp=stamp, client=client, method=EMAIL_LINK)
         return AuthResult(user=updated, token=None)
     raise InvalidToken()
 

@@ -14,8 +14,10 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import FeatureDisabled, InvalidToken, UserExists, ValidationError
+from authgate.flows import audit
 from authgate.flows.account import reload_user, verify_current_password
 from authgate.flows.links import expires_in_minutes, fingerprint, link_url, within_send_limit
+from authgate.flows.sessions import require_fresh
 from authgate.flows.validation import valid_email
 from authgate.models import canonical_email, new_stamp
 
@@ -25,17 +27,33 @@ PURPOSE = "change_email"
 
 
 def change_email(
-    ctx: Context, user: Any, new_email: object, password: object, client: Client = NO_CLIENT
+    ctx: Context,
+    user: Any,
+    new_email: object,
+    password: object,
+    client: Client = NO_CLIENT,
+    *,
+    token: str | None = None,
 ) -> None:
-    """Ask to change the address: mails a confirmation link to ``new_email``."""
+    """Ask to change the address: mails a confirmation link to ``new_email``.
+
+    With ``token`` (the caller's session), the session must be fresh first;
+    then the password is checked.
+    """
     if not ctx.settings.change_email:
         raise FeatureDisabled("Changing the email address is not enabled.")
     user = reload_user(ctx, user)
+    require_fresh(ctx, user, token, kind="email_change_request", client=client)
     address = valid_email(new_email, "new_email")
     canonical = canonical_email(address)
     if canonical == user.email_canonical:
         raise ValidationError("That is already your address.", fields={"new_email": "invalid"})
-    user = verify_current_password(ctx, user, password, "password", client).user
+    user = verify_current_password(
+        ctx, user, password, "password", client, kind="email_change_request"
+    ).user
+    # The same event whatever follows (address taken, limit reached): the user's
+    # own event list must not tell whether the address has an account.
+    audit.record(ctx, "email_change_request", user=user, client=client)
     if not within_send_limit(ctx, PURPOSE, canonical):
         return
     owner = ctx.users.get_user_by_email(canonical)
@@ -67,6 +85,7 @@ def complete_change(ctx: Context, user: Any, stamp: str, data: dict[str, Any]) -
     if updated is None:
         raise InvalidToken()
     ctx.sessions.delete_user_sessions(user.id)
+    audit.record(ctx, "email_change", user=updated)
     signals.email_changed.send(ctx.sender, user=updated, old_email=old_email)
     if ctx.settings.notify_email_changed:
         ctx.mail.send("email_changed", old_email, updated, old_email=old_email, new_email=new_email)

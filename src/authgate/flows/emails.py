@@ -5,7 +5,9 @@ are confirmed before they can become primary. Adding an address never says
 whether it belongs to someone else: its owner is told instead, and the answer
 is the same (django-allauth 0.55.0). Making an address primary is a
 credential change: the stamp rotates in the same transaction and the old
-address is told.
+address is told. Given the caller's session token, adding, removing and
+making primary need a fresh session (django-allauth asks for
+reauthentication too); freshness is checked first, then the password.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import FeatureDisabled, InvalidToken, UserExists, ValidationError
+from authgate.flows import audit
 from authgate.flows.account import reload_user, verify_current_password
 from authgate.flows.links import expires_in_minutes, fingerprint, link_url, within_send_limit
+from authgate.flows.sessions import require_fresh
 from authgate.flows.validation import valid_email
 from authgate.models import canonical_email, new_stamp
 
@@ -44,16 +48,25 @@ def list_emails(ctx: Context, user: Any) -> list[dict[str, Any]]:
 
 
 def add_email(
-    ctx: Context, user: Any, email: object, password: object, client: Client = NO_CLIENT
+    ctx: Context,
+    user: Any,
+    email: object,
+    password: object,
+    client: Client = NO_CLIENT,
+    *,
+    token: str | None = None,
 ) -> None:
     """Add an address and mail it a confirmation link (same answer if it is taken)."""
     _enabled(ctx)
     user = reload_user(ctx, user)
+    require_fresh(ctx, user, token, kind="email_add", client=client)
     address = valid_email(email)
     canonical = canonical_email(address)
     if canonical == user.email_canonical:
         raise ValidationError("That is already your address.", fields={"email": "invalid"})
-    user = verify_current_password(ctx, user, password, "password", client).user
+    user = verify_current_password(ctx, user, password, "password", client, kind="email_add").user
+    # Recorded whatever follows: the user's events must not tell whether it is taken.
+    audit.record(ctx, "email_add", user=user, client=client)
     store = ctx.emails
     if not within_send_limit(ctx, PURPOSE, canonical):
         return
@@ -89,21 +102,40 @@ def complete_add(ctx: Context, user: Any, stamp: str, data: dict[str, Any]) -> A
     return user
 
 
-def remove_email(ctx: Context, user: Any, email_id: object) -> None:
+def remove_email(
+    ctx: Context,
+    user: Any,
+    email_id: object,
+    client: Client = NO_CLIENT,
+    *,
+    token: str | None = None,
+) -> None:
     """Remove one of the user's extra addresses (the primary one cannot be removed)."""
     _enabled(ctx)
+    require_fresh(ctx, user, token, kind="email_remove", client=client)
     store = ctx.emails
     if not isinstance(email_id, str) or not store.delete_email(email_id, user.id):
         raise ValidationError(fields={"email_id": "invalid"})
+    audit.record(ctx, "email_remove", user=user, client=client)
 
 
 def make_primary(
-    ctx: Context, user: Any, email_id: object, password: object, client: Client = NO_CLIENT
+    ctx: Context,
+    user: Any,
+    email_id: object,
+    password: object,
+    client: Client = NO_CLIENT,
+    *,
+    token: str | None = None,
 ) -> Any:
     """Make a confirmed extra address the primary one; every session ends."""
     _enabled(ctx)
     user = reload_user(ctx, user)
-    verified = verify_current_password(ctx, user, password, "password", client)
+    require_fresh(ctx, user, token, kind="email_make_primary", client=client)
+    verified = verify_current_password(
+        ctx, user, password, "password", client, kind="email_make_primary"
+    )
+    user = verified.user
     store = ctx.emails
     if not isinstance(email_id, str):
         raise ValidationError(fields={"email_id": "invalid"})
@@ -113,6 +145,7 @@ def make_primary(
         raise ValidationError("Only a confirmed address of yours can become primary.",
                               fields={"email_id": "invalid"})  # fmt: skip
     ctx.sessions.delete_user_sessions(user.id)
+    audit.record(ctx, "email_make_primary", user=updated, client=client)
     signals.email_changed.send(ctx.sender, user=updated, old_email=old_email)
     if ctx.settings.notify_email_changed:
         ctx.mail.send("email_changed", old_email, updated, old_email=old_email,

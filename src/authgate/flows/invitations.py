@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from authgate import signals
-from authgate.context import Context
+from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import InvalidToken, UserExists
+from authgate.flows import audit
 from authgate.flows.links import expires_in_minutes, link_url, redeem
 from authgate.flows.validation import valid_email
 from authgate.models import canonical_email
@@ -22,7 +23,7 @@ __all__ = ["PURPOSE", "check_invitation", "claim_invitation", "invite"]
 PURPOSE = "invite"
 
 
-def invite(ctx: Context, email: object, invited_by: Any = None) -> str:
+def invite(ctx: Context, email: object, invited_by: Any = None, client: Client = NO_CLIENT) -> str:
     """Invite ``email`` to sign up; returns the invitation token (also emailed).
 
     Raises:
@@ -43,6 +44,7 @@ def invite(ctx: Context, email: object, invited_by: Any = None) -> str:
         invited_by=invited_by,
         expires_in_minutes=expires_in_minutes(ctx.settings.invite_within),
     )  # fmt: skip
+    audit.record(ctx, "invite", user=invited_by, client=client)
     signals.user_invited.send(ctx.sender, user=invited_by, email=address, invited_by=invited_by,
                               token=token)  # fmt: skip
     return token

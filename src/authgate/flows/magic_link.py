@@ -22,7 +22,7 @@ from authgate.flows.links import (
     mail_link,
     redeem,
 )
-from authgate.flows.sessions import start_session
+from authgate.flows.sessions import EMAIL_LINK, start_session
 from authgate.flows.signin import record_sign_in
 from authgate.models import new_stamp
 from authgate.results import AuthResult
@@ -32,7 +32,7 @@ __all__ = ["send_login_link", "sign_in_with_link"]
 PURPOSE = "login_link"
 
 
-def send_login_link(ctx: Context, email: object) -> None:
+def send_login_link(ctx: Context, email: object, client: Client = NO_CLIENT) -> None:
     """Email a sign-in link to an active account; the same answer for unknown addresses."""
     if not ctx.settings.passwordless:
         raise FeatureDisabled("Sign-in by email link is not enabled.")
@@ -43,6 +43,7 @@ def send_login_link(ctx: Context, email: object) -> None:
     if sent is None:
         return
     user, token = sent
+    audit.record(ctx, "login_link_request", user=user, client=client)
     signals.login_link_sent.send(ctx.sender, user=user, token=token)
 
 
@@ -68,7 +69,7 @@ def sign_in_with_link(ctx: Context, token: object, client: Client = NO_CLIENT) -
     user = record_sign_in(ctx, user, client, {"security_stamp": stamp})
     if user is None:  # the account's credentials changed since the link was checked
         raise InvalidToken()
-    result = start_session(ctx, user, stamp=stamp, client=client)
+    result = start_session(ctx, user, stamp=stamp, client=client, method=EMAIL_LINK)
     assert result.session is not None
     audit.record(ctx, "sign_in", user=user, client=client, factor="email_link")
     signals.user_logged_in.send(

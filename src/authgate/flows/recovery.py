@@ -32,7 +32,7 @@ __all__ = ["forgot_password", "reset_password"]
 PURPOSE = "reset_password"
 
 
-def forgot_password(ctx: Context, email: object) -> None:
+def forgot_password(ctx: Context, email: object, client: Client = NO_CLIENT) -> None:
     """Email a reset link if the address belongs to an active account; same answer otherwise."""
     if not ctx.settings.recoverable:
         raise FeatureDisabled("Password recovery is not enabled.")
@@ -43,6 +43,7 @@ def forgot_password(ctx: Context, email: object) -> None:
     if sent is None:
         return
     user, token = sent
+    audit.record(ctx, "password_reset_request", user=user, client=client)
     signals.reset_password_instructions_sent.send(ctx.sender, user=user, token=token)
 
 

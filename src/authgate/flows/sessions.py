@@ -22,28 +22,49 @@ from typing import Any
 
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
-from authgate.errors import AccountDisabled, InvalidToken, UserNotFound, ValidationError
+from authgate.errors import (
+    AccountDisabled,
+    InvalidToken,
+    ReauthRequired,
+    UserNotFound,
+    ValidationError,
+)
+from authgate.flows import audit
 from authgate.models import SessionRecord
 from authgate.results import AuthResult, SessionEntry, SessionInfo
 from authgate.session_cache import StoreNeeded
 from authgate.tokens import MAX_TOKEN_LENGTH, new_session_token, token_digest
 
 __all__ = [
+    "EMAIL_LINK",
+    "PASSWORD",
     "create_session",
     "deleted_user_marker",
+    "ensure_fresh",
     "forget_user_sessions",
     "get_session",
     "idle_deadline",
+    "is_fresh",
     "list_sessions",
+    "own_session",
+    "require_fresh",
     "revoke_other_sessions",
     "revoke_session",
+    "session_record",
     "sign_out",
+    "signed_in_by_link",
     "start_session",
     "verify_token",
 ]
 
 #: Never record activity more often than this many seconds.
 MAX_TOUCH_INTERVAL = 300
+
+#: How a session was established, kept in its ``data["method"]`` (freshness
+#: rules differ: see :mod:`authgate.flows.reauth`). A password was typed.
+PASSWORD = "password"
+#: An emailed link was opened (sign-in link, or a confirmation that signs in).
+EMAIL_LINK = "email_link"
 
 
 def _touch_interval(ctx: Context) -> int:
@@ -64,6 +85,7 @@ def create_session(
     stamp: str,
     remember: bool = False,
     client: Client = NO_CLIENT,
+    method: str = PASSWORD,
 ) -> tuple[str, SessionRecord]:
     """Store a new session for ``user``; return the token (shown once) and the record.
 
@@ -71,7 +93,9 @@ def create_session(
     *verified* (read before the password check, or written by the caller's
     own conditional update), never one re-read afterwards: a sign-in that
     raced a password reset then yields a session the lookup refuses, instead
-    of one stamped with the new credentials (finding S2).
+    of one stamped with the new credentials (finding S2). ``method``
+    (:data:`PASSWORD`, :data:`EMAIL_LINK`) records how the user proved who
+    they are; the session is fresh from now.
     """
     now = ctx.now()
     lifetime = ctx.settings.remember_lifetime if remember else ctx.settings.session_lifetime
@@ -88,6 +112,7 @@ def create_session(
         remember=bool(remember),
         ip=_clip(client.ip, 64),
         user_agent=_clip(client.user_agent, 512),
+        data={"method": method},
     )
     ctx.sessions.create_session(record)
     return token, record
@@ -114,9 +139,12 @@ def start_session(
     stamp: str,
     remember: bool = False,
     client: Client = NO_CLIENT,
+    method: str = PASSWORD,
 ) -> AuthResult:
     """Create a session bound to ``stamp`` (see :func:`create_session`) and wrap it as a sign-in."""
-    token, record = create_session(ctx, user, stamp=stamp, remember=remember, client=client)
+    token, record = create_session(
+        ctx, user, stamp=stamp, remember=remember, client=client, method=method
+    )
     return AuthResult(user=user, token=token, session=_info(record, user))
 
 
@@ -222,6 +250,14 @@ def forget_user_sessions(ctx: Context, user: Any) -> None:
             )  # fmt: skip
 
 
+def session_record(ctx: Context, token: object) -> tuple[SessionRecord, SessionInfo]:
+    """The live session behind ``token``: its record (``authenticated_at``, ``data``) and info.
+
+    Raises ``INVALID_TOKEN`` (or ``USER_NOT_FOUND``, ``ACCOUNT_DISABLED``) like :func:`get_session`.
+    """
+    return _lookup(ctx, token)
+
+
 def get_session(ctx: Context, token: object, *, memory_only: bool = False) -> SessionInfo:
     """The session behind ``token``; raises ``INVALID_TOKEN`` (or ``USER_NOT_FOUND``).
 
@@ -243,7 +279,7 @@ def verify_token(ctx: Context, token: object) -> Any | None:
         return None
 
 
-def sign_out(ctx: Context, token: object) -> bool:
+def sign_out(ctx: Context, token: object, client: Client = NO_CLIENT) -> bool:
     """Revoke the session behind ``token``. ``True`` if a live session was ended."""
     try:
         record, info = _lookup(ctx, token)
@@ -251,6 +287,7 @@ def sign_out(ctx: Context, token: object) -> bool:
         return False
     removed = ctx.sessions.delete_session(record.id)
     if removed:
+        audit.record(ctx, "sign_out", user=info.user, client=client)
         signals.user_logged_out.send(ctx.sender, user=info.user, session_id=record.id)
     return removed
 
@@ -280,27 +317,86 @@ def list_sessions(ctx: Context, user: Any, current: str | None = None) -> list[S
     ]
 
 
-def revoke_session(ctx: Context, user: Any, session_id: object) -> None:
+def revoke_session(ctx: Context, user: Any, session_id: object, client: Client = NO_CLIENT) -> None:
     """Revoke one of the user's own sessions. Another user's session id is "invalid"."""
     if not isinstance(session_id, str) or not session_id or len(session_id) > 128:
         raise ValidationError(fields={"session_id": "invalid"})
     if not ctx.sessions.delete_session(session_id, user_id=user.id):
         raise ValidationError(fields={"session_id": "invalid"})
+    audit.record(ctx, "session_revoke", user=user, client=client)
     signals.user_logged_out.send(ctx.sender, user=user, session_id=session_id)
 
 
-def revoke_other_sessions(ctx: Context, user: Any, keep_token: object) -> int:
-    """Revoke every session of ``user`` except the one behind ``keep_token``."""
-    record, info = _lookup(ctx, keep_token)
-    if str(info.user.id) != str(user.id):
+def revoke_other_sessions(
+    ctx: Context, user: Any, keep_token: object, client: Client = NO_CLIENT
+) -> int:
+    """Revoke every session of ``user`` except the one behind ``keep_token``.
+
+    ``keep_token``'s session must be fresh (a credential proven within
+    ``freshness`` seconds), else ``REAUTH_REQUIRED``.
+    """
+    record = require_fresh(ctx, user, keep_token, kind="sessions_revoke_others", client=client)
+    if record is None:  # no token: no session to keep
         raise InvalidToken()
-    return ctx.sessions.delete_user_sessions(user.id, except_session_id=record.id)
+    count = ctx.sessions.delete_user_sessions(user.id, except_session_id=record.id)
+    audit.record(ctx, "sessions_revoke_others", user=user, client=client, count=count)
+    return count
 
 
-def current_session_id(ctx: Context, token: object) -> str | None:
-    """The id of the live session behind ``token``, or ``None``."""
+def own_session(ctx: Context, user: Any, token: object) -> SessionRecord | None:
+    """``user``'s live session behind ``token``, or ``None`` (no token, not theirs, not live)."""
+    if token is None:
+        return None
     try:
-        record, _ = _lookup(ctx, token)
+        record, info = _lookup(ctx, token)
     except (InvalidToken, UserNotFound, AccountDisabled):
         return None
-    return record.id
+    return record if str(info.user.id) == str(user.id) else None
+
+
+# -- freshness ------------------------------------------------------------------------
+
+
+def is_fresh(ctx: Context, record: SessionRecord) -> bool:
+    """Whether the session proved a credential within the last ``freshness`` seconds."""
+    age = ctx.now() - record.authenticated_at
+    return age < dt.timedelta(seconds=ctx.settings.freshness)
+
+
+def signed_in_by_link(record: SessionRecord | None) -> bool:
+    """Whether the session was established by an emailed link (no password was typed)."""
+    return record is not None and record.data.get("method") == EMAIL_LINK
+
+
+def require_fresh(
+    ctx: Context, user: Any, token: object, *, kind: str, client: Client = NO_CLIENT
+) -> SessionRecord | None:
+    """The caller's own live session behind ``token``, checked to be fresh.
+
+    ``None`` when no token is given: the Python API called without a session
+    (the application vouches for the user) and HTTP Basic (the password was
+    proven in the request itself) need no freshness.
+
+    Raises:
+        InvalidToken: ``token`` is not a live session of ``user``.
+        ReauthRequired: the session's last credential proof is older than
+            ``freshness`` (recorded as a failed ``kind`` event).
+    """
+    if token is None:
+        return None
+    record, info = _lookup(ctx, token)
+    if str(info.user.id) != str(user.id):
+        raise InvalidToken()
+    ensure_fresh(ctx, user, record, kind=kind, client=client)
+    return record
+
+
+def ensure_fresh(
+    ctx: Context, user: Any, record: SessionRecord, *, kind: str, client: Client = NO_CLIENT
+) -> None:
+    """``REAUTH_REQUIRED`` (recorded as a failed ``kind`` event) unless ``record`` is fresh."""
+    if not is_fresh(ctx, record):
+        audit.record(
+            ctx, kind, outcome="failure", user=user, client=client, reason="reauth_required"
+        )
+        raise ReauthRequired()

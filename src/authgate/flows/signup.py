@@ -16,7 +16,7 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import FeatureDisabled, UserExists, ValidationError
-from authgate.flows import invitations
+from authgate.flows import audit, invitations
 from authgate.flows.confirmation import send_confirmation_to
 from authgate.flows.links import within_send_limit
 from authgate.flows.sessions import start_session
@@ -117,6 +117,9 @@ def sign_up(
             # Same shape, same status, no token: indistinguishable from a new sign-up;
             # the owner of the address is told instead.
             owner = ctx.users.get_user_by_email(canonical_email(clean_email))
+            # Recorded for the owner (one write, as a new sign-up makes): they see it.
+            audit.record(ctx, "sign_up", outcome="failure", user=owner, client=client,
+                         reason="exists")  # fmt: skip
             if owner is not None and within_send_limit(
                 ctx, "registration_attempt", owner.email_canonical
             ):
@@ -124,6 +127,7 @@ def sign_up(
             return AuthResult(user=_look_alike(ctx, values), token=None)
         raise
 
+    audit.record(ctx, "sign_up", user=user, client=client)
     needs_confirmation = settings.confirmable and user.email_confirmed_at is None
     if needs_confirmation:
         send_confirmation_to(ctx, user)

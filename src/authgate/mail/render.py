@@ -73,6 +73,7 @@ EMAIL_KINDS: Mapping[str, EmailKind] = {
     "email_add_confirm": EmailKind(("link",), ("expires_in_minutes", "new_email")),
     "login_link": EmailKind(("link",), ("expires_in_minutes",)),
     "invitation": EmailKind(("link",), ("expires_in_minutes", "invited_by")),
+    "account_deleted": EmailKind(),
 }
 
 # The kinds sent to an address that is not (yet) the account's: ``new_email``

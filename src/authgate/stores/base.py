@@ -1,7 +1,8 @@
 """Store protocols: the small contracts every storage backend fulfils.
 
 A backend may provide all of them (memory, SQLAlchemy, Django ORM) or only
-some (Redis provides sessions and token claims). Rules every implementation
+some (Redis provides sessions and token claims; a store without
+:class:`AuditStore` leaves the audit trail to the log). Rules every implementation
 follows, checked by ``tests/stores/test_contract.py``:
 
 * Each method is one transaction: it either completes or leaves nothing behind.
@@ -21,9 +22,17 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from authgate.models import EmailRecord, SessionRecord
+from authgate.models import EmailRecord, SecurityEvent, SessionRecord
 
-__all__ = ["EmailStore", "RoleStore", "SessionStore", "Store", "TokenStore", "UserStore"]
+__all__ = [
+    "AuditStore",
+    "EmailStore",
+    "RoleStore",
+    "SessionStore",
+    "Store",
+    "TokenStore",
+    "UserStore",
+]
 
 
 @runtime_checkable
@@ -213,7 +222,38 @@ class EmailStore(Protocol):
         """
 
 
-class Store(UserStore, RoleStore, SessionStore, TokenStore, EmailStore, Protocol):
+@runtime_checkable
+class AuditStore(Protocol):
+    """The audit trail: security events, kept until the retention purges them.
+
+    Events are never updated. They carry the user's id as a string and no
+    link to the user row, so they outlive a deleted account.
+    """
+
+    def add_event(self, event: SecurityEvent) -> None:
+        """Store one event (one INSERT); the store assigns its id."""
+
+    def list_events(
+        self,
+        *,
+        user_id: str | None = None,
+        kinds: Sequence[str] = (),
+        since: dt.datetime | None = None,
+        before: dt.datetime | None = None,
+        limit: int = 100,
+    ) -> list[SecurityEvent]:
+        """Events newest first (by time, then id), at most ``limit``.
+
+        Filters: one user's (``user_id``), of these ``kinds`` (any when
+        empty), at or after ``since``, strictly before ``before``. Uses the
+        (user_id, at) or (at) index; must not scan the whole table for one user.
+        """
+
+    def purge_events(self, before: dt.datetime) -> int:
+        """Delete events strictly older than ``before``; returns how many."""
+
+
+class Store(UserStore, RoleStore, SessionStore, TokenStore, EmailStore, AuditStore, Protocol):
     """A backend that provides everything (memory, SQLAlchemy, Django ORM)."""
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from authgate.errors import UserExists, ValidationError
 from authgate.models import (
     EmailRecord,
     Role,
+    SecurityEvent,
     SessionRecord,
     User,
     canonical_email,
@@ -67,6 +68,8 @@ class MemoryStore:
         self._by_token: dict[str, str] = {}
         self._claims: dict[str, dt.datetime] = {}
         self._emails: dict[str, EmailRecord] = {}
+        self._events: list[SecurityEvent] = []
+        self._event_ids = itertools.count(1)
 
     # -- users ------------------------------------------------------------------
 
@@ -437,6 +440,47 @@ class MemoryStore:
             for jti in doomed:
                 del self._claims[jti]
             return len(doomed)
+
+    # -- security events ---------------------------------------------------------
+
+    def add_event(self, event: SecurityEvent) -> None:
+        """Keep an event (with a copy of its details), numbered in arrival order."""
+        with self._lock:
+            stored = dataclasses.replace(
+                event, id=next(self._event_ids), details=copy.deepcopy(event.details)
+            )
+            self._events.append(stored)
+
+    def list_events(
+        self,
+        *,
+        user_id: str | None = None,
+        kinds: Sequence[str] = (),
+        since: dt.datetime | None = None,
+        before: dt.datetime | None = None,
+        limit: int = 100,
+    ) -> list[SecurityEvent]:
+        """Events newest first (time, then id), filtered; at most ``limit``."""
+        wanted = set(kinds)
+        with self._lock:
+            found = [
+                e
+                for e in self._events
+                if (user_id is None or e.user_id == str(user_id))
+                and (not wanted or e.kind in wanted)
+                and (since is None or e.at >= since)
+                and (before is None or e.at < before)
+            ]
+        found.sort(key=lambda e: (e.at, e.id or 0), reverse=True)
+        return [dataclasses.replace(e, details=copy.deepcopy(e.details)) for e in found[:limit]]
+
+    def purge_events(self, before: dt.datetime) -> int:
+        """Forget events strictly older than ``before``."""
+        with self._lock:
+            kept = [e for e in self._events if e.at >= before]
+            purged = len(self._events) - len(kept)
+            self._events = kept
+            return purged
 
     def close(self) -> None:
         """Nothing to release."""

@@ -8,6 +8,7 @@ in its docs) or mount :meth:`AuthAPI.handle` under the prefix.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -34,6 +35,7 @@ from authgate.flows import (
     emails,
     invitations,
     magic_link,
+    reauth,
     recovery,
     sessions,
     signin,
@@ -88,6 +90,8 @@ class Route:
     open_body: bool = False
     #: Query parameters (documented in OpenAPI).
     query: tuple[str, ...] = ()
+    #: Those of ``query`` a request may leave out.
+    optional_query: tuple[str, ...] = ()
     #: Name of the response schema in ``components.schemas``.
     response: str = "Success"
     auth: bool = False
@@ -171,7 +175,9 @@ def _sign_in(by: signin.IdentifierKind) -> Handler:
 def _sign_out(call: Call) -> ApiResponse:
     assert call.principal is not None
     if call.principal.token:
-        sessions.sign_out(call.api.auth.ctx, call.principal.token)
+        sessions.sign_out(
+            call.api.auth.ctx, call.principal.token, call.api.credentials.client(call.request)
+        )
     response = _respond(call, {"success": True}, call.api.auth.settings.post_logout_url)
     call.api.credentials.clear_session_cookie(response)
     return response
@@ -212,10 +218,16 @@ def _change_password(call: Call) -> ApiResponse:
     return _success()
 
 
+def _token(call: Call) -> str | None:
+    """The caller's session token, whose freshness sensitive changes check."""
+    assert call.principal is not None
+    return call.principal.token
+
+
 def _change_username(call: Call) -> ApiResponse:
     user = account.change_username(
         call.api.auth.ctx, call.user, call.data.get("new_username"), call.data.get("password"),
-        client=call.api.credentials.client(call.request),
+        client=call.api.credentials.client(call.request), token=_token(call),
     )  # fmt: skip
     return ApiResponse.json({"user": user.to_dict()})
 
@@ -227,14 +239,82 @@ def _list_sessions(call: Call) -> ApiResponse:
 
 
 def _revoke_session(call: Call) -> ApiResponse:
-    sessions.revoke_session(call.api.auth.ctx, call.user, call.data.get("session_id"))
+    sessions.revoke_session(
+        call.api.auth.ctx, call.user, call.data.get("session_id"),
+        call.api.credentials.client(call.request),
+    )  # fmt: skip
     return _success()
 
 
 def _revoke_other_sessions(call: Call) -> ApiResponse:
-    assert call.principal is not None
-    sessions.revoke_other_sessions(call.api.auth.ctx, call.user, call.principal.token)
+    sessions.revoke_other_sessions(
+        call.api.auth.ctx, call.user, _token(call), call.api.credentials.client(call.request)
+    )
     return _success()
+
+
+def _reauthenticate(call: Call) -> ApiResponse:
+    principal = call.principal
+    assert principal is not None
+    # A cookie session gets a new token (its cookie and CSRF token come with the
+    # answer); a bearer token stays the caller's (see flows/reauth.py).
+    rotate = principal.mechanism == "session"
+    token = reauth.reauthenticate(
+        call.api.auth.ctx, principal.token, call.data.get("password"), rotate=rotate,
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    response = _success()
+    if rotate:
+        call.api.credentials.set_session_cookie(response, token, principal.session)
+    return response
+
+
+def _delete_user(call: Call) -> ApiResponse:
+    account.delete_account(
+        call.api.auth.ctx, call.user, call.data.get("password"), token=_token(call),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    response = _success()
+    call.api.credentials.clear_session_cookie(response)
+    return response
+
+
+#: ``GET /security-events``: events per page by default, and at most.
+EVENTS_PAGE, EVENTS_MAX = 50, 100
+
+
+def _security_events(call: Call) -> ApiResponse:
+    query = call.request.query
+    limit = EVENTS_PAGE
+    if "limit" in query:
+        text = query["limit"].strip()
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= EVENTS_MAX:
+            raise ValidationError(
+                f"limit must be a whole number from 1 to {EVENTS_MAX}.", fields={"limit": "invalid"}
+            )
+        limit = int(text)
+    before = None
+    if "before" in query:
+        before = _timestamp(query["before"], "before")
+    # The signed-in user's own events, whatever else the query says.
+    events = call.api.auth.audit.events(call.user, before=before, limit=limit)
+    return ApiResponse.json({"events": [
+        {"kind": e.kind, "at": e.at.isoformat(), "ip": e.ip, "user_agent": e.user_agent,
+         "outcome": e.outcome}
+        for e in events
+    ]})  # fmt: skip
+
+
+def _timestamp(text: str, field: str) -> dt.datetime:
+    """An ISO 8601 time from a query string (UTC unless it says otherwise)."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(
+            f"{field} must be an ISO 8601 time, e.g. 2026-12-01T12:00:00Z.",
+            fields={field: "invalid"},
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
 
 
 # -- email flows ----------------------------------------------------------------------
@@ -304,7 +384,9 @@ def _verify_email(call: Call) -> ApiResponse:
 
 
 def _forgot_password(call: Call) -> ApiResponse:
-    recovery.forgot_password(call.api.auth.ctx, call.data.get("email"))
+    recovery.forgot_password(
+        call.api.auth.ctx, call.data.get("email"), call.api.credentials.client(call.request)
+    )
     return _success()
 
 
@@ -330,13 +412,15 @@ def _reset_password(call: Call) -> ApiResponse:
 def _change_email(call: Call) -> ApiResponse:
     email_change.change_email(
         call.api.auth.ctx, call.user, call.data.get("new_email"), call.data.get("password"),
-        call.api.credentials.client(call.request),
+        call.api.credentials.client(call.request), token=_token(call),
     )  # fmt: skip
     return _success()
 
 
 def _send_magic_link(call: Call) -> ApiResponse:
-    magic_link.send_login_link(call.api.auth.ctx, call.data.get("email"))
+    magic_link.send_login_link(
+        call.api.auth.ctx, call.data.get("email"), call.api.credentials.client(call.request)
+    )
     return _success()
 
 
@@ -354,7 +438,10 @@ def _invite(call: Call) -> ApiResponse:
     role = call.api.auth.settings.inviter_role
     if role is not None and not call.user.has_role(role):
         raise Forbidden()
-    invitations.invite(call.api.auth.ctx, call.data.get("email"), invited_by=call.user)
+    invitations.invite(
+        call.api.auth.ctx, call.data.get("email"), invited_by=call.user,
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
     return _success()
 
 
@@ -365,20 +452,23 @@ def _list_emails(call: Call) -> ApiResponse:
 def _add_email(call: Call) -> ApiResponse:
     emails.add_email(
         call.api.auth.ctx, call.user, call.data.get("email"), call.data.get("password"),
-        call.api.credentials.client(call.request),
+        call.api.credentials.client(call.request), token=_token(call),
     )  # fmt: skip
     return _success()
 
 
 def _remove_email(call: Call) -> ApiResponse:
-    emails.remove_email(call.api.auth.ctx, call.user, call.data.get("email_id"))
+    emails.remove_email(
+        call.api.auth.ctx, call.user, call.data.get("email_id"),
+        call.api.credentials.client(call.request), token=_token(call),
+    )  # fmt: skip
     return _success()
 
 
 def _make_primary(call: Call) -> ApiResponse:
     user = emails.make_primary(
         call.api.auth.ctx, call.user, call.data.get("email_id"), call.data.get("password"),
-        call.api.credentials.client(call.request),
+        call.api.credentials.client(call.request), token=_token(call),
     )  # fmt: skip
     return ApiResponse.json({"user": user.to_dict()})
 
@@ -386,6 +476,9 @@ def _make_primary(call: Call) -> ApiResponse:
 def _openapi(call: Call) -> ApiResponse:
     return ApiResponse.json(call.api.openapi())
 
+
+#: A sensitive change: a fresh session, then (mostly) the password.
+_FRESH = ("REAUTH_REQUIRED", "INVALID_CREDENTIALS", "RATE_LIMITED")
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -422,16 +515,19 @@ ROUTES: tuple[Route, ...] = (
           _session, auth=True, response="SessionResult"),
     Route(
         "changePassword", "POST", "/change-password", "Change the password", _change_password,
-        fields={"current_password": (_PASSWORD, True), "new_password": (_NEW_PASSWORD, True),
-                "revoke_other_sessions": (_BOOL, False)},
+        fields={"current_password": (_str("The current password; not asked (and the session "
+                                          "must be fresh) when signed in by an emailed link or "
+                                          "without a password", format="password",
+                                          maxLength=1024), False),
+                "new_password": (_NEW_PASSWORD, True), "revoke_other_sessions": (_BOOL, False)},
         auth=True, feature="changeable",
-        errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "FEATURE_DISABLED"),
+        errors=(*_FRESH, "FEATURE_DISABLED"),
     ),
     Route(
         "changeUsername", "POST", "/change-username", "Change the username", _change_username,
         fields={"new_username": (_USERNAME, True), "password": (_PASSWORD, True)},
         auth=True, feature="usernames", response="UserResult",
-        errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "USER_EXISTS", "FEATURE_DISABLED"),
+        errors=(*_FRESH, "USER_EXISTS", "FEATURE_DISABLED"),
     ),
     Route("listSessions", "GET", "/sessions", "The user's active sessions", _list_sessions,
           auth=True, response="SessionList"),
@@ -439,7 +535,19 @@ ROUTES: tuple[Route, ...] = (
           "Revoke one of the user's sessions (another id is a VALIDATION_ERROR)",
           _revoke_session, fields={"session_id": (_ID, True)}, auth=True),
     Route("revokeOtherSessions", "POST", "/revoke-other-sessions",
-          "Revoke every session but this one", _revoke_other_sessions, auth=True),
+          "Revoke every session but this one (fresh session)", _revoke_other_sessions,
+          auth=True, errors=("REAUTH_REQUIRED",)),
+    Route("reauthenticate", "POST", "/reauthenticate",
+          "Prove the password of the signed-in user again: the session is fresh again",
+          _reauthenticate, fields={"password": (_PASSWORD, True)}, auth=True,
+          errors=("INVALID_CREDENTIALS", "RATE_LIMITED")),
+    Route("deleteUser", "POST", "/delete-user",
+          "Delete the account (fresh session; the password unless the account has none)",
+          _delete_user, fields={"password": (_PASSWORD, False)}, auth=True, errors=_FRESH),
+    Route("securityEvents", "GET", "/security-events",
+          "The signed-in user's own security events, newest first", _security_events,
+          query=("limit", "before"), optional_query=("limit", "before"), auth=True,
+          response="SecurityEventList", errors=("VALIDATION_ERROR", "FEATURE_DISABLED")),
     Route("openapi", "GET", "/openapi.json", "This OpenAPI document", _openapi,
           response="OpenAPI"),
     Route("sendVerificationEmail", "POST", "/send-verification-email",
@@ -470,7 +578,7 @@ ROUTES: tuple[Route, ...] = (
           "Ask to change the address (confirmed before it takes effect)", _change_email,
           fields={"new_email": (_EMAIL, True), "password": (_PASSWORD, True)},
           auth=True, feature="change_email",
-          errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "FEATURE_DISABLED")),
+          errors=(*_FRESH, "FEATURE_DISABLED")),
     Route("sendMagicLink", "POST", "/sign-in/magic-link",
           "Email a sign-in link (same answer for unknown addresses)", _send_magic_link,
           fields={"email": (_EMAIL, True)}, feature="passwordless",
@@ -490,16 +598,16 @@ ROUTES: tuple[Route, ...] = (
     Route("addEmail", "POST", "/emails/add", "Add an address (confirmed by a mailed link)",
           _add_email, fields={"email": (_EMAIL, True), "password": (_PASSWORD, True)},
           auth=True, feature="multiple_emails",
-          errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "FEATURE_DISABLED")),
+          errors=(*_FRESH, "FEATURE_DISABLED")),
     Route("removeEmail", "POST", "/emails/remove",
-          "Remove an extra address (an id not of this user is a VALIDATION_ERROR)",
+          "Remove an extra address (fresh session; an id not of this user is a VALIDATION_ERROR)",
           _remove_email, fields={"email_id": (_ID, True)}, auth=True, feature="multiple_emails",
-          errors=("FEATURE_DISABLED",)),
+          errors=("REAUTH_REQUIRED", "FEATURE_DISABLED")),
     Route("makePrimaryEmail", "POST", "/emails/make-primary",
           "Make a confirmed address the primary one", _make_primary,
           fields={"email_id": (_ID, True), "password": (_PASSWORD, True)}, auth=True,
           feature="multiple_emails", response="UserResult",
-          errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "USER_EXISTS", "FEATURE_DISABLED")),
+          errors=(*_FRESH, "USER_EXISTS", "FEATURE_DISABLED")),
     Route("invite", "POST", "/invite", "Invite someone to sign up", _invite,
           fields={"email": (_EMAIL, True)}, auth=True,
           errors=("FORBIDDEN", "USER_EXISTS")),

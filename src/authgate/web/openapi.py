@@ -152,6 +152,15 @@ def _schemas(api: AuthAPI) -> dict[str, Any]:
             )}},
             ["emails"],
         ),
+        "SecurityEventList": _object(
+            {"events": {"type": "array", "items": _object(
+                {"kind": {"type": "string"}, "at": instant,
+                 "ip": {"type": ["string", "null"]}, "user_agent": {"type": ["string", "null"]},
+                 "outcome": {"type": "string", "enum": ["success", "failure"]}},
+                ["kind", "at", "ip", "user_agent", "outcome"],
+            )}},
+            ["events"],
+        ),
         "Error": _ERROR,
     }  # fmt: skip
 

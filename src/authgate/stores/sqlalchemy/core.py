@@ -83,6 +83,7 @@ class StoreCore:
             or tables.sessions is None
             or tables.used_tokens is None
             or tables.emails is None
+            or tables.events is None
             or tables.role_model is not self.role_model
         ):
             raise TypeError(
@@ -93,6 +94,7 @@ class StoreCore:
         self._sessions: Table = tables.sessions
         self._used_tokens: Table = tables.used_tokens
         self._emails: Table = tables.emails
+        self._events: Table = tables.events
         self._users: Table = self._user_pk.table
         self._roles: Table = self._role_pk.table
         self._user_columns = column_attributes(self.user_model)
@@ -189,7 +191,7 @@ class StoreCore:
 
         authgate's default models are migrated with the shipped Alembic
         migrations (one query when already at head). App-owned models get
-        their user and role tables plus authgate's four tables created if
+        their user and role tables plus authgate's five tables created if
         missing (``create_all`` with ``checkfirst``); evolving them is the
         app's own migrations' job.
 
@@ -212,6 +214,7 @@ class StoreCore:
                         self._sessions,
                         self._used_tokens,
                         self._emails,
+                        self._events,
                     ],
                     checkfirst=True,
                 )

@@ -1,12 +1,14 @@
-"""The SQLAlchemy 2 store: users, roles, sessions, token claims and email addresses in SQL.
+"""The SQLAlchemy 2 store: users, roles, sessions, token claims, email addresses and the
+audit trail in SQL.
 
 One class, :class:`SQLAlchemyStore`, assembled from a query module per concern
-(:mod:`.users`, :mod:`.sessions`, :mod:`.emails`, :mod:`.tokens`) over the
-connections and transactions of :mod:`.core`.
+(:mod:`.users`, :mod:`.sessions`, :mod:`.emails`, :mod:`.tokens`, :mod:`.audit`)
+over the connections and transactions of :mod:`.core`.
 """
 
 from __future__ import annotations
 
+from authgate.stores.sqlalchemy.audit import AuditQueries
 from authgate.stores.sqlalchemy.emails import EmailQueries
 from authgate.stores.sqlalchemy.engine import make_engine
 from authgate.stores.sqlalchemy.sessions import SessionQueries
@@ -16,7 +18,7 @@ from authgate.stores.sqlalchemy.users import UserQueries
 __all__ = ["SQLAlchemyStore", "make_engine"]
 
 
-class SQLAlchemyStore(UserQueries, SessionQueries, EmailQueries, TokenQueries):
+class SQLAlchemyStore(UserQueries, SessionQueries, EmailQueries, TokenQueries, AuditQueries):
     """Every store protocol on a SQL database through SQLAlchemy 2.
 
     Args:
