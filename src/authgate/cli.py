@@ -169,7 +169,7 @@ class _Runtime:
         if self._auth is None or not self.standalone:
             return
         try:
-            self._auth.store.close()
+            self._auth.close()
         except Exception:
             logger.debug("closing the authgate store failed", exc_info=True)
         self._auth = None

@@ -406,9 +406,17 @@ def test_purge_expired_sessions(store: Store) -> None:
     expired = make_session(store, user, created_at=past, expires_in=dt.timedelta(days=1))
     live = make_session(store, user)
 
-    assert store.purge_expired_sessions(utcnow()) == 1
+    # Redis drops a session at its expiry by itself: nothing is left to purge.
+    assert store.purge_expired_sessions(utcnow()) == (0 if _expires_by_itself(store) else 1)
     assert store.get_session(expired.token_hash) is None
+    assert [s.id for s in store.list_sessions(user.id)] == [live.id]
     assert store.get_session(live.token_hash) is not None
+
+
+def _expires_by_itself(store: Store) -> bool:
+    from authgate.stores.split import SplitStore
+
+    return isinstance(store, SplitStore)
 
 
 def test_deleting_a_user_deletes_their_sessions(store: Store) -> None:

@@ -20,7 +20,13 @@ from authgate.errors import UserExists
 from authgate.models import RoleMixin, SessionRecord, UserMixin, utcnow
 from authgate.stores import MemoryStore, make_store
 from authgate.stores.sqlalchemy import SQLAlchemyStore, make_engine, migrate
-from tests.conftest import SQL_BACKENDS, STORE_BACKENDS, backend_params, empty_tables
+from tests.conftest import (
+    SQL_BACKENDS,
+    WITH_REDIS_SESSIONS,
+    backend_params,
+    empty_tables,
+    redis_sessions,
+)
 
 # -- an app that owns its models ---------------------------------------------------
 
@@ -48,18 +54,26 @@ AUTHGATE_TABLES = {
 }
 
 
-@pytest.fixture(params=backend_params(STORE_BACKENDS))
+@pytest.fixture(params=backend_params(WITH_REDIS_SESSIONS))
 def app_store(
     request: pytest.FixtureRequest, database_url: Callable[[str, str], str]
 ) -> Iterator[Any]:
-    """A store over the app's models, on each backend (own database: same table names)."""
+    """A store over the app's models, on each backend (own database: same table names).
+
+    ``redis``: SQLite, with the sessions in Redis (integer user ids as keys).
+    """
     backend: str = request.param
     if backend == "memory":
         yield MemoryStore(user_model=User, role_model=Role)
         return
-    store = SQLAlchemyStore(database_url(backend, "_app"), user_model=User, role_model=Role)
+    sql_backend = "sqlite" if backend == "redis" else backend
+    store = SQLAlchemyStore(database_url(sql_backend, "_app"), user_model=User, role_model=Role)
     store.ensure_schema()
-    yield store
+    if backend == "redis":
+        with redis_sessions(store) as split:
+            yield split
+    else:
+        yield store
     empty_tables(store.engine, AppBase.metadata)
     store.close()
 
