@@ -66,6 +66,8 @@ def pair(tmp_path: Path, prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
             "database_url": f"sqlite:///{tmp_path / 'auth.db'}",
             "redis_url": REDIS_URL,
             "redis_prefix": prefix,
+            # Entries outlive every test: only an invalidation can drop them.
+            "session_cache_ttl": 3600,
             **FAST_HASHING,
             **settings,
         }
@@ -245,6 +247,7 @@ def private_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
         options: dict[str, Any] = {
             "database_url": f"sqlite:///{tmp_path / 'auth.db'}",
             "redis_url": server.url,
+            "session_cache_ttl": 3600,
             **FAST_HASHING,
         }
         a = Auth(SECRET, **options)
