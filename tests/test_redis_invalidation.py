@@ -8,6 +8,7 @@ processes are in ``tests/test_multiprocess.py``.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -154,7 +155,9 @@ def test_a_revocation_in_one_process_is_refused_by_the_other_at_once(
         a.change_email(user, "alice@new.example.com", PASSWORD)
         a.confirm_email(_token_in(outbox, "email_change_confirm"))
 
-    forgotten(b, second.token)
+    # The change has returned: b has already applied it (a confirmed each receiver).
+    cache = b.ctx.session_cache
+    assert cache is not None and cache.get(token_digest(second.token)) is None
     refused(b, second.token)
     assert b._bus is not None and b._bus.subscribed.is_set()  # not a lost subscription
 
@@ -220,21 +223,64 @@ def test_the_cache_keeps_nothing_until_subscribed(pair: Pair) -> None:
 
 
 def test_ttl_zero_publishes_without_subscribing(pair: Pair, prefix: str) -> None:
-    a, _ = pair(session_cache_ttl=0)
+    a, b = pair(session_cache_ttl=0)
     r = a.sign_up("alice@example.com", PASSWORD)
-    assert r.token and a._bus is not None
+    assert r.token and a._bus is not None and b._bus is not None
     for _ in range(3):
         a.get_session(r.token)
     assert a._bus._thread is None  # nothing to keep coherent in this process
+    assert b._bus._thread is None
     import redis
 
-    listener = redis.Redis.from_url(REDIS_URL, decode_responses=True).pubsub()
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    assert client.pubsub_numsub(f"{prefix}:invalidate") == [(f"{prefix}:invalidate", 0)]
+    listener = client.pubsub()
     listener.subscribe(f"{prefix}:invalidate")
     assert listener.get_message(timeout=5)["type"] == "subscribe"
-    a.sign_out(r.token)
+    with _acks_within(0.2):
+        a.sign_out(r.token)
     message = listener.get_message(timeout=5)
-    assert message is not None and message["data"].startswith("s:")
+    assert message is not None
+    ack, what = message["data"].split(" ", 1)
+    assert len(ack) == 16 and what.startswith("s:")
     listener.close()
+    client.close()
+
+
+@contextlib.contextmanager
+def _acks_within(seconds: float) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(authgate.session_bus, "ACK_TIMEOUT", seconds)
+        yield
+
+
+def test_a_process_that_does_not_confirm_delays_a_write_by_the_timeout_at_most(
+    pair: Pair, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stopped or overloaded process: the write waits ACK_TIMEOUT, logs, and succeeds."""
+    import redis
+
+    a, b = pair()
+    r = a.sign_up("alice@example.com", PASSWORD)
+    other = a.sign_in("alice@example.com", PASSWORD)
+    assert r.token and other.token
+    cached(b, r.token, other.token)
+    mute = redis.Redis.from_url(REDIS_URL).pubsub()  # receives, never confirms
+    mute.subscribe(f"{prefix}:invalidate")
+    assert mute.get_message(timeout=5)["type"] == "subscribe"
+    try:
+        with _acks_within(0.3), caplog.at_level(logging.WARNING, "authgate.session_cache"):
+            started = time.monotonic()
+            assert a.sign_out(other.token) is True
+            took = time.monotonic() - started
+        assert 0.3 <= took < 2
+        assert "1 of 2 processes did not confirm" in caplog.text  # b confirmed, mute did not
+        refused(b, other.token)
+    finally:
+        mute.close()
+    started = time.monotonic()
+    assert a.sign_out(r.token) is True  # everyone confirms: no wait
+    assert time.monotonic() - started < 0.3
 
 
 # -- the subscription fails: the cache stops answering until it is back ---------------------------

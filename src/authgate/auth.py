@@ -162,7 +162,7 @@ class Auth:
             self._owned.insert(0, client)
         prefix = self.settings.redis_prefix
         sessions = RedisSessionStore(client, store, prefix=prefix, clock=self.clock)
-        self._bus = RedisCacheBus(client, f"{prefix}:invalidate", group, cache)
+        self._bus = RedisCacheBus(client, prefix, group, cache)
         # An Auth that is dropped without close() stops its thread when collected.
         weakref.finalize(self, self._bus.close)
         return client, cast(Store, SplitStore(store, sessions))

@@ -7,12 +7,19 @@ does the same across processes:
 
 * **Out:** whatever a process's cache group forgets (one session, every
   session of a user, everything) is published on the channel
-  ``<redis_prefix>:invalidate`` right after the write. A failed publish is
-  logged (``authgate.session_cache``) and never turns a committed write into
-  an error; the other processes then see the change within the ttl.
+  ``<redis_prefix>:invalidate`` right after the write, and the write's call
+  returns once every process that received it has confirmed that it applied
+  it (each pushes to ``<redis_prefix>:ack:<id>``; ``PUBLISH`` says how many
+  received it). So when a sign-out's response leaves one process, no other
+  process answers that session from memory any more: the very next request,
+  wherever it goes, is refused. Confirmations take about a millisecond; a
+  process that does not confirm within ``ACK_TIMEOUT`` seconds (stopped,
+  overloaded) is logged and not waited for. A failed publish is logged
+  (``authgate.session_cache``) and never turns a committed write into an
+  error; the other processes then see the change within the ttl.
 * **In:** a daemon thread, started at the first lookup the cache could keep,
-  subscribes on its own connection and applies what the other processes
-  publish to this process's caches, typically within a millisecond.
+  subscribes on its own connection, applies what the other processes
+  publish to this process's caches, and confirms it.
 * **Fail safe:** pub/sub delivers in order while connected and loses what is
   published while it is not. So the cache keeps nothing until the
   subscription is confirmed, and from the moment the connection is seen to
@@ -23,10 +30,11 @@ does the same across processes:
   fail closed with 503.
 
 Why pub/sub: it needs nothing on the server (no ``notify-keyspace-events``),
-keeps nothing in Redis, and says "every session of this user" in one
-message; a stream would replay missed messages but must be trimmed, and a
-process that was away longer than the stream reaches back would still have
-to start empty, which is what this does on every reconnection.
+keeps nothing in Redis but the short-lived confirmations, and says "every
+session of this user" in one message; a stream would replay missed messages
+but must be trimmed, and a process that was away longer than the stream
+reaches back would still have to start empty, which is what this does on
+every reconnection.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -46,7 +55,7 @@ from redis.retry import Retry
 from authgate.session_cache import CacheGroup, SessionCache
 from authgate.stores.redis import redis_errors
 
-__all__ = ["DEAD_AFTER", "HEARTBEAT", "RedisCacheBus"]
+__all__ = ["ACK_TIMEOUT", "DEAD_AFTER", "HEARTBEAT", "RedisCacheBus"]
 
 log = logging.getLogger("authgate.session_cache")
 
@@ -54,6 +63,10 @@ log = logging.getLogger("authgate.session_cache")
 HEARTBEAT = 0.5
 #: Seconds without an answer to that ping after which the connection is taken as dead.
 DEAD_AFTER = 1.0
+#: Seconds a write waits for the other processes to confirm its invalidation.
+ACK_TIMEOUT = 0.5
+#: Milliseconds a confirmation nobody waits for any more stays in Redis.
+ACK_KEPT_MS = 60_000
 #: Waits between attempts to subscribe again (doubling from the first to the second).
 RETRY_DELAYS = (0.05, 2.0)
 
@@ -67,19 +80,20 @@ class RedisCacheBus:
     """Publishes a cache group's forgets and applies the other processes' to it.
 
     Args:
-        client: a ``redis.Redis`` client; publishing uses it, and the
-            subscription opens its own connection with the same settings.
-        channel: the channel (``<redis_prefix>:invalidate``).
+        client: a ``redis.Redis`` client; publishing and confirming use it, and
+            the subscription opens its own connection with the same settings.
+        prefix: the ``redis_prefix``: the channel is ``<prefix>:invalidate``.
         group: the caches of this process over the same data.
         cache: this ``Auth``'s cache, kept suspended while the subscription is
             not up (``None``: publish only, nothing to subscribe for).
     """
 
     def __init__(
-        self, client: Any, channel: str, group: CacheGroup, cache: SessionCache | None
+        self, client: Any, prefix: str, group: CacheGroup, cache: SessionCache | None
     ) -> None:
         self._client = client
-        self.channel = channel
+        self.channel = f"{prefix}:invalidate"
+        self._acks = f"{prefix}:ack:"
         self._group = group
         self._cache = cache
         self._lock = threading.Lock()
@@ -102,9 +116,16 @@ class RedisCacheBus:
     # -- out -------------------------------------------------------------------------
 
     def publish(self, message: str) -> None:
-        """Tell the other processes to forget ``message``; a failure is logged, not raised."""
+        """Tell the other processes to forget ``message``, and wait until they have.
+
+        Never raises: a failure is logged (the other processes then follow
+        within ``session_cache_ttl``).
+        """
+        ack = secrets.token_hex(8)
         try:
-            self._client.publish(self.channel, message)
+            receivers = int(self._client.publish(self.channel, f"{ack} {message}"))
+            if receivers:
+                self._await(ack, receivers)
         except redis_errors as exc:
             log.error(
                 "could not publish a session-cache invalidation (%s); other processes "
@@ -113,6 +134,23 @@ class RedisCacheBus:
                 type(exc).__name__,
                 exc_info=exc,
             )
+
+    def _await(self, ack: str, receivers: int) -> None:
+        """Wait for ``receivers`` confirmations of ``ack``, up to :data:`ACK_TIMEOUT` s."""
+        key = self._acks + ack
+        deadline = time.monotonic() + ACK_TIMEOUT
+        confirmed = 0
+        while confirmed < receivers:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._client.blpop([key], timeout=max(left, 0.001)) is None:
+                log.warning(
+                    "%d of %d processes did not confirm a session-cache invalidation within "
+                    "%s s; they may answer the changed sessions from memory until they "
+                    "apply it (at most session_cache_ttl seconds)",
+                    receivers - confirmed, receivers, ACK_TIMEOUT,
+                )  # fmt: skip
+                return
+            confirmed += 1
 
     # -- in --------------------------------------------------------------------------
 
@@ -233,7 +271,7 @@ class RedisCacheBus:
                 reply = connection.read_response()
                 pinged_at = None  # anything received proves the connection
                 if _text(reply[0]) == "message":
-                    self._group.receive(_text(reply[2]))
+                    self._apply(_text(reply[2]))
                 continue
             now = time.monotonic()
             if pinged_at is None:
@@ -241,6 +279,16 @@ class RedisCacheBus:
                 pinged_at = now
             elif now - pinged_at >= DEAD_AFTER:
                 raise TimeoutError("no answer to the heartbeat")
+
+    def _apply(self, text: str) -> None:
+        """Forget what a message says, then confirm it to its sender."""
+        ack, _, message = text.partition(" ")
+        self._group.receive(message)
+        key = self._acks + ack
+        pipe = self._client.pipeline(transaction=False)
+        pipe.rpush(key, 1)
+        pipe.pexpire(key, ACK_KEPT_MS)
+        pipe.execute()
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's thread and connection are not ours."""
