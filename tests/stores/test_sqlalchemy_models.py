@@ -204,6 +204,26 @@ def test_flask_sqlalchemy_db(flask_app: Flask) -> None:
         assert db.session.execute(sa.select(sa.func.count()).select_from(FlaskUser)).scalar() == 0
 
 
+@pytest.mark.redis
+def test_flask_sqlalchemy_db_with_sessions_in_redis(flask_app: Flask) -> None:
+    """A session's user still belongs to ``db.session`` when the session comes from Redis."""
+    with flask_app.app_context():
+        store = SQLAlchemyStore(db, user_model=FlaskUser, role_model=FlaskRole)
+        store.ensure_schema()
+        user = store.create_user({"email": "alice@example.com"}, roles=["admin"])
+        with redis_sessions(store) as split:
+            now = utcnow()
+            record = SessionRecord(id="s-1", token_hash="f" * 64, user_id=str(user.id),
+                                   created_at=now, last_seen_at=now,
+                                   expires_at=now + dt.timedelta(hours=1), authenticated_at=now,
+                                   security_stamp=user.security_stamp)  # fmt: skip
+            split.create_session(record)
+            found = split.get_session("f" * 64)
+            assert found is not None and found[1] is user  # db.session's own object
+            assert split.delete_user(user.id) is True
+            assert split.get_session("f" * 64) is None
+
+
 # -- other ways in -----------------------------------------------------------------
 
 

@@ -264,6 +264,11 @@ class RedisSessionStore:
         self._owns_client = isinstance(redis, str)
         self.client: Any = connect(redis) if isinstance(redis, str) else redis
         self.users = users
+        #: How a session's user is loaded: the main store's fast path when it has
+        #: one (the SQLAlchemy store's ``get_session_user``), else ``get_user``.
+        self._user_of: Callable[[Any], Any | None] = getattr(
+            users, "get_session_user", users.get_user
+        )
         self.prefix = prefix
         self._clock = clock
         self._session_prefix = f"{prefix}:session:"
@@ -311,14 +316,15 @@ class RedisSessionStore:
     def get_session(self, token_hash: str) -> tuple[SessionRecord, Any | None] | None:
         """The session with this token digest and its user from the main store.
 
-        One ``HGETALL`` of a key made of the prefix and the digest.
+        One ``HGETALL`` of a key made of the prefix and the digest, then the
+        user's lookup in the main store.
         """
         key = self._session_prefix + token_hash
         raw = self._call(lambda: self.client.hgetall(key))
         if not raw:
             return None
         record = _decode(raw)
-        return record, self.users.get_user(record.user_id)
+        return record, self._user_of(record.user_id)
 
     def touch_session(self, session_id: str, last_seen_at: dt.datetime) -> None:
         """Record activity."""

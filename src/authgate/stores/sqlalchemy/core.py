@@ -109,6 +109,7 @@ class StoreCore:
         )
         self._loader = DetachedLoader(self.user_model, self.role_model)
         self._fast: PrecompiledQuery | None = None
+        self._fast_user: PrecompiledQuery | None = None
         self._user_pk_index = self._loader.user_keys.index(self._user_pk.key)
         self._session_core = (
             select(sessions, *self._loader.user_columns, *self._loader.role_columns)
@@ -118,6 +119,15 @@ class StoreCore:
                 .outerjoin(self._roles, self._role_pk == links.c.role_id)
             )
             .where(sessions.c.token_hash == bindparam("token_hash"))
+        )
+        self._user_core = (
+            select(*self._loader.user_columns, *self._loader.role_columns)
+            .select_from(
+                self._users.outerjoin(links, links.c.user_id == self._user_pk).outerjoin(
+                    self._roles, self._role_pk == links.c.role_id
+                )
+            )
+            .where(self._user_pk == bindparam("user_id"))
         )
 
         self._db: Any = None
