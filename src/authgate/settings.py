@@ -91,9 +91,11 @@ class Settings:
     #: in this process, by any ``Auth`` over the same database (sign-out,
     #: revocation, password or role changes, deactivation...), take effect at
     #: once whatever the value. Changes made through authgate in other
-    #: processes take effect at once too with ``redis_url`` (they are published
-    #: there), and within this many seconds without it; changes made by your
-    #: own SQL, within this many seconds either way.
+    #: processes take effect at once too with ``redis_url`` (the change returns
+    #: once every process confirmed it), and within this many seconds without
+    #: it. With Redis the ttl only bounds what cannot be announced: your own
+    #: SQL, and a process that missed an announcement (it did not confirm in
+    #: time, or publishing failed; both are logged).
     session_cache_ttl: int = 2
     #: Lifetime of an email confirmation link.
     confirm_email_within: int = 3 * DAY

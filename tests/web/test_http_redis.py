@@ -129,11 +129,8 @@ def test_a_sign_out_through_one_app_is_refused_by_another(
 
             response = first.post("/auth/sign-out", headers=bearer(token), cookies=False)
             assert response.status == 200
-
-            deadline = time.monotonic() + 2
-            while cache.get(token_digest(token)) is not None:
-                assert time.monotonic() < deadline, "the sign-out never reached the other app"
-                time.sleep(0.001)
+            # The sign-out answered after the other app confirmed it had forgotten the session.
+            assert cache.get(token_digest(token)) is None
             response = second.get("/protected", headers=bearer(token), cookies=False)
             assert response.status == 401
         finally:

@@ -34,9 +34,9 @@ Redis must not evict keys it was not told to expire: configure
 fail with 503) or a ``volatile-*`` policy (Redis may evict sessions: those
 users are signed out; or a user's index, whose sessions then no longer show
 in their list nor end with "sign out other sessions" — a password change
-still ends them, through the stamp). Redis Cluster is not supported (the
-scripts touch keys they compute); a single server, or one with replicas and
-Sentinel, is.
+still ends them, through the stamp). Redis 6 or later; Redis Cluster is not
+supported (the scripts touch keys they compute); a single server, or one
+with replicas and Sentinel, is.
 """
 
 from __future__ import annotations
