@@ -34,10 +34,14 @@ How it stays right:
   never cached: they belong to the request that loaded them.
 
 What it cannot see: writes made outside authgate's API (your own SQL on
-authgate's tables, or the store object called directly) and writes made by
-other processes (other workers, ``authgate users deactivate`` from a shell).
-Those take effect within ``session_cache_ttl`` seconds. ``session_cache_ttl=0``
-looks every request up in the store.
+authgate's tables, or the store object called directly), and, without
+``redis_url``, writes made by other processes (other workers, ``authgate
+users deactivate`` from a shell). Those take effect within
+``session_cache_ttl`` seconds. With ``redis_url``, every group also relays
+what it forgets to the other processes and applies what they relay
+(:class:`Relay`, :mod:`authgate.session_bus`); a cache that may miss such a
+message keeps nothing meanwhile (:meth:`SessionCache.suspend`).
+``session_cache_ttl=0`` looks every request up in the store.
 """
 
 from __future__ import annotations
@@ -179,7 +183,7 @@ class SessionCache:
 
     def clear(self) -> None:
         """Drop everything (a role changed, so any user's permissions may have)."""
-        self._reset(self._open)
+        self._reset(None)
 
     def suspend(self) -> None:
         """Drop everything and keep nothing until :meth:`resume`.
@@ -205,10 +209,12 @@ class SessionCache:
         self._lock = threading.Lock()
         self._reset(False)
 
-    def _reset(self, open_: bool) -> None:
+    def _reset(self, open_: bool | None) -> None:
+        """Drop everything; then keep sessions (``True``), not (``False``), or as before."""
         with self._lock:
             self.epoch += 1
-            self._open = open_
+            if open_ is not None:
+                self._open = open_
             self._entries.clear()
             self._by_user.clear()
             self._by_session.clear()
