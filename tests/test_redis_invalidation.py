@@ -460,3 +460,29 @@ def test_a_forked_child_starts_its_own_subscription(pair: Pair) -> None:
     assert answer == b"1"
     assert a.get_session(r.token)  # the parent's own subscription is untouched
     assert a._bus.subscribed.is_set()
+
+
+def test_an_unexpected_error_in_the_subscriber_never_leaves_the_cache_on(
+    pair: Pair, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = pair()
+    r = a.sign_up("alice@example.com", PASSWORD)
+    other = a.sign_in("alice@example.com", PASSWORD)
+    assert r.token and other.token and b._bus is not None
+    cached(b, r.token, other.token)
+    failures: list[str] = []
+
+    def broken(message: str) -> None:
+        failures.append(message)
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(b._bus._group, "receive", broken)
+    with _acks_within(0.3), caplog.at_level(logging.WARNING, "authgate.session_cache"):
+        assert a.sign_out(other.token) is True  # b cannot apply it, nor confirm it
+        refused(b, other.token)  # but its cache was dropped, not left on
+        assert failures and "RuntimeError" in caplog.text
+        monkeypatch.undo()
+        subscribed(b)  # and it subscribes again
+    cached(b, r.token)
+    a.sign_out(r.token)
+    refused(b, r.token)

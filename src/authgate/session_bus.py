@@ -126,7 +126,7 @@ class RedisCacheBus:
             receivers = int(self._client.publish(self.channel, f"{ack} {message}"))
             if receivers:
                 self._await(ack, receivers)
-        except redis_errors as exc:
+        except Exception as exc:  # the write has committed: it must not fail now
             log.error(
                 "could not publish a session-cache invalidation (%s); other processes "
                 "may answer the changed sessions from memory for up to session_cache_ttl "
@@ -213,7 +213,7 @@ class RedisCacheBus:
                     outage = False
                 delay = RETRY_DELAYS[0]
                 self._listen(connection, stop)
-            except _SUBSCRIPTION_ERRORS as exc:
+            except Exception as exc:  # whatever it is, the cache must not stay on without us
                 if stop.is_set():
                     break
                 self._down()
@@ -222,6 +222,7 @@ class RedisCacheBus:
                         "session-cache invalidations from other processes cannot be received "
                         "(%s); until they can, this process answers every session from the store",
                         type(exc).__name__,
+                        exc_info=not isinstance(exc, _SUBSCRIPTION_ERRORS),
                     )
                     outage = True
             finally:
