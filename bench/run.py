@@ -2,16 +2,21 @@
 
 Usage::
 
-    make bench                                   # full run: core, then web (~12 minutes)
+    make bench                                   # full run: core, Redis, then web (~15 minutes)
     .venv/bin/python bench/run.py --quick        # smoke run (a few minutes)
-    .venv/bin/python bench/run.py --only sqlite,postgres --profile --no-web
+    .venv/bin/python bench/run.py --only sqlite,postgres --profile --no-web --no-redis
     .venv/bin/python bench/run.py --web-only     # only bench/web.py (authgate vs its peers)
+    .venv/bin/python bench/run.py --redis-only   # only bench/redis_bench.py
 
 The claim checked: ``get_session`` from the store (the session cache off)
 costs the same with 100,000 users as with one (one indexed lookup, no scan)
 and stays within 3x of a bare indexed primary-key lookup on the same engine.
 ``get_session`` answered from the session cache (the default) is timed beside
 it. See ``bench/RESULTS.md``.
+
+Then ``bench/redis_bench.py`` measures, with two real processes over
+PostgreSQL and Redis, how soon a revocation through one is refused by the
+other, and what Redis costs per request (its own section of ``RESULTS.md``).
 
 Then ``bench/web.py`` measures authgate beside Flask-Login, Flask-Security-Too,
 fastapi-users and auth101 through real web requests (in its own environment,
@@ -93,6 +98,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     web = parser.add_mutually_exclusive_group()
     web.add_argument("--no-web", action="store_true", help="skip the web benchmarks (web.py)")
     web.add_argument("--web-only", action="store_true", help="run only the web benchmarks")
+    web.add_argument(
+        "--redis-only",
+        action="store_true",
+        help="run only the Redis benchmarks (redis_bench.py: revocation across processes)",
+    )
+    parser.add_argument(
+        "--no-redis", action="store_true", help="skip the Redis benchmarks (redis_bench.py)"
+    )
     args = parser.parse_args(argv)
     if args.users is not None and args.users < 2:
         parser.error("--users must be at least 2")
@@ -244,10 +257,27 @@ def run_web(args: argparse.Namespace) -> int:
     return returncode
 
 
+def run_redis(args: argparse.Namespace) -> int:
+    """``bench/redis_bench.py``; it refreshes the Redis section of ``args.output``."""
+    script = Path(__file__).with_name("redis_bench.py")
+    command = [sys.executable, str(script), "--results", str(args.output),
+               "--postgres-url", args.postgres_url]  # fmt: skip
+    if args.quick:
+        command.append("--quick")
+    say("")
+    say("Redis benchmarks (bench/redis_bench.py): revocation across processes …")
+    returncode = subprocess.run(command, check=False).returncode
+    if returncode != 0:
+        say(f"bench/redis_bench.py failed (exit status {returncode}); the other results stand")
+    return returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.web_only:
         return run_web(args)
+    if args.redis_only:
+        return run_redis(args)
     started = time.perf_counter()
     large = args.users or (1_000 if args.quick else 100_000)
     counts = [1, large]
@@ -298,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     say("")
     say(text)
     say(f"written to {args.output}")
-    return 0 if args.no_web else run_web(args)
+    failed = 0 if args.no_redis else run_redis(args)
+    return (0 if args.no_web else run_web(args)) or failed
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
@@ -25,11 +27,15 @@ from ._names import worker_database
 # except under CI=true, where it fails them.
 
 STORE_BACKENDS = ["memory", "sqlite", "postgres", "mysql"]
+#: The `store` fixture's backends: also "redis", sessions in Redis and the rest in SQLite.
+WITH_REDIS_SESSIONS = [*STORE_BACKENDS, "redis"]
 SQL_BACKENDS = ["sqlite", "postgres", "mysql"]
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4"
+#: The shared Redis server; tests use database 15 and keys under a prefix of their own.
+REDIS_URL = "redis://127.0.0.1:6379/15"
 _SERVICES = {"postgres": ("PostgreSQL", POSTGRES_URL), "mysql": ("MariaDB/MySQL", MYSQL_URL)}
-_MARKS = {"postgres": pytest.mark.postgres, "mysql": pytest.mark.mysql}
+_MARKS = {"postgres": pytest.mark.postgres, "mysql": pytest.mark.mysql, "redis": pytest.mark.redis}
 
 
 def backend_params(names: list[str]) -> list[Any]:
@@ -117,16 +123,26 @@ def _sql_store(backend: str, stores: dict[str, SQLAlchemyStore], url: str) -> SQ
     return stores[backend]
 
 
-@pytest.fixture(params=backend_params(STORE_BACKENDS))
+@pytest.fixture(params=backend_params(WITH_REDIS_SESSIONS))
 def store(
     request: pytest.FixtureRequest,
     _sql_stores: dict[str, SQLAlchemyStore],
     database_url: Callable[[str, str], str],
 ) -> Iterator[Any]:
-    """A store with the default models and no data, on each backend."""
+    """A store with the default models and no data, on each backend.
+
+    ``redis``: sessions in Redis (``RedisSessionStore``), everything else in
+    SQLite, as ``Auth(redis_url=...)`` builds it.
+    """
     backend: str = request.param
     if backend == "memory":
         yield MemoryStore()
+        return
+    if backend == "redis":
+        sql = _sql_store("sqlite", _sql_stores, database_url("sqlite", ""))
+        with redis_sessions(sql) as split:
+            yield split
+        empty_tables(sql.engine, Base.metadata)
         return
     sql = _sql_store(backend, _sql_stores, database_url(backend, ""))
     yield sql
@@ -144,6 +160,50 @@ def sql_store(
     sql = _sql_store(backend, _sql_stores, database_url(backend, ""))
     yield sql
     empty_tables(sql.engine, Base.metadata)
+
+
+# == Redis ======================================================================
+
+
+def redis_client(url: str = REDIS_URL) -> Any:
+    """A client of the shared Redis server; skips (fails under ``CI=true``) if it is down."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        client.close()
+        service_unavailable("Redis", exc)
+    return client
+
+
+@contextlib.contextmanager
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test alone on the shared Redis; its keys are deleted afterwards."""
+    client = redis_client()
+    prefix = f"authgate-test-{uuid.uuid4().hex[:12]}"
+    try:
+        yield prefix
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@contextlib.contextmanager
+def redis_sessions(store: Any) -> Iterator[Any]:
+    """``store`` with its sessions in Redis (under a prefix of this test alone)."""
+    from authgate.stores.redis import RedisSessionStore
+    from authgate.stores.split import SplitStore
+
+    with redis_prefix() as prefix:
+        sessions = RedisSessionStore(REDIS_URL, store, prefix=prefix)
+        try:
+            yield SplitStore(store, sessions)
+        finally:
+            sessions.close()
 
 
 # == end of store backends =======================================================

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import os
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -33,7 +34,7 @@ from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
 from authgate.ratelimit import SignInThrottle
 from authgate.results import AuthResult, SessionEntry, SessionInfo
-from authgate.session_cache import CoherentStore, SessionCache, group_for
+from authgate.session_cache import CacheGroup, CoherentStore, SessionCache, group_for
 from authgate.settings import InsecureSettingWarning, Settings, build_settings, closest_name
 from authgate.stores import make_store
 from authgate.stores.base import Store
@@ -43,7 +44,7 @@ from authgate.users import UserAdmin
 __all__ = ["Auth"]
 
 _COMPONENTS = (
-    "send_email", "db", "user_model", "role_model", "store", "clock", "template_dirs",
+    "send_email", "db", "user_model", "role_model", "store", "clock", "template_dirs", "redis",
 )  # fmt: skip
 
 
@@ -60,11 +61,20 @@ class Auth:
         store: a ready store object (overrides ``database_url`` and ``db``).
         clock: returns the current aware UTC time; injectable for tests.
         template_dirs: folders whose ``authgate/email/...`` templates override the package's.
+        redis: a ready ``redis.Redis`` client, instead of the ``redis_url`` setting
+            (yours to close).
         **settings: any :class:`~authgate.settings.Settings` field.
 
     Raises:
-        TypeError: an unknown keyword (the message names the closest setting).
+        TypeError: an unknown keyword (the message names the closest setting),
+            or both ``redis`` and ``redis_url``.
         ValueError: an invalid setting value.
+        ImportError: ``redis_url`` without the redis package
+            (``pip install "authgate[redis]"``).
+
+    With Redis (``redis_url`` or ``redis``), sessions live there, throttling
+    counts there, and the session caches of every process are told of each
+    other's changes (:mod:`authgate.session_bus`). :meth:`close` stops that.
 
     Examples:
         >>> auth = Auth(secret="s" * 32)
@@ -84,6 +94,7 @@ class Auth:
         store: Store | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         template_dirs: Sequence[str] = (),
+        redis: Any = None,
         **settings: Any,
     ) -> None:
         valid = set(Settings.names())
@@ -95,6 +106,9 @@ class Auth:
         if secret is not None:
             settings["secret"] = secret
         self.settings: Settings = build_settings(**settings)
+        if redis is not None and self.settings.redis_url is not None:
+            raise TypeError("give either redis_url or redis (a client), not both")
+        self._owned: list[Any] = []  # what close() releases
         if store is None:
             store = make_store(
                 self.settings.database_url, db=db, user_model=user_model, role_model=role_model
@@ -106,7 +120,7 @@ class Auth:
                 ensure = getattr(store, "ensure_schema", None)
                 if ensure is not None:
                     ensure()
-        self.store: Store = store
+            self._owned.append(store)
         self.clock: Callable[[], dt.datetime] = clock or utcnow
         # Writes reach the session caches of every Auth of this process over the
         # same database, this one's included (if it caches at all).
@@ -115,6 +129,10 @@ class Auth:
         if self.settings.session_cache_ttl > 0:
             cache = SessionCache(self.settings.session_cache_ttl)
             group.join(cache)
+        self._bus: Any = None
+        if redis is not None or self.settings.redis_url is not None:
+            redis, store = self._use_redis(redis, store, group, cache)
+        self.store: Store = store
         flows_store = cast(Store, CoherentStore(store, group))
         hasher = PasswordHasher(self.settings)
         #: The stored audit trail: ``auth.audit.events(...)``, ``auth.audit.purge()``.
@@ -128,7 +146,7 @@ class Auth:
             emails=flows_store,
             hasher=hasher,
             policy=PasswordPolicy(self.settings),
-            throttle=SignInThrottle(self.settings),
+            throttle=SignInThrottle(self.settings, redis=redis),
             email_tokens=EmailTokens(self.settings.secrets, self.clock),
             clock=self.clock,
             sender=self,
@@ -159,6 +177,37 @@ class Auth:
             )
         #: User and role administration with Flask-Security's names.
         self.users = UserAdmin(self.ctx)
+
+    def _use_redis(
+        self, client: Any, store: Store, group: CacheGroup, cache: SessionCache | None
+    ) -> tuple[Any, Store]:
+        """Sessions in Redis, and this process's caches told of the other processes' changes."""
+        from authgate.session_bus import RedisCacheBus
+        from authgate.stores.redis import RedisSessionStore, connect
+        from authgate.stores.split import SplitStore
+
+        if client is None:
+            assert self.settings.redis_url is not None
+            client = connect(self.settings.redis_url)
+            self._owned.insert(0, client)
+        prefix = self.settings.redis_prefix
+        sessions = RedisSessionStore(client, store, prefix=prefix, clock=self.clock)
+        self._bus = RedisCacheBus(client, prefix, group, cache)
+        # An Auth that is dropped without close() stops its thread when collected.
+        weakref.finalize(self, self._bus.close)
+        return client, cast(Store, SplitStore(store, sessions))
+
+    def close(self) -> None:
+        """Stop the Redis subscriber and release what this ``Auth`` opened.
+
+        Closes the Redis client made from ``redis_url`` and the store made from
+        ``database_url`` (not a ``store``, ``db`` or ``redis`` you passed in).
+        """
+        if self._bus is not None:
+            self._bus.close()
+        for resource in self._owned:
+            resource.close()
+        self._owned.clear()
 
     @classmethod
     def from_config(

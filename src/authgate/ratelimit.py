@@ -13,7 +13,8 @@ Two counters guard password sign-in (SECURITY.md §1.3):
   cannot rotate through their own prefix (better-auth CVE-2026-45364).
 
 Counters live in any ``limits`` storage: ``memory://`` for one process,
-``redis://host:port`` when several processes share the load.
+``redis://host:port`` when several processes share the load, and by default
+the Redis of ``redis_url`` when it is set (keys under ``<redis_prefix>:limits``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 import math
 import threading
 import time
+from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import storage_from_string
@@ -82,11 +84,13 @@ class SignInThrottle:
 
     Args:
         settings: reads ``throttle_sign_in``, ``sign_in_max_failures``,
-            ``sign_in_ip_max_failures``, ``sign_in_failure_window`` and
-            ``rate_limit_storage``.
+            ``sign_in_ip_max_failures``, ``sign_in_failure_window``,
+            ``rate_limit_storage`` and ``redis_prefix``.
+        redis: the client of ``redis_url`` (a ``redis.Redis``): counters use its
+            connections when ``rate_limit_storage`` is not set.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, redis: Any = None) -> None:
         self.enabled = settings.throttle_sign_in
         #: Whether the sign-in error may point at a password reset.
         self.reset_hint = settings.recoverable
@@ -97,7 +101,16 @@ class SignInThrottle:
         self._ip_item: RateLimitItem = RateLimitItemPerSecond(
             settings.sign_in_ip_max_failures, window
         )
-        self._storage = storage_from_string(settings.rate_limit_storage)
+        if settings.rate_limit_storage is not None:
+            self._storage = storage_from_string(settings.rate_limit_storage)
+        elif redis is not None:
+            self._storage = storage_from_string(
+                "redis://",
+                connection_pool=redis.connection_pool,
+                key_prefix=f"{settings.redis_prefix}:limits",
+            )
+        else:
+            self._storage = storage_from_string("memory://")
         self._limiter = MovingWindowRateLimiter(self._storage)
 
     def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:

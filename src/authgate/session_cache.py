@@ -34,10 +34,14 @@ How it stays right:
   never cached: they belong to the request that loaded them.
 
 What it cannot see: writes made outside authgate's API (your own SQL on
-authgate's tables, or the store object called directly) and writes made by
-other processes (other workers, ``authgate users deactivate`` from a shell).
-Those take effect within ``session_cache_ttl`` seconds. ``session_cache_ttl=0``
-looks every request up in the store.
+authgate's tables, or the store object called directly), and, without
+``redis_url``, writes made by other processes (other workers, ``authgate
+users deactivate`` from a shell). Those take effect within
+``session_cache_ttl`` seconds. With ``redis_url``, every group also relays
+what it forgets to the other processes and applies what they relay
+(:class:`Relay`, :mod:`authgate.session_bus`); a cache that may miss such a
+message keeps nothing meanwhile (:meth:`SessionCache.suspend`).
+``session_cache_ttl=0`` looks every request up in the store.
 """
 
 from __future__ import annotations
@@ -47,9 +51,9 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from authgate.models import SessionRecord
 from authgate.results import SessionInfo
@@ -59,6 +63,7 @@ __all__ = [
     "CacheGroup",
     "CachedSession",
     "CoherentStore",
+    "Relay",
     "SessionCache",
     "StoreNeeded",
     "group_for",
@@ -114,6 +119,11 @@ class SessionCache:
         #: Changes whenever anything is forgotten: a lookup notes it before
         #: reading the store and :meth:`put` refuses what was read before a change.
         self.epoch = 0
+        #: Whether :meth:`put` keeps anything (see :meth:`suspend`).
+        self._open = True
+        #: Called (outside the lock) when :meth:`put` refuses because the cache
+        #: is suspended: it starts whatever will :meth:`resume` it.
+        self.wake: Callable[[], None] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -144,12 +154,17 @@ class SessionCache:
         with self._lock:
             if epoch != self.epoch:
                 return
-            self._drop(token_hash)
-            while len(self._entries) >= self.max_entries:
-                self._drop(next(iter(self._entries)))
-            self._entries[token_hash] = entry
-            self._by_user.setdefault(record.user_id, set()).add(token_hash)
-            self._by_session[record.id] = token_hash
+            if self._open:
+                self._drop(token_hash)
+                while len(self._entries) >= self.max_entries:
+                    self._drop(next(iter(self._entries)))
+                self._entries[token_hash] = entry
+                self._by_user.setdefault(record.user_id, set()).add(token_hash)
+                self._by_session[record.id] = token_hash
+                return
+        wake = self.wake
+        if wake is not None:
+            wake()
 
     def forget_session(self, session_id: str) -> None:
         """Drop one session (revoked, changed or expired)."""
@@ -168,8 +183,38 @@ class SessionCache:
 
     def clear(self) -> None:
         """Drop everything (a role changed, so any user's permissions may have)."""
+        self._reset(None)
+
+    def suspend(self) -> None:
+        """Drop everything and keep nothing until :meth:`resume`.
+
+        For when this cache may miss what other processes forget (its
+        subscription to their invalidations is down, or not up yet): every
+        lookup then asks the store. The hit path is unchanged, the cache is
+        simply empty. A lookup that started before is refused as by any forget.
+        """
+        self._reset(False)
+
+    def resume(self) -> None:
+        """Keep sessions again, starting empty (what was missed meanwhile is unknown)."""
+        self._reset(True)
+
+    @property
+    def suspended(self) -> bool:
+        """Whether the cache keeps nothing (see :meth:`suspend`)."""
+        return not self._open
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (a parent's thread may have held it), suspended."""
+        self._lock = threading.Lock()
+        self._reset(False)
+
+    def _reset(self, open_: bool | None) -> None:
+        """Drop everything; then keep sessions (``True``), not (``False``), or as before."""
         with self._lock:
             self.epoch += 1
+            if open_ is not None:
+                self._open = open_
             self._entries.clear()
             self._by_user.clear()
             self._by_session.clear()
@@ -209,50 +254,114 @@ def _untouched(states: tuple[Any, ...] | None) -> bool:
     return True
 
 
+class Relay(Protocol):
+    """Carries what a group forgets to the other processes (see :mod:`authgate.session_bus`)."""
+
+    def publish(self, message: str) -> None:
+        """Send ``message`` (made by the group) to the other processes; never raises."""
+
+
+#: Messages a group relays and receives: what to forget.
+_SESSION, _USER, _EVERYTHING = "s:", "u:", "*"
+
+
 class CacheGroup:
     """The session caches of every ``Auth`` of this process over the same data.
 
-    A write through any of them must be forgotten by all of them. Members are
-    held weakly: an ``Auth`` that is gone leaves its group.
+    A write through any of them must be forgotten by all of them, and, when
+    relays are attached (Redis, ``redis_url``), by the caches of the other
+    processes too. Members and relays are held weakly: an ``Auth`` that is
+    gone leaves its group.
     """
 
     def __init__(self) -> None:
         self._members: weakref.WeakSet[SessionCache] = weakref.WeakSet()
+        self._relays: weakref.WeakSet[Relay] = weakref.WeakSet()
 
     def join(self, cache: SessionCache) -> None:
         """Keep ``cache`` coherent with the writes made through this group."""
         self._members.add(cache)
 
+    def add_relay(self, relay: Relay) -> None:
+        """Publish through ``relay`` everything this group forgets from now on."""
+        self._relays.add(relay)
+
+    def remove_relay(self, relay: Relay) -> None:
+        """Stop publishing through ``relay``."""
+        self._relays.discard(relay)
+
     def forget_session(self, session_id: str) -> None:
-        for cache in list(self._members):
-            cache.forget_session(session_id)
+        """Forget one session here and in the other processes."""
+        self._apply(_SESSION, session_id)
+        self._relay(_SESSION + session_id)
 
     def forget_user(self, user_id: Any) -> None:
-        for cache in list(self._members):
-            cache.forget_user(user_id)
+        """Forget every session of a user here and in the other processes."""
+        self._apply(_USER, str(user_id))
+        self._relay(_USER + str(user_id))
 
     def clear(self) -> None:
+        """Forget everything here and in the other processes."""
+        self._apply(_EVERYTHING, "")
+        self._relay(_EVERYTHING)
+
+    def receive(self, message: str) -> None:
+        """Apply what another process forgot (a message :meth:`forget_session` & co. relayed).
+
+        Applied here only, never relayed again. A message this version does not
+        know clears everything: forgetting too much is only slower.
+        """
+        if message.startswith(_SESSION):
+            self._apply(_SESSION, message[len(_SESSION) :])
+        elif message.startswith(_USER):
+            self._apply(_USER, message[len(_USER) :])
+        else:
+            self._apply(_EVERYTHING, "")
+
+    def _apply(self, kind: str, key: str) -> None:
         for cache in list(self._members):
-            cache.clear()
+            if kind == _SESSION:
+                cache.forget_session(key)
+            elif kind == _USER:
+                cache.forget_user(key)
+            else:
+                cache.clear()
+
+    def _relay(self, message: str) -> None:
+        for relay in list(self._relays):
+            relay.publish(message)
 
 
-_GROUPS: dict[Hashable, CacheGroup] = {}
+#: Groups of stores that name their data (``data_key``), while some ``Auth`` uses them.
+_GROUPS: weakref.WeakValueDictionary[Hashable, CacheGroup] = weakref.WeakValueDictionary()
+#: Groups of stores that do not (the in-memory store): one per store object.
+_OBJECT_GROUPS: weakref.WeakKeyDictionary[Any, CacheGroup] = weakref.WeakKeyDictionary()
 _GROUPS_LOCK = threading.Lock()
 
 
 def group_for(store: Any) -> CacheGroup:
     """The group of the caches in front of ``store``'s data.
 
-    Stores that reach the same database say so with an equal ``data_key``
-    (SQLAlchemy stores: the database URL; Django stores: the database alias);
-    a store without one (the in-memory store, an in-memory SQLite database)
-    gets a group of its own.
+    Stores that reach the same data say so with an equal ``data_key`` (the
+    SQLAlchemy store: the SQLite file or the server and database, however the
+    URL spells them; the Django store: the database its alias reaches). A store
+    without one (the in-memory store) is its own data: every ``Auth`` built on
+    that store object shares its group.
     """
     key = getattr(store, "data_key", None)
-    if key is None:
-        return CacheGroup()
     with _GROUPS_LOCK:
-        return _GROUPS.setdefault(key, CacheGroup())
+        if key is not None:
+            group = _GROUPS.get(key)
+            if group is None:
+                group = _GROUPS[key] = CacheGroup()
+            return group
+        try:
+            group = _OBJECT_GROUPS.get(store)
+            if group is None:
+                group = _OBJECT_GROUPS[store] = CacheGroup()
+        except TypeError:  # neither hashable nor weakly referenceable: its own group
+            return CacheGroup()
+        return group
 
 
 class CoherentStore:

@@ -19,6 +19,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 __all__ = ["InsecureSettingWarning", "Settings", "closest_name"]
 
 MINUTE = 60
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 
@@ -90,8 +91,12 @@ class Settings:
     #: memory (0: every request asks the store). Changes made through authgate
     #: in this process, by any ``Auth`` over the same database (sign-out,
     #: revocation, password or role changes, deactivation...), take effect at
-    #: once whatever the value; changes made by other processes or by your own
-    #: SQL take effect within this many seconds.
+    #: once whatever the value. Changes made through authgate in other
+    #: processes take effect at once too with ``redis_url`` (the change returns
+    #: once every process confirmed it), and within this many seconds without
+    #: it. With Redis the ttl only bounds what cannot be announced: your own
+    #: SQL, and a process that missed an announcement (it did not confirm in
+    #: time, or publishing failed; both are logged).
     session_cache_ttl: int = 2
     #: Lifetime of an email confirmation link.
     confirm_email_within: int = 3 * DAY
@@ -190,8 +195,10 @@ class Settings:
     sign_in_ip_max_failures: int = 100
     #: Window of both counters, in seconds.
     sign_in_failure_window: int = 15 * MINUTE
-    #: Storage for throttling counters, a ``limits`` URI: ``memory://`` or ``redis://host:port``.
-    rate_limit_storage: str = "memory://"
+    #: Storage for throttling counters, a ``limits`` URI: ``memory://`` or
+    #: ``redis://host:port``. ``None``: the Redis of ``redis_url`` when it is
+    #: set, else ``memory://`` (this process only).
+    rate_limit_storage: str | None = None
     #: Number of reverse proxies in front of the app whose ``X-Forwarded-For``
     #: entries are trusted; 0 trusts none.
     trusted_proxies: int = 0
@@ -206,6 +213,19 @@ class Settings:
     #: Create missing tables (and apply the shipped migrations to the default
     #: models) when ``Auth`` starts.
     create_tables: bool = True
+    #: Redis for several app processes or hosts (``redis://host:6379/0``,
+    #: ``rediss://...``; needs ``pip install "authgate[redis]"``). It holds the
+    #: sessions (an allowlist: a flush or restart signs people out, never lets a
+    #: revoked token back), the throttling counters (unless
+    #: ``rate_limit_storage`` names another storage), and carries every
+    #: session-cache invalidation to the other processes, so a revocation in
+    #: one is refused by all at once. Users, roles and used links stay in the
+    #: database. Configure Redis with ``maxmemory-policy noeviction`` (or a
+    #: ``volatile-*`` policy).
+    redis_url: str | None = None
+    #: Prefix of authgate's Redis keys and channel (``<prefix>:session:...``):
+    #: one per user database sharing a Redis server.
+    redis_prefix: str = "authgate"
 
     # -- web ----------------------------------------------------------------
     #: Public base URL used to build links in emails (never the request's Host).
@@ -437,5 +457,12 @@ def _validate(s: Settings) -> None:
         raise ValueError(
             f"url_prefix must start with '/' and not end with one, got {s.url_prefix!r}"
         )
+    if s.redis_url is not None and not s.redis_url.startswith(_REDIS_SCHEMES):
+        raise ValueError(
+            "redis_url must be a redis://, rediss:// or unix:// URL, got a "
+            f"{s.redis_url.partition(':')[0]!r} URL"
+        )
+    if not s.redis_prefix or any(c.isspace() for c in s.redis_prefix):
+        raise ValueError("redis_prefix must be a non-empty name without spaces")
     if s.base_url is not None and not s.base_url.startswith(("http://", "https://")):
         raise ValueError(f"base_url must be an absolute http(s) URL, got {s.base_url!r}")

@@ -266,3 +266,59 @@ def test_setting() -> None:
         Settings(secret=SECRET, session_cache_ttl=-1)
     with pytest.raises(TypeError, match="session_cache_ttl"):
         Auth(SECRET, session_cache_tll=1)
+
+
+def test_a_suspended_cache_keeps_nothing_until_resumed() -> None:
+    """What a cache does while it may miss other processes' invalidations (Redis down)."""
+    cache = SessionCache(ttl=60)
+    woken: list[int] = []
+    cache.wake = lambda: woken.append(1)
+    _put(cache, "s1", "u1")
+    assert cache.get("h-s1") is not None and not cache.suspended
+
+    epoch = cache.epoch
+    cache.suspend()
+    assert cache.suspended and len(cache) == 0 and cache.epoch > epoch
+    _put(cache, "s2", "u2")  # refused, and whatever resumes the cache is woken
+    assert len(cache) == 0 and woken == [1]
+    cache.clear()  # forgetting does not resume it
+    assert cache.suspended
+
+    cache.resume()
+    assert not cache.suspended and len(cache) == 0
+    _put(cache, "s3", "u3")
+    assert cache.get("h-s3") is not None and woken == [1]
+
+
+def test_a_group_relays_what_it_forgets_and_applies_what_it_receives() -> None:
+    from authgate.session_cache import CacheGroup
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def publish(self, message: str) -> None:
+            self.sent.append(message)
+
+    group, relay = CacheGroup(), Recorder()
+    cache = SessionCache(ttl=60)
+    group.join(cache)
+    group.add_relay(relay)
+    for n in range(4):
+        _put(cache, f"s{n}", f"u{n % 2}")
+
+    group.forget_session("s0")
+    group.forget_user("u1")
+    assert relay.sent == ["s:s0", "u:u1"]
+    assert [cache.get(f"h-s{n}") is None for n in range(4)] == [True, True, False, True]
+
+    group.receive("s:s2")  # from another process: applied here, never sent again
+    assert cache.get("h-s2") is None and relay.sent == ["s:s0", "u:u1"]
+    _put(cache, "s5", "u5")
+    group.receive("something newer")  # not understood: forget everything
+    assert len(cache) == 0
+    group.clear()
+    assert relay.sent[-1] == "*"
+    group.remove_relay(relay)
+    group.forget_user("u9")
+    assert relay.sent[-1] == "*"

@@ -20,7 +20,13 @@ from authgate.errors import UserExists
 from authgate.models import RoleMixin, SecurityEvent, SessionRecord, UserMixin, utcnow
 from authgate.stores import MemoryStore, make_store
 from authgate.stores.sqlalchemy import SQLAlchemyStore, make_engine, migrate
-from tests.conftest import SQL_BACKENDS, STORE_BACKENDS, backend_params, empty_tables
+from tests.conftest import (
+    SQL_BACKENDS,
+    WITH_REDIS_SESSIONS,
+    backend_params,
+    empty_tables,
+    redis_sessions,
+)
 
 # -- an app that owns its models ---------------------------------------------------
 
@@ -49,18 +55,26 @@ AUTHGATE_TABLES = {
 }
 
 
-@pytest.fixture(params=backend_params(STORE_BACKENDS))
+@pytest.fixture(params=backend_params(WITH_REDIS_SESSIONS))
 def app_store(
     request: pytest.FixtureRequest, database_url: Callable[[str, str], str]
 ) -> Iterator[Any]:
-    """A store over the app's models, on each backend (own database: same table names)."""
+    """A store over the app's models, on each backend (own database: same table names).
+
+    ``redis``: SQLite, with the sessions in Redis (integer user ids as keys).
+    """
     backend: str = request.param
     if backend == "memory":
         yield MemoryStore(user_model=User, role_model=Role)
         return
-    store = SQLAlchemyStore(database_url(backend, "_app"), user_model=User, role_model=Role)
+    sql_backend = "sqlite" if backend == "redis" else backend
+    store = SQLAlchemyStore(database_url(sql_backend, "_app"), user_model=User, role_model=Role)
     store.ensure_schema()
-    yield store
+    if backend == "redis":
+        with redis_sessions(store) as split:
+            yield split
+    else:
+        yield store
     empty_tables(store.engine, AppBase.metadata)
     store.close()
 
@@ -191,6 +205,26 @@ def test_flask_sqlalchemy_db(flask_app: Flask) -> None:
         assert db.session.get(FlaskUser, user_id) is found
         assert store.delete_user(user_id) is True
         assert db.session.execute(sa.select(sa.func.count()).select_from(FlaskUser)).scalar() == 0
+
+
+@pytest.mark.redis
+def test_flask_sqlalchemy_db_with_sessions_in_redis(flask_app: Flask) -> None:
+    """A session's user still belongs to ``db.session`` when the session comes from Redis."""
+    with flask_app.app_context():
+        store = SQLAlchemyStore(db, user_model=FlaskUser, role_model=FlaskRole)
+        store.ensure_schema()
+        user = store.create_user({"email": "alice@example.com"}, roles=["admin"])
+        with redis_sessions(store) as split:
+            now = utcnow()
+            record = SessionRecord(id="s-1", token_hash="f" * 64, user_id=str(user.id),
+                                   created_at=now, last_seen_at=now,
+                                   expires_at=now + dt.timedelta(hours=1), authenticated_at=now,
+                                   security_stamp=user.security_stamp)  # fmt: skip
+            split.create_session(record)
+            found = split.get_session("f" * 64)
+            assert found is not None and found[1] is user  # db.session's own object
+            assert split.delete_user(user.id) is True
+            assert split.get_session("f" * 64) is None
 
 
 # -- other ways in -----------------------------------------------------------------

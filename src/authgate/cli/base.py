@@ -173,7 +173,7 @@ class Runtime:
             return
         try:
             self._auth.audit.wait()
-            self._auth.store.close()
+            self._auth.close()
         except Exception:
             logger.debug("closing the authgate store failed", exc_info=True)
         self._auth = None

@@ -16,7 +16,7 @@ import datetime as dt
 import functools
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.db import Error as DatabaseError, IntegrityError, connections, router, transaction
@@ -42,7 +42,12 @@ from authgate.models import (
     new_id,
     utcnow,
 )
-from authgate.stores._common import constraint_name, permissions_text, unavailable
+from authgate.stores._common import (
+    constraint_name,
+    database_identity,
+    permissions_text,
+    unavailable,
+)
 
 __all__ = ["DjangoStore"]
 
@@ -127,9 +132,21 @@ class DjangoStore:
         self.using: str = using or router.db_for_write(User)
 
     @property
-    def data_key(self) -> tuple[str, str]:
-        """Equal for the stores over the same Django database alias (see ``group_for``)."""
-        return ("django", self.using)
+    def data_key(self) -> Hashable:
+        """Equal for the stores that reach the same database (see ``group_for``).
+
+        Two aliases configured for the same database (a router's ``replica``
+        pointing at the primary, say) are one: the key is the database the
+        alias reaches (:func:`~authgate.stores._common.database_identity`),
+        and the alias only for an in-memory SQLite database.
+        """
+        config = connections[self.using].settings_dict
+        backend = str(config.get("ENGINE", "")).rsplit(".", 1)[-1]
+        name = config.get("NAME")
+        identity = database_identity(
+            backend, config.get("HOST"), config.get("PORT"), None if name is None else str(name)
+        )
+        return identity if identity is not None else ("django", self.using)
 
     def close(self) -> None:
         """Nothing to release: Django manages its connections per request/thread."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 from sqlalchemy import Column, inspect
@@ -18,6 +19,52 @@ INVALID_KEY: Any = object()
 
 #: User columns that follow other columns and are never set directly.
 DERIVED_USER_COLUMNS = frozenset({"email_canonical", "username_canonical"})
+
+
+#: The port a server listens on when a URL names none.
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433, "oracle": 1521}
+#: Backend names that reach the same kind of server (SQLAlchemy's and Django's spellings).
+_FAMILIES = {"mariadb": "mysql", "postgres": "postgresql", "sqlite3": "sqlite"}
+#: Names of the loopback interface: one server, however it is spelt.
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]", ""})
+
+
+def database_identity(
+    backend: str, host: str | None, port: int | str | None, database: str | None
+) -> Hashable | None:
+    """What identifies the data a connection reaches, whatever the spelling of its settings.
+
+    Two configurations with equal identities reach the same tables: the same
+    SQLite file (by its real absolute path, so a relative path, a symlink or
+    URL options such as ``?timeout=30`` do not matter), or the same server
+    (backend family, host with every loopback name as one, port with the
+    backend's default filled in) and database. Drivers, users, passwords and
+    connection options are left out: they change how, not what.
+
+    ``None`` for an in-memory SQLite database, which only its own connection
+    sees (the caller identifies it by that connection's owner instead).
+
+    Examples:
+        >>> database_identity("sqlite", None, None, "/tmp/../tmp/a.db")
+        ('sqlite', '/tmp/a.db')
+        >>> database_identity("mariadb", "LOCALHOST", None, "app")
+        ('mysql', 'localhost', 3306, 'app')
+    """
+    family = _FAMILIES.get(backend, backend)
+    if family == "sqlite":
+        path = database or ""
+        if path.startswith("file:"):  # an SQLite URI filename: file:name?mode=...
+            path, _, options = path[len("file:") :].partition("?")
+            if "mode=memory" in options:
+                return None
+        if path in ("", ":memory:"):
+            return None
+        return ("sqlite", os.path.realpath(path))
+    name = (host or "").strip().lower()
+    if name in _LOOPBACK:
+        name = "localhost"
+    number = int(port) if port not in (None, "") else _DEFAULT_PORTS.get(family)
+    return (family, name, number, database)
 
 
 def primary_key(model: type[Any]) -> Column[Any]:

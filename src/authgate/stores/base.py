@@ -1,8 +1,8 @@
 """Store protocols: the small contracts every storage backend fulfils.
 
 A backend may provide all of them (memory, SQLAlchemy, Django ORM) or only
-some (Redis provides sessions and token claims; a store without
-:class:`AuditStore` leaves the audit trail to the log). Rules every implementation
+some (Redis provides only sessions: single-use claims must stay durable; a
+store without :class:`AuditStore` leaves the audit trail to the log). Rules every implementation
 follows, checked by ``tests/stores/test_contract.py``:
 
 * Each method is one transaction: it either completes or leaves nothing behind.

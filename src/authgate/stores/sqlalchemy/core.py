@@ -13,9 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Engine, Table, bindparam, select
@@ -31,6 +30,7 @@ from authgate.stores._common import (
     coerce_key,
     column_attributes,
     constraint_name,
+    database_identity,
     primary_key,
     unavailable,
 )
@@ -111,6 +111,7 @@ class StoreCore:
         )
         self._loader = DetachedLoader(self.user_model, self.role_model)
         self._fast: PrecompiledQuery | None = None
+        self._fast_user: PrecompiledQuery | None = None
         self._user_pk_index = self._loader.user_keys.index(self._user_pk.key)
         self._session_core = (
             select(sessions, *self._loader.user_columns, *self._loader.role_columns)
@@ -120,6 +121,15 @@ class StoreCore:
                 .outerjoin(self._roles, self._role_pk == links.c.role_id)
             )
             .where(sessions.c.token_hash == bindparam("token_hash"))
+        )
+        self._user_core = (
+            select(*self._loader.user_columns, *self._loader.role_columns)
+            .select_from(
+                self._users.outerjoin(links, links.c.user_id == self._user_pk).outerjoin(
+                    self._roles, self._role_pk == links.c.role_id
+                )
+            )
+            .where(self._user_pk == bindparam("user_id"))
         )
 
         self._db: Any = None
@@ -156,22 +166,29 @@ class StoreCore:
         return self._db
 
     @property
-    def data_key(self) -> tuple[str, str] | None:
-        """Equal for the stores of this process over the same database, else ``None``.
+    def data_key(self) -> Hashable:
+        """Equal for the stores of this process that reach the same data.
 
-        ``Auth`` objects over the same database keep each other's session
-        caches coherent (:func:`authgate.session_cache.group_for`). ``None``
-        for a private in-memory SQLite database and for a Flask-SQLAlchemy
-        ``db`` (whose engine needs an app context).
+        ``Auth`` objects over the same data keep each other's session caches
+        coherent (:func:`authgate.session_cache.group_for`), so the key names
+        the data, not the URL's spelling: the real path of an SQLite file, or
+        the server and database (:func:`~authgate.stores._common.database_identity`;
+        ``sqlite:///x.db`` and ``sqlite:///x.db?timeout=30`` are one database).
+        An in-memory SQLite database is identified by its engine (two stores
+        over one engine share it), a Flask-SQLAlchemy ``db`` (whose engine
+        needs an app context) by the ``db`` object.
         """
         if self._engine is None:
-            return None
+            return ("flask-sqlalchemy", id(self._db))
         url = self._engine.url
-        if url.get_backend_name() == "sqlite":
-            if url.database in (None, "", ":memory:") or url.database.startswith("file:"):
-                return None
-            url = url.set(database=os.path.abspath(url.database))
-        return ("sqlalchemy", url.render_as_string(hide_password=True))
+        database = url.database
+        if url.get_backend_name() == "sqlite" and url.query.get("mode") == "memory":
+            database = None
+        host = url.host or url.query.get("host") or url.query.get("unix_socket")
+        if isinstance(host, tuple):  # a repeated query option
+            host = host[0]
+        identity = database_identity(url.get_backend_name(), host, url.port, database)
+        return identity if identity is not None else ("sqlite-memory", id(self._engine))
 
     @property
     def engine(self) -> Engine:

@@ -1,4 +1,4 @@
-"""Fast loading for the session lookup: a precompiled SELECT, detached objects from rows."""
+"""Fast loading for the session lookup and its user: precompiled SELECTs, detached objects."""
 
 from __future__ import annotations
 
@@ -27,14 +27,19 @@ class PrecompiledQuery:
     become ``ServiceUnavailable`` like everywhere else.
     """
 
-    def __init__(self, engine: Engine, statement: Any, serial: Any) -> None:
+    def __init__(
+        self, engine: Engine, statement: Any, serial: Any, parameter: str = "token_hash"
+    ) -> None:
         self._engine = engine
         self._serial = serial
         compiled = statement.compile(dialect=engine.dialect)
         self._sql = compiled.string
         names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
-        if names != ["token_hash"]:
-            raise TypeError(f"expected one bound parameter 'token_hash', got {names}")
+        if names != [parameter]:
+            raise TypeError(f"expected one bound parameter {parameter!r}, got {names}")
+        self._parameter = parameter
+        #: The parameter's own conversion (a key of a custom type), if it has one.
+        self._bind = compiled.binds[parameter].type._cached_bind_processor(engine.dialect)
         self._positional = compiled.positional
         processors = [
             column.type._cached_result_processor(engine.dialect, None)
@@ -48,9 +53,11 @@ class PrecompiledQuery:
             PoolTimeoutError,
         )
 
-    def rows(self, token_hash: str) -> list[list[Any]]:
-        """The result rows, every value converted as SQLAlchemy would."""
-        bound: Any = [token_hash] if self._positional else {"token_hash": token_hash}
+    def rows(self, value: Any) -> list[list[Any]]:
+        """The rows for the parameter's ``value``, every value converted as SQLAlchemy would."""
+        if self._bind is not None:
+            value = self._bind(value)
+        bound: Any = [value] if self._positional else {self._parameter: value}
         try:
             with self._serial:
                 connection = self._engine.raw_connection()

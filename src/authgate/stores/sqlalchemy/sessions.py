@@ -57,6 +57,26 @@ class SessionQueries(StoreCore):
             return record, None
         return record, self._loader.user(first, rows)
 
+    def get_session_user(self, user_id: Any) -> Any | None:
+        """The user with this id and their roles, built as :meth:`get_session` builds them.
+
+        For a session store kept elsewhere (Redis): its lookups then cost one
+        precompiled statement here, as the session lookup does, not an ORM
+        session (about a tenth of the time on SQLite). A Flask-SQLAlchemy
+        ``db`` gets the same ORM object as :meth:`get_user`.
+        """
+        if self._db is not None:
+            return self.get_user(user_id)  # type: ignore[attr-defined]
+        key = coerce_key(self.user_model, user_id)
+        if key is INVALID_KEY:
+            return None
+        if self._fast_user is None:  # compiled on first use: the engine may come late
+            self._fast_user = PrecompiledQuery(
+                self.engine, self._user_core, self._serial, "user_id"
+            )
+        rows = self._fast_user.rows(key)
+        return self._loader.user(rows[0], rows) if rows else None
+
     @property
     def _fast_lookup(self) -> PrecompiledQuery:
         if self._fast is None:  # compiled on first use: the engine may come late
