@@ -14,7 +14,9 @@ from authgate.models import Base
 from authgate.stores import MemoryStore
 from authgate.stores.sqlalchemy import SQLAlchemyStore
 
-from ._names import worker_database
+from ._names import hide_namespace_variable, worker_database
+
+hide_namespace_variable()
 
 # == Store backends ==============================================================
 #
