@@ -164,7 +164,7 @@ def make_auth() -> Iterator[Callable[..., Auth]]:
 
 
 @pytest.fixture
-def make_http(make_client: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+def make_http(make_client: Callable[..., Any]) -> Iterator[Callable[..., Any]]:  # noqa: F811
     """``make_http(**settings)``: a contract-suite client of this test's framework, closed after."""
     made: list[Any] = []
 
