@@ -13,7 +13,11 @@ Two counters guard password sign-in (SECURITY.md §1.3):
   cannot rotate through their own prefix (better-auth CVE-2026-45364).
 
 Counters live in any ``limits`` storage: ``memory://`` for one process,
-``redis://host:port`` when several processes share the load.
+``redis://host:port`` when several processes share the load. Redis is reached
+through a blocking pool (a burst of requests waits up to
+:data:`REDIS_POOL_WAIT` seconds for a connection instead of failing), with
+short socket timeouts, so an outage is a prompt ``SERVICE_UNAVAILABLE``.
+Every storage failure is logged once under the reference the error carries.
 """
 
 from __future__ import annotations
@@ -22,15 +26,46 @@ import hashlib
 import ipaddress
 import math
 import time
+from typing import cast
 
 from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.storage import storage_from_string
+from limits.storage import RedisStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from authgate.errors import RateLimited, ServiceUnavailable
+from authgate.errors import RateLimited
 from authgate.settings import Settings
+from authgate.stores._common import unavailable
 
 __all__ = ["SignInThrottle", "ip_bucket"]
+
+#: Connections one process opens to a Redis counter storage at most.
+REDIS_POOL_SIZE = 50
+#: Seconds a request waits for a free Redis connection before ``SERVICE_UNAVAILABLE``.
+REDIS_POOL_WAIT = 5
+#: Seconds to connect to, and to wait for an answer from, Redis.
+REDIS_SOCKET_TIMEOUT = 2
+
+
+def _storage(uri: str) -> Storage:
+    """The ``limits`` storage for ``uri``; Redis through a bounded, blocking pool.
+
+    redis-py's default pool raises ``MaxConnectionsError`` past 100
+    connections, which a burst of concurrent sign-ins reaches: it would answer
+    503 while Redis is fine. A blocking pool makes the burst queue instead.
+    """
+    scheme = uri.split(":", 1)[0]
+    if scheme not in ("redis", "rediss"):
+        return cast(Storage, storage_from_string(uri))
+    import redis
+
+    pool = redis.BlockingConnectionPool.from_url(
+        uri,
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_POOL_WAIT,
+        socket_connect_timeout=REDIS_SOCKET_TIMEOUT,
+        socket_timeout=REDIS_SOCKET_TIMEOUT,
+    )
+    return RedisStorage(uri, connection_pool=pool)
 
 
 def ip_bucket(ip: str | None) -> str:
@@ -71,7 +106,7 @@ class SignInThrottle:
         self._ip_item: RateLimitItem = RateLimitItemPerSecond(
             settings.sign_in_ip_max_failures, window
         )
-        self._storage = storage_from_string(settings.rate_limit_storage)
+        self._storage = _storage(settings.rate_limit_storage)
         self._limiter = MovingWindowRateLimiter(self._storage)
 
     def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
@@ -98,7 +133,7 @@ class SignInThrottle:
         except RateLimited:
             raise
         except Exception as exc:  # storage down: fail closed
-            raise ServiceUnavailable() from exc
+            raise unavailable(exc) from None
 
     def allow(self, scope: str, key: str, amount: int, window: int) -> bool:
         """Count one event for ``key`` and say whether it is within ``amount`` per ``window`` s.
@@ -119,7 +154,7 @@ class SignInThrottle:
         try:
             self._limiter.hit(self._ip_item, scope, "ip", ip_bucket(ip))
         except Exception as exc:
-            raise ServiceUnavailable() from exc
+            raise unavailable(exc) from None
 
     def succeeded(self, identity: str, scope: str = "sign-in") -> None:
         """Clear the identity's counter after a successful sign-in (not the IP's)."""
@@ -132,4 +167,4 @@ class SignInThrottle:
         try:
             self._limiter.clear(self._identity_item, scope, "id", _key(identity))
         except Exception as exc:
-            raise ServiceUnavailable() from exc
+            raise unavailable(exc) from None
