@@ -83,7 +83,7 @@ def test_f1_concurrent_sign_ups_one_account(
     # Winner and losers look alike: same keys, no token, never confirmed; only the
     # id (a look-alike's is never stored) and the address as typed differ.
     shapes = set()
-    for email, _, body in results:
+    for _typed, _, body in results:
         assert body["token"] is None
         user = dict(body["user"])
         assert user.pop("id") and canonical_email(user.pop("email")) == "a@x.com"
