@@ -44,7 +44,14 @@ def events() -> Iterator[Counter[str]]:
     """Counts of the authgate signals sent during the test."""
     seen: Counter[str] = Counter()
     receivers = []
-    for name in ("password_reset", "email_changed", "user_confirmed", "user_logged_in", "login_failed"):
+    for name in (
+        "password_reset",
+        "email_changed",
+        "user_confirmed",
+        "user_logged_in",
+        "login_failed",
+    ):
+
         def receiver(sender: Any, _name: str = name, **kw: Any) -> None:
             seen[_name] += 1
 
@@ -110,12 +117,17 @@ def test_f2_concurrent_redemptions_one_winner(
     client = make_http(database_url=fault_db.url, send_email=outbox, confirmable=True,
                        passwordless=True, login_without_confirmation=True)  # fmt: skip
     auth = client.auth
-    r = client.post("/auth/sign-up/email", json={"email": "alice@example.com", "password": PASSWORD})
+    r = client.post(
+        "/auth/sign-up/email", json={"email": "alice@example.com", "password": PASSWORD}
+    )
     assert r.status == 200
     if flow != "confirm_email":
         auth.users.confirm_user("alice@example.com")
     path, body_of = {
-        "reset_password": ("/auth/reset-password", lambda t: {"token": t, "new_password": NEW_PASSWORD}),
+        "reset_password": (
+            "/auth/reset-password",
+            lambda t: {"token": t, "new_password": NEW_PASSWORD},
+        ),
         "login_link": ("/auth/magic-link/verify", lambda t: {"token": t}),
         "confirm_email": ("/auth/verify-email", lambda t: {"token": t}),
         "change_email": ("/auth/verify-email", lambda t: {"token": t}),
@@ -167,13 +179,18 @@ def _guess_in_parallel(client: Any, count: int) -> Counter[str]:
 @pytest.mark.parametrize("framework", ["flask"])
 @pytest.mark.parametrize("counters", ["memory", "redis"])
 def test_f3_parallel_wrong_passwords_cannot_pass_the_limit(
-    fault_db: Database, make_http: Callable[..., Any], events: Counter[str], counters: str,
+    fault_db: Database,
+    make_http: Callable[..., Any],
+    events: Counter[str],
+    counters: str,
     request: pytest.FixtureRequest,
 ) -> None:
     storage = "memory://"
     if counters == "redis":
         storage = request.getfixturevalue("private_redis").url
-    client = make_http(database_url=fault_db.url, rate_limit_storage=storage, sign_in_max_failures=10)
+    client = make_http(
+        database_url=fault_db.url, rate_limit_storage=storage, sign_in_max_failures=10
+    )
     client.auth.sign_up("victim@example.com", PASSWORD)
     hasher = client.auth.ctx.hasher
     verified = Counter[str]()
@@ -189,7 +206,9 @@ def test_f3_parallel_wrong_passwords_cannot_pass_the_limit(
     codes = _guess_in_parallel(client, 200)
     assert codes == {"INVALID_CREDENTIALS": 10, "RATE_LIMITED": 190}, codes
     assert events["login_failed"] == 10 and verified["n"] == 10  # exactly the attempts processed
-    r = client.post("/auth/sign-in/email", json={"email": "victim@example.com", "password": PASSWORD})
+    r = client.post(
+        "/auth/sign-in/email", json={"email": "victim@example.com", "password": PASSWORD}
+    )
     assert r.status == 429 and r.json()["error"]["code"] == "RATE_LIMITED"
     assert int(r.header("Retry-After") or 0) >= 1
 
@@ -201,7 +220,9 @@ def test_f3_redis_counters_are_shared_by_two_processes(
     from authgate.errors import AuthError
 
     first = make_auth(rate_limit_storage=private_redis.url, sign_in_max_failures=10)
-    second = make_auth(store=first.store, rate_limit_storage=private_redis.url, sign_in_max_failures=10)
+    second = make_auth(
+        store=first.store, rate_limit_storage=private_redis.url, sign_in_max_failures=10
+    )
     first.sign_up("victim@example.com", PASSWORD)
 
     def guess(n: int) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
-from authgate.errors import FeatureDisabled, UserExists, ValidationError
+from authgate.errors import FeatureDisabled, InvalidToken, UserExists, ValidationError
 from authgate.flows import invitations
 from authgate.flows.confirmation import send_confirmation_to
 from authgate.flows.links import within_send_limit
@@ -99,8 +99,6 @@ def sign_up(
         "is_active": True,
         "email_confirmed_at": ctx.now() if invitation is not None else None,
     }
-    if invitation is not None:
-        invitations.claim_invitation(ctx, invitation)
     try:
         user = ctx.users.create_user(values)
     except UserExists as exc:
@@ -114,6 +112,15 @@ def sign_up(
                 ctx.mail.send("registration_attempt", owner.email, owner)
             return AuthResult(user=ctx.user_model(**{**values, "password_hash": None}), token=None)
         raise
+    if invitation is not None:
+        # Claimed once the account exists: a sign-up that fails (database down,
+        # address taken) leaves the invitation usable. A claim lost to an earlier
+        # use (an account made with it and deleted since) undoes this one.
+        try:
+            invitations.claim_invitation(ctx, invitation)
+        except InvalidToken:
+            ctx.users.delete_user(user.id)
+            raise
 
     needs_confirmation = settings.confirmable and user.email_confirmed_at is None
     if needs_confirmation:
