@@ -124,7 +124,10 @@ def sign_up(
 
     needs_confirmation = settings.confirmable and user.email_confirmed_at is None
     if needs_confirmation:
-        send_confirmation_to(ctx, user)
+        # Counted like a resend: the sign-up's link and the resends share one
+        # per-address hourly limit (a brand-new address is always within it).
+        if within_send_limit(ctx, "confirm_email", user.email_canonical):
+            send_confirmation_to(ctx, user)
     elif settings.notify_registered:
         ctx.mail.send("welcome", user.email, user)
     if needs_confirmation and not settings.login_without_confirmation:
