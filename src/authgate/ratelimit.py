@@ -15,6 +15,10 @@ Two counters guard password sign-in (SECURITY.md §1.3):
 Counters live in any ``limits`` storage: ``memory://`` for one process,
 ``redis://host:port`` when several processes share the load, and by default
 the Redis of ``redis_url`` when it is set (keys under ``<redis_prefix>:limits``).
+Redis is reached through a blocking pool (a burst of requests waits up to
+:data:`REDIS_POOL_WAIT` seconds for a connection instead of failing), with
+short socket timeouts, so an outage is a prompt ``SERVICE_UNAVAILABLE``.
+Every storage failure is logged once under the reference the error carries.
 """
 
 from __future__ import annotations
@@ -25,18 +29,48 @@ import logging
 import math
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.storage import storage_from_string
+from limits.storage import RedisStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from authgate.errors import RateLimited, ServiceUnavailable
+from authgate.errors import RateLimited
 from authgate.settings import Settings
+from authgate.stores._common import unavailable
 
-__all__ = ["SignInThrottle", "ip_bucket"]
+__all__ = ["REDIS_POOL_SIZE", "REDIS_POOL_WAIT", "SignInThrottle", "ip_bucket"]
 
 logger = logging.getLogger("authgate.throttle")
+
+#: Connections one process opens to a Redis counter storage at most.
+REDIS_POOL_SIZE = 50
+#: Seconds a request waits for a free Redis connection before ``SERVICE_UNAVAILABLE``.
+REDIS_POOL_WAIT = 5
+#: Seconds to connect to, and to wait for an answer from, Redis.
+REDIS_SOCKET_TIMEOUT = 2
+
+
+def _storage(uri: str) -> Storage:
+    """The ``limits`` storage for ``uri``; Redis through a bounded, blocking pool.
+
+    redis-py's default pool raises ``MaxConnectionsError`` past 100
+    connections, which a burst of concurrent sign-ins reaches: it would answer
+    503 while Redis is fine. A blocking pool makes the burst queue instead.
+    """
+    scheme = uri.split(":", 1)[0]
+    if scheme not in ("redis", "rediss"):
+        return cast(Storage, storage_from_string(uri))
+    import redis
+
+    pool = redis.BlockingConnectionPool.from_url(
+        uri,
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_POOL_WAIT,
+        socket_connect_timeout=REDIS_SOCKET_TIMEOUT,
+        socket_timeout=REDIS_SOCKET_TIMEOUT,
+    )
+    return RedisStorage(uri, connection_pool=pool)
 
 
 def ip_bucket(ip: str | None) -> str | None:
@@ -101,16 +135,17 @@ class SignInThrottle:
         self._ip_item: RateLimitItem = RateLimitItemPerSecond(
             settings.sign_in_ip_max_failures, window
         )
+        self._storage: Storage
         if settings.rate_limit_storage is not None:
-            self._storage = storage_from_string(settings.rate_limit_storage)
-        elif redis is not None:
-            self._storage = storage_from_string(
+            self._storage = _storage(settings.rate_limit_storage)
+        elif redis is not None:  # the client of redis_url, with its bounded pool
+            self._storage = RedisStorage(
                 "redis://",
                 connection_pool=redis.connection_pool,
                 key_prefix=f"{settings.redis_prefix}:limits",
             )
         else:
-            self._storage = storage_from_string("memory://")
+            self._storage = _storage("memory://")
         self._limiter = MovingWindowRateLimiter(self._storage)
 
     def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
@@ -139,7 +174,7 @@ class SignInThrottle:
         except RateLimited:
             raise
         except Exception as exc:  # storage down: fail closed
-            raise ServiceUnavailable() from exc
+            raise unavailable(exc) from None
 
     def _limited(self, scope: str, item: RateLimitItem, *identifiers: str) -> RateLimited:
         wait = self._retry_after(item, *identifiers)
@@ -170,7 +205,7 @@ class SignInThrottle:
         try:
             self._limiter.hit(self._ip_item, scope, "ip", bucket)
         except Exception as exc:
-            raise ServiceUnavailable() from exc
+            raise unavailable(exc) from None
 
     def succeeded(self, identity: str, scope: str = "sign-in") -> None:
         """Clear the identity's counter after a successful sign-in (not the IP's)."""
@@ -183,4 +218,4 @@ class SignInThrottle:
         try:
             self._limiter.clear(self._identity_item, scope, "id", _key(identity))
         except Exception as exc:
-            raise ServiceUnavailable() from exc
+            raise unavailable(exc) from None

@@ -80,10 +80,14 @@ class Settings:
     passkeys: bool = False
 
     # -- lifetimes (seconds) ------------------------------------------------
-    #: Absolute lifetime of a session.
+    #: Absolute lifetime of a session: valid strictly before ``created + lifetime``,
+    #: expired from that instant on.
     session_lifetime: int = 7 * DAY
-    #: A session unused for this long expires (``None``: never idle-expires).
-    #: Remember-me sessions are exempt.
+    #: A session unused for this long expires (``None``: never idle-expires):
+    #: once its last *recorded* activity is this many seconds old, it has expired.
+    #: Activity is recorded at most every ``session_idle_timeout / 20`` seconds
+    #: (5 minutes at most), so a session may expire up to that much earlier than
+    #: its last request plus this. Remember-me sessions are exempt.
     session_idle_timeout: int | None = DAY
     #: Absolute lifetime of a remember-me session.
     remember_lifetime: int = 30 * DAY
@@ -98,7 +102,9 @@ class Settings:
     #: SQL, and a process that missed an announcement (it did not confirm in
     #: time, or publishing failed; both are logged).
     session_cache_ttl: int = 2
-    #: Lifetime of an email confirmation link.
+    #: Lifetime of an email confirmation link. Every link lifetime counts whole
+    #: seconds from issue and includes its end: a link issued at ``t`` works up to
+    #: and including ``t + lifetime`` and is refused from one second later.
     confirm_email_within: int = 3 * DAY
     #: Lifetime of a password reset link.
     reset_password_within: int = HOUR

@@ -108,9 +108,9 @@ def test_resend_says_nothing_about_the_address(mk: Callable[..., Auth], outbox: 
 def test_resend_is_limited_per_address(mk: Callable[..., Auth], outbox: OutboxMailer) -> None:
     auth = mk(confirmable=True, email_send_limit=3)
     auth.sign_up("alice@example.com", PASSWORD)
-    outbox.clear()
     for _ in range(6):
         auth.send_confirmation("alice@example.com")
+    # The sign-up's own link counts: at most 3 confirmation emails in the hour.
     assert len(outbox.find("confirm_email")) == 3
 
 

@@ -9,8 +9,13 @@ started is stopped after the test. Each server records what it received
 * ``"accept"`` (default): 250 for everything;
 * ``"421"``: answers MAIL FROM with ``421`` (service not available, try later);
 * ``"554"``: answers the end of DATA with ``554`` (message rejected);
-* ``"hang"``: sits on the end of DATA for ``hang_seconds`` (2.5 s) before
-  answering, so a client with a short timeout gives up first.
+* ``"hang"``: sits on the end of DATA for ``hang_seconds`` (2.5 s by default,
+  ``start(hang_seconds=...)``) before answering, so a client with a short
+  timeout gives up first.
+
+A mail server that refuses connections is a port nothing listens on
+(:func:`refusing_port`); one that accepts and never greets is a test server
+behind a frozen :class:`tests.faults.proxy.FaultProxy`.
 
 ``tls_files`` makes a throwaway CA and a server certificate for ``localhost``
 and ``127.0.0.1`` (with the ``cryptography`` package), so STARTTLS and SMTPS
@@ -27,9 +32,11 @@ import contextlib
 import datetime as dt
 import email
 import email.policy
+import gc
 import ipaddress
 import socket
 import ssl
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -59,6 +66,11 @@ def free_port() -> int:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def refusing_port() -> int:
+    """A port where connections are refused: a mail server that is down."""
+    return free_port()
 
 
 @dataclass
@@ -190,6 +202,7 @@ class SMTPServers:
         smtps: bool = False,
         auth_require_tls: bool = False,
         smtputf8: bool = False,
+        hang_seconds: float = 2.5,
     ) -> TestServer:
         """Start a server on a free port.
 
@@ -200,8 +213,9 @@ class SMTPServers:
             smtps: speak TLS from the first byte (implicit TLS).
             auth_require_tls: offer AUTH only after STARTTLS.
             smtputf8: offer SMTPUTF8 (non-ASCII addresses).
+            hang_seconds: how long ``"hang"`` sits on the end of DATA.
         """
-        handler = RecordingHandler(mode=mode)
+        handler = RecordingHandler(mode=mode, hang_seconds=hang_seconds)
         # Without an authenticator AUTH stays unadvertised (aiosmtpd only offers
         # it when TLS is not required for it).
         kwargs: dict[str, Any] = {"server_hostname": "localhost", "enable_SMTPUTF8": smtputf8}
@@ -237,6 +251,12 @@ class SMTPServers:
             server = self._running.pop()
             with contextlib.suppress(Exception):
                 server.controller.stop()
+        # A server stopped mid-session (a client that got 421, or hung) leaves its
+        # transport to the garbage collector: collect it now, quietly, rather than
+        # let its ResourceWarning surface in whichever test runs next.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
 
 
 def make_tls_files(directory: Path) -> TLSFiles:

@@ -15,7 +15,7 @@ from typing import Any
 
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
-from authgate.errors import FeatureDisabled, UserExists, ValidationError
+from authgate.errors import FeatureDisabled, InvalidToken, UserExists, ValidationError
 from authgate.flows import audit, invitations
 from authgate.flows.confirmation import send_confirmation_to
 from authgate.flows.links import within_send_limit
@@ -108,8 +108,6 @@ def sign_up(
         "is_active": True,
         "email_confirmed_at": ctx.now() if invitation is not None else None,
     }
-    if invitation is not None:
-        invitations.claim_invitation(ctx, invitation)
     try:
         user = ctx.users.create_user(values)
     except UserExists as exc:
@@ -126,11 +124,23 @@ def sign_up(
                 ctx.mail.send("registration_attempt", owner.email, owner)
             return AuthResult(user=_look_alike(ctx, values), token=None)
         raise
+    if invitation is not None:
+        # Claimed once the account exists: a sign-up that fails (database down,
+        # address taken) leaves the invitation usable. A claim lost to an earlier
+        # use (an account made with it and deleted since) undoes this one.
+        try:
+            invitations.claim_invitation(ctx, invitation)
+        except InvalidToken:
+            ctx.users.delete_user(user.id)
+            raise
 
     audit.record(ctx, "sign_up", user=user, client=client)
     needs_confirmation = settings.confirmable and user.email_confirmed_at is None
     if needs_confirmation:
-        send_confirmation_to(ctx, user)
+        # Counted like a resend: the sign-up's link and the resends share one
+        # per-address hourly limit (a brand-new address is always within it).
+        if within_send_limit(ctx, "confirm_email", user.email_canonical):
+            send_confirmation_to(ctx, user)
     elif settings.notify_registered:
         ctx.mail.send("welcome", user.email, user)
     if needs_confirmation and not settings.login_without_confirmation:

@@ -59,6 +59,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environm
 
 from authgate.errors import ValidationError
 from authgate.models import SessionRecord, utcnow
+from authgate.ratelimit import REDIS_POOL_SIZE, REDIS_POOL_WAIT
 from authgate.stores._common import unavailable
 from authgate.stores.base import UserStore
 
@@ -168,19 +169,25 @@ return found
 def connect(url: str) -> Any:
     """A ``redis.Redis`` client for ``url`` with authgate's connection settings.
 
-    Replies are decoded as text. Connections time out after 2 s (connect)
-    and 5 s (reads), and a dropped pooled connection is retried once at
-    once, so a session check with Redis down fails with a 503 within
+    Replies are decoded as text. At most :data:`~authgate.ratelimit.REDIS_POOL_SIZE`
+    connections are open at once (more requests wait for one). Connections
+    time out after 2 s (connect) and 5 s (reads), and a dropped pooled
+    connection is retried once at once, so a session check with Redis down fails with a 503 within
     seconds, not minutes. Options in the URL's query
     (``?socket_timeout=1``) win.
     """
-    return redis.Redis.from_url(
+    pool = redis.BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
         socket_connect_timeout=2,
         socket_timeout=5,
         retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+        # A burst of requests waits for a connection instead of failing: redis-py's
+        # default pool refuses past its maximum, a 503 while Redis is fine.
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_POOL_WAIT,
     )
+    return redis.Redis.from_pool(pool)  # closing the client closes the pool
 
 
 def _text(value: Any) -> str:
