@@ -46,7 +46,7 @@ from authgate import authz
 from authgate.auth import Auth
 from authgate.errors import AuthError, ValidationError
 from authgate.models import ANONYMOUS, AnonymousUser
-from authgate.web.api import AuthAPI
+from authgate.web.api import AuthAPI, one_prefix
 from authgate.web.credentials import Mechanism, Principal
 from authgate.web.guard import Guard, Preflight, Rule, check_mechanisms, check_specs
 from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView, read_at_most
@@ -127,6 +127,8 @@ def setup_for_bottle(
     app: Any,
     url_prefix: str | None = None,
     send_email: Any = None,
+    *,
+    prefix: str | None = None,
 ) -> Auth:
     """Mount authgate on a Bottle app: the JSON API under ``url_prefix``.
 
@@ -137,6 +139,7 @@ def setup_for_bottle(
             setting, ``/auth``).
         send_email: a mailer (``send(message)``) or a callable ``send_email(message)``;
             the ``Auth`` sends through it from now on.
+        prefix: the same as ``url_prefix``, under the name every ``setup_for_*`` takes.
 
     Returns:
         ``auth``.
@@ -152,7 +155,7 @@ def setup_for_bottle(
     """
     if send_email is not None:
         auth.mail.use(send_email)
-    plugin = AuthGatePlugin(auth, AuthAPI(auth, url_prefix))
+    plugin = AuthGatePlugin(auth, AuthAPI(auth, one_prefix(prefix, url_prefix)))
     app.install(plugin)
     # Every method (``ANY``) reaches authgate's dispatcher, which answers OPTIONS,
     # 404 and 405 itself, in JSON.

@@ -107,7 +107,9 @@ class _Integration:
 
 
 # -- setup ------------------------------------------------------------------------
-def setup_for_fastapi(auth: Auth, app: FastAPI, prefix: str = "/auth") -> Auth:
+def setup_for_fastapi(
+    auth: Auth, app: FastAPI, prefix: str | None = None, send_email: Any = None
+) -> Auth:
     """Mount authgate's JSON API on ``app`` and enable the dependencies.
 
     Every endpoint of SPEC §5 becomes its own FastAPI route under ``prefix``, with
@@ -121,7 +123,10 @@ def setup_for_fastapi(auth: Auth, app: FastAPI, prefix: str = "/auth") -> Auth:
     Args:
         auth: the configured :class:`~authgate.Auth`.
         app: the FastAPI application.
-        prefix: where the JSON API is mounted.
+        prefix: where the JSON API is mounted (default: the ``url_prefix``
+            setting, ``/auth``).
+        send_email: a mailer (``send(message)``) or a callable ``send_email(message)``;
+            the ``Auth`` sends through it from now on.
 
     Returns:
         ``auth``, so that ``auth = setup_for_fastapi(Auth(...), app)`` works.
@@ -130,10 +135,12 @@ def setup_for_fastapi(auth: Auth, app: FastAPI, prefix: str = "/auth") -> Auth:
         ValueError: ``prefix`` does not start with ``/``.
         RuntimeError: authgate is already set up on ``app``.
     """
-    if not prefix.startswith("/"):
+    if prefix is not None and not prefix.startswith("/"):
         raise ValueError(f"prefix must start with '/', got {prefix!r}")
     if getattr(app.state, _STATE, None) is not None:
         raise RuntimeError("setup_for_fastapi() was already called for this app")
+    if send_email is not None:
+        auth.mail.use(send_email)
     api = AuthAPI(auth, prefix)
     setattr(app.state, _STATE, _Integration(api, Guard(api)))
     router = _router(api)

@@ -65,7 +65,7 @@ from authgate.cli.app import make_cli
 from authgate.errors import AuthError, ValidationError
 from authgate.models import ANONYMOUS, AnonymousUser
 from authgate.settings import InsecureSettingWarning, Settings
-from authgate.web.api import AuthAPI
+from authgate.web.api import AuthAPI, one_prefix
 from authgate.web.credentials import Mechanism, Principal
 from authgate.web.guard import Guard, Preflight, Rule, check_mechanisms, check_specs
 from authgate.web.http import (
@@ -129,6 +129,8 @@ def setup_for_flask(
     app: Flask,
     url_prefix: str | None = None,
     send_email: Any = None,
+    *,
+    prefix: str | None = None,
 ) -> Auth:
     """Mount authgate on a Flask app: the JSON API, ``current_user`` and ``flask authgate``.
 
@@ -145,6 +147,7 @@ def setup_for_flask(
             setting, ``/auth``).
         send_email: a mailer (``send(message)``) or a callable ``send_email(message)``;
             the ``Auth`` sends through it from now on.
+        prefix: the same as ``url_prefix``, under the name every ``setup_for_*`` takes.
 
     Email templates in the app's ``templates/authgate/email/`` folder override
     the package's.
@@ -166,6 +169,7 @@ def setup_for_flask(
     """
     if EXTENSION_KEY in app.extensions:
         raise RuntimeError(f"setup_for_flask was already called for the Flask app {app.name!r}")
+    url_prefix = one_prefix(prefix, url_prefix)
     if auth is None:
         auth = _auth_from_config(app)
     else:

@@ -33,6 +33,7 @@ from authgate.testing import OutboxMailer
 from ..core.conftest import PASSWORD, Clock
 from ..stores.test_contract import run_together
 from ..web.test_http_contract import bearer
+from .checks import assert_unavailable
 from .conftest import Database
 from .test_f01_f03_concurrency import NEW_PASSWORD, _token
 
@@ -59,6 +60,39 @@ def test_f9_database_latency(server_db: Database, make_http: Callable[..., Any])
     for _ in range(5):
         assert client.get("/auth/session", headers=bearer(token), cookies=False).status == 200
     assert (time.perf_counter() - start) / 5 < 0.1  # the pool recovered
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("framework", ["flask"])
+def test_f9_a_silent_database_is_a_503_within_the_timeout(
+    database_url: Callable[[str, str], str],
+    fault_proxy: Callable[[str, int], Any],
+    make_http: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server that accepts and never answers: the client's read timeout ends the wait (R9).
+
+    ``make_engine`` bounds MySQL/MariaDB reads (30 s by default; 2 s here from
+    the URL). PostgreSQL's bound is the server's ``statement_timeout``, which a
+    server that receives nothing cannot apply: see the README's deployment notes.
+    """
+    import sqlalchemy as sa
+
+    direct = sa.make_url(database_url("mysql", "_silent"))
+    proxy = fault_proxy(direct.host or "127.0.0.1", int(direct.port or 3306))
+    url = direct.set(host="127.0.0.1", port=proxy.port).update_query_dict({"read_timeout": "2"})
+    client = make_http(database_url=url.render_as_string(hide_password=False),
+                       session_cache_ttl=0)  # fmt: skip
+    token = client.auth.sign_up("silent@example.com", PASSWORD).token
+    proxy.freeze()
+    caplog.clear()
+    start = time.perf_counter()
+    r = client.get("/auth/session", headers=bearer(token), cookies=False)
+    took = time.perf_counter() - start
+    assert_unavailable(r, caplog)
+    assert took < 10  # two reads at most (the pre-ping, the query), never a hung worker
+    proxy.resume()
+    assert client.get("/auth/session", headers=bearer(token), cookies=False).status == 200
 
 
 # -- F11 --------------------------------------------------------------------------------

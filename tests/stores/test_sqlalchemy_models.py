@@ -275,17 +275,25 @@ def test_make_store(tmp_path: Path) -> None:
         make_store("sqlite://", db=object())
 
 
+_PG = {"connect_timeout": "5", "options": "-c statement_timeout=30000"}
+_MY = {"connect_timeout": "5", "read_timeout": "30", "write_timeout": "30"}
+
+
 @pytest.mark.parametrize(
     ("url", "driver", "query"),
     [
-        ("postgresql://u@db.example/app", "postgresql+psycopg", {}),
-        ("postgresql+psycopg://u@db.example/app", "postgresql+psycopg", {}),
-        ("mysql://u@db.example/app", "mysql+pymysql", {"charset": "utf8mb4"}),
-        ("mariadb://u@db.example/app", "mariadb+pymysql", {"charset": "utf8mb4"}),
-        ("mysql+pymysql://u@db.example/app?charset=utf8", "mysql+pymysql", {"charset": "utf8"}),
+        ("postgresql://u@db.example/app", "postgresql+psycopg", _PG),
+        ("postgresql+psycopg://u@db.example/app", "postgresql+psycopg", _PG),
+        ("postgresql://u@db.example/app?connect_timeout=1", "postgresql+psycopg",
+         {**_PG, "connect_timeout": "1"}),
+        ("mysql://u@db.example/app", "mysql+pymysql", {"charset": "utf8mb4", **_MY}),
+        ("mariadb://u@db.example/app", "mariadb+pymysql", {"charset": "utf8mb4", **_MY}),
+        ("mysql+pymysql://u@db.example/app?charset=utf8&read_timeout=2", "mysql+pymysql",
+         {"charset": "utf8", **_MY, "read_timeout": "2"}),
     ],
-)
+)  # fmt: skip
 def test_make_engine_picks_drivers(url: str, driver: str, query: dict[str, str]) -> None:
+    """Drivers, utf8mb4, and time bounds so a silent server is a 503, not a hung worker."""
     engine = make_engine(url)
     try:
         assert engine.url.drivername == driver

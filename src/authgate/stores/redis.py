@@ -187,7 +187,9 @@ def connect(url: str) -> Any:
         max_connections=REDIS_POOL_SIZE,
         timeout=REDIS_POOL_WAIT,
     )
-    return redis.Redis.from_pool(pool)  # closing the client closes the pool
+    client = redis.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # type: ignore[attr-defined]  # close() closes the pool
+    return client
 
 
 def _text(value: Any) -> str:

@@ -49,7 +49,7 @@ from authgate.web.redirects import safe_next
 if TYPE_CHECKING:
     from authgate.auth import Auth
 
-__all__ = ["AuthAPI", "Call", "Route", "www_authenticate"]
+__all__ = ["AuthAPI", "Call", "Route", "one_prefix", "www_authenticate"]
 
 logger = logging.getLogger("authgate.web")
 
@@ -633,6 +633,18 @@ def www_authenticate(error: AuthError, *, basic: bool = False) -> str:
     return bearer
 
 
+def one_prefix(prefix: str | None, url_prefix: str | None) -> str | None:
+    """The mount point from ``prefix=`` or its older name ``url_prefix=`` (not both, differing).
+
+    Raises:
+        TypeError: both are given and disagree.
+    """
+    if prefix is not None and url_prefix is not None and prefix != url_prefix:
+        raise TypeError(f"give prefix= or url_prefix= (the same thing), not both: "
+                        f"{prefix!r} and {url_prefix!r}")  # fmt: skip
+    return prefix if prefix is not None else url_prefix
+
+
 class AuthAPI:
     """The JSON API of one :class:`~authgate.Auth`, ready to be mounted at ``prefix``."""
 
@@ -641,6 +653,10 @@ class AuthAPI:
         self.prefix = (auth.settings.url_prefix if prefix is None else prefix).rstrip("/")
         # Emailed links must point where the API is actually served.
         auth.ctx.url_prefix = self.prefix
+        # Being served is the set-up moment: a production app without a mailer
+        # would lose every confirmation and reset (the integration applied its
+        # send_email before getting here).
+        auth.mail.warn_if_console()
         self.credentials = Credentials(auth)
         self.routes: tuple[Route, ...] = ROUTES
         self._by_path: dict[str, dict[str, Route]] = {}

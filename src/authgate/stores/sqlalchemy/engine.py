@@ -9,7 +9,12 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["make_engine"]
+__all__ = ["CONNECT_TIMEOUT", "STATEMENT_TIMEOUT", "make_engine"]
+
+#: Seconds to wait for a database server to accept a connection.
+CONNECT_TIMEOUT = 5
+#: Seconds a statement (PostgreSQL) or a read or write (MySQL/MariaDB) may take.
+STATEMENT_TIMEOUT = 30
 
 log = logging.getLogger("authgate.store")
 
@@ -22,7 +27,13 @@ def make_engine(url: str | URL) -> Engine:
 
     * ``postgresql://`` uses psycopg 3 and ``mysql://`` / ``mariadb://`` use
       PyMySQL when the URL names no driver; MySQL/MariaDB get ``charset=utf8mb4``.
-    * Server connections are checked before use (``pool_pre_ping``).
+    * Server connections are checked before use (``pool_pre_ping``) and bounded
+      in time, so a database that stops answering is a prompt 503, not a hung
+      worker: connecting gives up after :data:`CONNECT_TIMEOUT` seconds;
+      PostgreSQL statements after :data:`STATEMENT_TIMEOUT` (a server-side
+      ``statement_timeout``); MySQL/MariaDB reads and writes after
+      :data:`STATEMENT_TIMEOUT` (the client's socket timeouts). Parameters
+      given in the URL win (``?connect_timeout=2``).
     * SQLite connections enforce foreign keys, wait up to 5 s for a lock and,
       for files, use WAL; ``sqlite://`` (in memory) is one shared connection.
 
@@ -33,8 +44,19 @@ def make_engine(url: str | URL) -> Engine:
     backend = parsed.get_backend_name()
     if "+" not in parsed.drivername and backend in _DRIVERS:
         parsed = parsed.set(drivername=f"{backend}+{_DRIVERS[backend]}")
-    if backend in ("mysql", "mariadb") and "charset" not in parsed.query:
-        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    if backend in ("mysql", "mariadb"):
+        defaults = {"charset": "utf8mb4", "connect_timeout": str(CONNECT_TIMEOUT),
+                    "read_timeout": str(STATEMENT_TIMEOUT),
+                    "write_timeout": str(STATEMENT_TIMEOUT)}  # fmt: skip
+        parsed = parsed.update_query_dict(
+            {k: v for k, v in defaults.items() if k not in parsed.query}
+        )
+    elif backend == "postgresql":
+        defaults = {"connect_timeout": str(CONNECT_TIMEOUT),
+                    "options": f"-c statement_timeout={STATEMENT_TIMEOUT * 1000}"}  # fmt: skip
+        parsed = parsed.update_query_dict(
+            {k: v for k, v in defaults.items() if k not in parsed.query}
+        )
     # A server connection can drop while pooled: ping it on checkout. An
     # SQLite file cannot, so it skips the ping (one statement per request saved).
     options: dict[str, Any] = {"pool_pre_ping": backend != "sqlite"}
