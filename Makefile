@@ -2,20 +2,31 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+SUM    := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# What `make demo` needs (the package and every integration), and what `make test` adds.
+RUNTIME_STAMP := $(VENV)/.installed-runtime-$(SUM)
+DEV_STAMP     := $(VENV)/.installed-dev-$(SUM)
 # Two cores on CI: one pytest worker per core.
 PYTEST_WORKERS ?= 2
 
 .PHONY: install demo test lint typecheck bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+
+# The demo needs no test or lint tools: `.[all]` only.
+$(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e ".[all]"
+	rm -f $(VENV)/.installed-runtime-*
+	touch $(RUNTIME_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e ".[all,dev]"
 	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	touch $(RUNTIME_STAMP) $(DEV_STAMP)
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -30,7 +41,7 @@ test: lint typecheck
 bench: install
 	$(BIN)/python bench/run.py
 
-demo: install
+demo: $(RUNTIME_STAMP)
 	$(BIN)/authgate demo
 
 clean:
