@@ -39,11 +39,12 @@ Django, Bottle and the neutral web layer) or every store (``sql_store``).
 | better-auth CVE-2025-27143 / CVE-2024-56734 | test_better_auth_cve_2025_27143_scheme_relative_next |
 | better-auth CVE-2025-61928 | test_better_auth_cve_2025_61928_user_id_in_body_ignored |
 | better-auth CVE-2026-110862 | test_better_auth_cve_2026_110862_token_type_confusion |
+| fastapi-users 10.1.3 (#1043) | test_fastapi_users_1043_unrelated_redis_key_is_not_a_token |
+| Flask-Security GHSA-97r5-pg8x-p63p | test_ghsa_97r5_reauthentication_with_another_users_credential |
 
-Not applicable yet (no such feature): OAuth/social, SAML, OpenID, WebAuthn, TOTP,
-email codes, device codes, partial 2FA state. To add after merge: fastapi-users
-#1043 (Redis token keys, package C), FS GHSA-97r5 (reauthentication by another
-user's credential, package D).
+Not applicable yet (no such feature): OAuth/social (FS GHSA-f66q's WebAuthn
+twin, fastapi-users GHSA-5j53), SAML, OpenID, WebAuthn, TOTP, email codes,
+device codes, partial 2FA state.
 """
 
 from __future__ import annotations
@@ -438,3 +439,55 @@ def test_allauth_0_34_0_change_password_needs_the_current_one(client: ContractCl
     r = client.post("/auth/change-password", headers=bearer(token), cookies=False,
                     json={"new_password": NEW_PASSWORD})  # fmt: skip
     assert_error(r, 400, "VALIDATION_ERROR")
+
+
+# -- added with the Redis sessions and the freshness checks ------------------------------
+
+
+def test_fastapi_users_1043_unrelated_redis_key_is_not_a_token(
+    make_client: MakeClient, tmp_path: Any
+) -> None:
+    """fastapi-users 10.1.3 (#1043): the raw token was the Redis key, so any key was a token."""
+    from ..conftest import REDIS_URL, redis_client, redis_prefix
+    from ..web.test_http_redis import close
+
+    raw = redis_client()
+    with redis_prefix() as prefix:
+        client = make_client(redis_url=REDIS_URL, redis_prefix=prefix,
+                             database_url=f"sqlite:///{tmp_path / 'a.db'}")  # fmt: skip
+        try:
+            token = sign_up(client).json()["token"]
+            victim = client.get("/auth/session", headers=bearer(token)).json()["user"]["id"]
+            raw.set(f"{prefix}:x", victim)
+            raw.set("x", victim)
+            for probe in ("x", f"{prefix}:x", victim):
+                r = client.get("/auth/session", headers=bearer(probe), cookies=False)
+                assert_error(r, 401, "INVALID_TOKEN")
+        finally:
+            raw.delete(f"{prefix}:x", "x")
+            raw.close()
+            close(client)
+
+
+def test_ghsa_97r5_reauthentication_with_another_users_credential(make_client: MakeClient) -> None:
+    """Flask-Security GHSA-97r5-pg8x-p63p: /verify accepted another user's credential."""
+    from ..core.conftest import Clock
+
+    clock = Clock()
+    client = make_client(clock=clock)
+    victim = sign_up(client).json()["token"]
+    mallory = {"email": "mallory@example.com", "password": "mallory's own password"}
+    assert client.post("/auth/sign-up/email", json=mallory, cookies=False).status == 200
+    clock.advance(16 * 60)  # the victim's session is no longer fresh
+    stale = client.post("/auth/change-email", json={"new_email": "m@evil.example",
+                        "password": PASSWORD}, headers=bearer(victim), cookies=False)  # fmt: skip
+    assert_error(stale, 401, "REAUTH_REQUIRED")
+    r = client.post("/auth/reauthenticate", json={"password": "mallory's own password"},
+                    headers=bearer(victim), cookies=False)  # fmt: skip
+    assert_error(r, 401, "INVALID_CREDENTIALS")
+    r = client.post("/auth/reauthenticate", json={"email": "mallory@example.com",
+                    "password": "mallory's own password"}, headers=bearer(victim), cookies=False)  # fmt: skip
+    assert r.status == 400 and r.json()["error"]["fields"] == {"email": "unknown_field"}
+    still = client.post("/auth/change-email", json={"new_email": "m@evil.example",
+                        "password": PASSWORD}, headers=bearer(victim), cookies=False)  # fmt: skip
+    assert_error(still, 401, "REAUTH_REQUIRED")  # still not fresh
