@@ -45,6 +45,7 @@ from authgate.models import (
 from authgate.stores._common import (
     constraint_name,
     database_identity,
+    event_row,
     permissions_text,
     unavailable,
 )
@@ -624,16 +625,7 @@ class DjangoStore:
 
     def add_event(self, event: SecurityEvent) -> None:
         """Insert one event; the database numbers it."""
-        row = {
-            "kind": event.kind,
-            "at": event.at,
-            "outcome": event.outcome,
-            "user_id": event.user_id,
-            "actor": event.actor,
-            "ip": event.ip,
-            "user_agent": event.user_agent,
-            "details": json.dumps(event.details, separators=(",", ":")) if event.details else None,
-        }
+        row = event_row(event)
         self._write(lambda: EventRow.objects.using(self.using).create(**row))
 
     def list_events(

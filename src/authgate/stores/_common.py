@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
@@ -160,3 +161,17 @@ def unavailable(exc: BaseException) -> ServiceUnavailable:
     ref = uuid.uuid4().hex[:12]
     log.error("storage backend failure (ref %s)", ref, exc_info=exc)
     return ServiceUnavailable(f"{ServiceUnavailable.default_message} (ref {ref})")
+
+
+def event_row(event: Any) -> dict[str, Any]:
+    """The columns of a :class:`~authgate.models.SecurityEvent` row (details as compact JSON)."""
+    return {
+        "kind": event.kind,
+        "at": event.at,
+        "outcome": event.outcome,
+        "user_id": event.user_id,
+        "actor": event.actor,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "details": json.dumps(event.details, separators=(",", ":")) if event.details else None,
+    }

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from authgate.models import SecurityEvent
+from authgate.stores._common import event_row
 from authgate.stores.sqlalchemy.core import StoreCore
 
 __all__ = ["AuditQueries"]
@@ -20,16 +21,7 @@ class AuditQueries(StoreCore):
 
     def add_event(self, event: SecurityEvent) -> None:
         """Insert one event; the database numbers it."""
-        statement = insert(self._events).values(
-            kind=event.kind,
-            at=event.at,
-            outcome=event.outcome,
-            user_id=event.user_id,
-            actor=event.actor,
-            ip=event.ip,
-            user_agent=event.user_agent,
-            details=json.dumps(event.details, separators=(",", ":")) if event.details else None,
-        )
+        statement = insert(self._events).values(event_row(event))
         self._write(lambda s: s.execute(statement))
 
     def list_events(
