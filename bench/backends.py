@@ -61,7 +61,13 @@ INSERT_BATCH = 5_000
 #: cache is off: ``get_session`` here is the store's lookup (what every request
 #: paid before the cache, and what a cache miss pays). ``State.cached`` is the
 #: same store behind the default session cache.
-SETTINGS: dict[str, Any] = {"throttle_sign_in": False, "session_cache_ttl": 0}
+SETTINGS: dict[str, Any] = {
+    "throttle_sign_in": False,
+    "session_cache_ttl": 0,
+    # No emails are sent here; a real deployment sets both (Auth() warns otherwise).
+    "base_url": "http://127.0.0.1:8000",
+    "send_email": lambda message: None,
+}
 
 
 class BackendUnavailable(Exception):

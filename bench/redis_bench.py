@@ -94,7 +94,8 @@ def postgres_database(admin_url: str) -> Iterator[str]:
         raise Unavailable(f"PostgreSQL unavailable at {url.host}:{url.port}") from exc
     database = url.set(database=DATABASE).render_as_string(hide_password=False)
     try:
-        Auth(SECRET, database_url=database).close()  # the schema, before two servers race
+        # The schema, before two servers race to create it.
+        Auth(SECRET, database_url=database, base_url="http://127.0.0.1:8000").close()
         yield database
     finally:
         with admin.connect() as connection:
@@ -188,6 +189,7 @@ def two_servers(settings: dict[str, str]) -> Iterator[tuple[Server, Server]]:
         AUTHGATE_SESSION_CACHE_TTL=str(TTL),
         AUTHGATE_THROTTLE_SIGN_IN="false",
         AUTHGATE_NOTIFY_REGISTERED="false",
+        AUTHGATE_BASE_URL="http://127.0.0.1:8000",  # no emails here; a deployment sets it
         # Each round signs in once: cheap hashing keeps the rounds short. Hashing is
         # not on the path measured (sign-out, then B's refusal).
         AUTHGATE_ARGON2_MEMORY_COST="1024",
@@ -300,6 +302,7 @@ def measure_path(
     email = f"path-{secrets.token_hex(4)}@example.com"
     common: dict[str, Any] = {
         "database_url": database_url, "throttle_sign_in": False, "notify_registered": False,
+        "base_url": "http://127.0.0.1:8000",  # no emails here; a deployment sets it
     }  # fmt: skip
     redis: dict[str, Any] = {"redis_url": redis_url, "redis_prefix": prefix}
     made = {

@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         }
 
     # One hash for every user of every store (the default argon2id parameters).
-    hasher = Auth(SECRET)
+    hasher = Auth(SECRET, base_url="http://127.0.0.1:8000")
     password_hash = hasher.users.hash_password(PASSWORD)
     parameters = password_hash.split("$")[3]
     say(f"password hash computed once ({parameters}); timing one verification …")

@@ -103,7 +103,8 @@ def _flask_app(database: str) -> tuple[Any, dict[str, str], Any]:
     built = authgate_flask.build(database)
     app, auth = built.app, built.extra["auth"]
     token = auth.sign_in(KNOWN_EMAIL, PASSWORD).token
-    uncached = Auth(auth.settings.secret, store=auth.store, session_cache_ttl=0)
+    uncached = Auth(auth.settings.secret, store=auth.store, session_cache_ttl=0,
+                    base_url=auth.settings.base_url)  # fmt: skip
     digest = token_digest(token)
     counter = SqlCounter(built.engine)
     counter.count(lambda: auth.store.get_session(digest), calls=1)

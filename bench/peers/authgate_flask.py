@@ -25,7 +25,12 @@ from peers.common import (
     post_json,
 )
 
-SETTINGS: dict[str, Any] = {"throttle_sign_in": False}
+SETTINGS: dict[str, Any] = {
+    "throttle_sign_in": False,
+    # No emails are sent here; a real deployment sets both (authgate warns otherwise).
+    "base_url": "http://127.0.0.1:8000",
+    "send_email": lambda message: None,
+}
 
 
 def build(database: str) -> Built:
