@@ -58,6 +58,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from authgate.flows.notify import MailService
+from authgate.mail import Mailer
 from authgate.models import Notice
 from authgate.settings import Settings
 
@@ -229,7 +230,7 @@ class Outbox:
         """
         return list(self.store.list_notices(limit=limit))
 
-    def flush(self, *, limit: int = BATCH) -> FlushReport:
+    def flush(self, *, limit: int = BATCH, mailer: Mailer | None = None) -> FlushReport:
         """Send the notices that are due now: one pass, in the caller's thread.
 
         Each is claimed first (a notice another process claimed meanwhile is
@@ -238,6 +239,7 @@ class Outbox:
 
         Args:
             limit: at most this many notices.
+            mailer: send with this mailer instead of the configured one.
 
         Raises:
             ServiceUnavailable: the store cannot be reached.
@@ -259,7 +261,8 @@ class Outbox:
             if not self.store.claim_notice(notice.id, notice.attempts, now + self._wait(attempt)):
                 skipped += 1
                 continue
-            outcome = self._send(notice, self._user(notice.user_id), attempt, background=False)
+            user = self._user(notice.user_id)
+            outcome = self._send(notice, user, attempt, background=False, mailer=mailer)
             if outcome == "sent":
                 sent += 1
             elif outcome == "failed":
@@ -327,14 +330,22 @@ class Outbox:
         finally:
             self._release()
 
-    def _send(self, notice: Notice, user: Any, attempt: int, *, background: bool) -> str:
+    def _send(
+        self,
+        notice: Notice,
+        user: Any,
+        attempt: int,
+        *,
+        background: bool,
+        mailer: Mailer | None = None,
+    ) -> str:
         """Deliver a claimed notice: ``"sent"``, ``"failed"`` (retried) or ``"given_up"``.
 
         With ``background``, a notice left in the outbox starts the dispatcher
         thread (the first delivery); a pass of :meth:`flush` reports it instead.
         """
         try:
-            self.mail.mailer.send(notice.message(user))
+            (mailer or self.mail.mailer).send(notice.message(user))
         except Exception as exc:
             if attempt >= self.max_attempts:
                 with contextlib.suppress(Exception):
