@@ -142,7 +142,9 @@ class Outbox:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._again = False
+        self._deferred = False
         self._stop = threading.Event()
+        mail.on_use(self._mailer_changed)
         # A dropped Auth stops its dispatcher when collected (the thread holds no reference).
         weakref.finalize(self, self._stop.set)
 
@@ -280,7 +282,17 @@ class Outbox:
         starts and runs until the outbox is empty. A failed check is logged,
         never raised (the next failed delivery, the next start or
         ``authgate mail flush-outbox`` sends them).
+
+        Without a mailer (the console mailer, outside ``debug``), nothing is
+        resent: that would print and drop notices another process would
+        send (an ``authgate`` command run from a shell, an app whose mailer is
+        given later: the check runs again when it is, see
+        :meth:`~authgate.flows.notify.MailService.use`).
         """
+        if not self.mail.sends:
+            self._deferred = True
+            return
+        self._deferred = False
         try:
             with self.context():
                 waiting = bool(self.store.list_notices(limit=1))
@@ -395,8 +407,14 @@ class Outbox:
             with contextlib.suppress(Exception):
                 release()
 
+    def _mailer_changed(self) -> None:
+        if self._deferred:
+            self.start()
+
     def _ensure_dispatcher(self) -> None:
         """Make sure the dispatcher thread runs (and takes another pass)."""
+        if not self.mail.sends:
+            return
         with self._lock:
             self._again = True
             if self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):

@@ -484,3 +484,28 @@ def test_the_outbox_is_part_of_the_context() -> None:
     auth = Auth(SECRET)
     assert isinstance(auth.outbox, Outbox) and auth.ctx.outbox is auth.outbox
     assert auth.outbox.pending() == [] and not auth.outbox.dispatching
+
+
+def test_without_a_mailer_nothing_is_resent_until_one_is_given(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ``authgate`` command from a shell (the console mailer) must not print and drop
+    the notices the app's processes would send; an app given its mailer later sends them."""
+    url = f"sqlite:///{tmp_path / 'auth.db'}"
+    crashed = Auth(SECRET, database_url=url, clock=clock, send_email=OutboxMailer())
+    user = crashed.sign_up(ALICE, PASSWORD).user
+    monkeypatch.setattr(crashed.outbox, "deliver", lambda *args, **kwargs: None)
+    crashed.change_password(user, PASSWORD, NEW_PASSWORD)
+    crashed.close()
+    clock.advance(60)
+    shell = Auth(SECRET, database_url=url, clock=clock)  # console mailer, debug off
+    try:
+        assert not shell.outbox.dispatching
+        assert len(shell.outbox.pending()) == 1
+        later = OutboxMailer()
+        shell.mail.use(later)  # e.g. setup_for_flask(auth, app, send_email=...)
+        _wait_for(lambda: len(later.find("password_changed")) == 1)
+        _wait_for(lambda: not shell.outbox.dispatching)
+        assert shell.outbox.pending() == []
+    finally:
+        shell.close()

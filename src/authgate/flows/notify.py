@@ -70,10 +70,23 @@ class MailService:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pending: set[Future[None]] = set()
+        self._listeners: list[Callable[[], None]] = []
 
     def use(self, mailer: Any) -> None:
         """Deliver through ``mailer`` (an object with ``send`` or a callable) from now on."""
         self.mailer = self._mailer(mailer)
+        for listener in list(self._listeners):
+            listener()
+
+    def on_use(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` each time :meth:`use` changes the mailer."""
+        self._listeners.append(listener)
+
+    @property
+    def sends(self) -> bool:
+        """Whether emails really leave: a mailer is configured, or ``debug`` is on (then
+        printing them is what the developer wants)."""
+        return self.settings.debug or not self.prints_to_console
 
     def _mailer(self, mailer: Any) -> Mailer:
         # The default console mailer shows links only in debug (finding U9).
