@@ -194,22 +194,14 @@ class Outbox:
     def send(self, kind: str, to: str, user: Any, **context: Any) -> None:
         """Store a notice that goes with no change of the user, and send it.
 
-        If it cannot be stored, it is still sent once (the failure is logged):
-        the answer of the flow never depends on it.
+        Rendering, storing and the first delivery all run where deliveries
+        run (the mail threads, for server mailers): "someone tried to sign up
+        with your address" is the branch of a flow whose other branch emails a
+        link, and both must cost the request the same. If it cannot be
+        stored, it is still sent once (the failure is logged).
         """
-        notices = self.prepare(kind, to, user, **context)
-        if not notices:
-            return
-        try:
-            self.store.add_notices(notices)
-        except Exception as exc:
-            logger.error(
-                "could not store the %s notice of user %s (%s); sending it without retries",
-                kind, getattr(user, "id", None), type(exc).__name__,
-            )  # fmt: skip
-            self.mail.run(functools.partial(self._send_unstored, notices[0], user))
-            return
-        self.deliver(notices, user)
+        self.mail.warn_if_console()
+        self.mail.run(functools.partial(self._store_and_send, kind, to, user, context))
 
     def discard(self, notices: Sequence[Notice]) -> None:
         """Remove stored notices that must not go out after all (the change was undone)."""
@@ -383,6 +375,23 @@ class Outbox:
             if background:
                 self._ensure_dispatcher()
         return "sent"
+
+    def _store_and_send(self, kind: str, to: str, user: Any, context: dict[str, Any]) -> None:
+        notices = self.prepare(kind, to, user, **context)
+        if not notices:
+            return
+        try:
+            with self.context():
+                self.store.add_notices(notices)
+        except Exception as exc:
+            logger.error(
+                "could not store the %s notice of user %s (%s); sending it without retries",
+                kind, getattr(user, "id", None), type(exc).__name__,
+            )  # fmt: skip
+            self._release()
+            self._send_unstored(notices[0], user)
+            return
+        self._first_delivery(notices[0], user)
 
     def _send_unstored(self, notice: Notice, user: Any) -> None:
         try:
