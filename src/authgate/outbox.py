@@ -289,8 +289,11 @@ class Outbox:
             with self.context():
                 waiting = bool(self.store.list_notices(limit=1))
         except Exception as exc:
-            logger.warning("could not check the outbox for waiting notices: %s",
-                           type(exc).__name__)  # fmt: skip
+            logger.warning(
+                "could not check the outbox for waiting notices (%s); is the authgate_outbox "
+                "table there? (authgate db upgrade, manage.py migrate, or your own migrations)",
+                type(exc).__name__,
+            )
             return
         if waiting:
             self._ensure_dispatcher()
