@@ -509,3 +509,17 @@ def test_without_a_mailer_nothing_is_resent_until_one_is_given(
         assert shell.outbox.pending() == []
     finally:
         shell.close()
+
+
+def test_a_missing_outbox_table_is_a_warning_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="authgate.mail"):
+        auth = Auth(SECRET, database_url=f"sqlite:///{tmp_path / 'empty.db'}",
+                    create_tables=False, send_email=OutboxMailer())  # fmt: skip
+    try:
+        [line] = [r.getMessage() for r in caplog.records if r.name == "authgate.mail"]
+        assert "authgate_outbox" in line and "authgate db upgrade" in line
+        assert not auth.outbox.dispatching
+    finally:
+        auth.close()
