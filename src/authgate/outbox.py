@@ -301,7 +301,8 @@ class Outbox:
     def close(self, timeout: float | None = 10.0) -> None:
         """Stop the dispatcher thread (waiting notices stay for the next start)."""
         self._stop.set()
-        thread = self._thread
+        with self._lock:  # a thread being started is assigned once started
+            thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
@@ -431,11 +432,12 @@ class Outbox:
             self._again = True
             if self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):
                 return
-            self._thread = threading.Thread(
+            thread = threading.Thread(
                 target=_dispatch, args=(weakref.ref(self), self._stop),
                 name="authgate-outbox", daemon=True,
             )  # fmt: skip
-            self._thread.start()
+            thread.start()
+            self._thread = thread
 
 
 def _dispatch(ref: weakref.ReferenceType[Outbox], stop: threading.Event) -> None:

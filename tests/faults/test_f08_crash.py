@@ -132,13 +132,16 @@ def test_f8b_dispatchers_of_two_processes_never_send_one_notice_twice(
     auth.store.add_notices(notices)
     logs = [tmp_path / f"sent-{n}.jsonl" for n in range(2)]
     spec = {"secret": SECRET, "database_url": fault_db.direct_url, "step": "flush_outbox",
-            "settings": FAST_HASHING, "send_delay": 0.01}  # fmt: skip
-    specs = [{**spec, "sent_log": str(log)} for log in logs]
+            "settings": FAST_HASHING, "send_delay": 0.002}  # fmt: skip
+    specs = [
+        {**spec, "sent_log": str(log), "peer_logs": [str(p) for p in logs if p != log]}
+        for log in logs
+    ]
     run_together(specs, tmp_path)
     sent = [json.loads(line) for log in logs if log.exists() for line in log.read_text().splitlines()]
     recipients = [s["to"] for s in sent]
     assert sorted(recipients) == sorted(n.to for n in notices)  # every one, each exactly once
-    assert len({s["pid"] for s in sent}) == 2  # both processes were sending (0.6 s of work)
+    assert len({s["pid"] for s in sent}) == 2  # both were sending (each waits for the other)
     assert fault_db.count("authgate_outbox") == 0
 
 

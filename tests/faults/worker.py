@@ -26,7 +26,8 @@ is due, and the step ends once the outbox is empty). ``settings`` are ``Auth``
 settings; the database is ``database_url``. With ``sent_log``, every email
 the worker's mailer takes is appended to that file (one JSON line); with
 ``gate``, the worker waits for that file to exist before it builds its ``Auth``
-(so that several workers start together).
+(so that several workers start together); with ``peer_logs``, its first
+email waits until those logs exist (the other workers sent one each).
 """
 
 from __future__ import annotations
@@ -139,19 +140,28 @@ def run_together(specs: list[dict[str, Any]], directory: Path, timeout: float = 
 
 
 class _RecordingMailer:
-    """Keeps nothing in memory: appends every email it takes to a file (one JSON line)."""
+    """Keeps nothing in memory: appends every email it takes to a file (one JSON line).
+
+    After its first email it waits (at most :data:`_WAIT` seconds) until every
+    ``peers`` file exists: the other workers have sent one too, so the work
+    really is shared whatever the machine's load.
+    """
 
     synchronous = True
 
-    def __init__(self, path: str, delay: float) -> None:
+    def __init__(self, path: str, delay: float, peers: list[str]) -> None:
         self.path = path
         self.delay = delay
+        self.peers = [Path(p) for p in peers]
 
     def send(self, message: Any) -> None:
         time.sleep(self.delay)
         line = json.dumps({"kind": message.kind, "to": message.to, "pid": os.getpid()})
         with open(self.path, "a") as log:
             log.write(line + "\n")
+        deadline = time.monotonic() + _WAIT
+        while not all(peer.exists() for peer in self.peers) and time.monotonic() < deadline:
+            time.sleep(0.005)
 
 
 def _barrier(marker: Path) -> None:
@@ -197,7 +207,9 @@ def main(spec_path: str) -> None:
         time.sleep(0.005)
     mailer: Any = OutboxMailer()
     if spec.get("sent_log"):
-        mailer = _RecordingMailer(spec["sent_log"], spec.get("send_delay", 0.0))
+        mailer = _RecordingMailer(
+            spec["sent_log"], spec.get("send_delay", 0.0), spec.get("peer_logs", [])
+        )
     auth = Auth(
         spec["secret"], database_url=spec["database_url"], send_email=mailer,
         **spec.get("settings", {}),
