@@ -317,9 +317,10 @@ class Outbox:
     def _wait(self, attempt: int) -> dt.timedelta:
         """How long after its ``attempt``-th delivery started a notice may be sent again."""
         longest = max(self.retry_delay, MAX_RETRY_DELAY)
-        if attempt > 32:  # 2**32 retry delays are longer than anyone waits
+        try:
+            wait: dt.timedelta = self.retry_delay * 2 ** min(attempt - 1, 32)
+        except OverflowError:  # a retry delay of centuries
             return longest
-        wait: dt.timedelta = self.retry_delay * 2 ** (attempt - 1)
         return min(wait, longest)
 
     def _first_delivery(self, notice: Notice, user: Any) -> None:
