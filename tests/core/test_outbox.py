@@ -523,3 +523,36 @@ def test_a_missing_outbox_table_is_a_warning_at_start(
         assert not auth.outbox.dispatching
     finally:
         auth.close()
+
+
+def test_a_failure_after_the_commit_still_sends_the_notice(
+    mk: Callable[..., Auth], outbox: OutboxMailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change is committed: whatever fails next (the session store, a receiver),
+    the user is told at once, not at the next start."""
+    from authgate import signals
+    from authgate.errors import ServiceUnavailable
+
+    auth = mk()
+    user = _signed_up(auth, outbox)
+
+    def broken_receiver(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("an app's receiver fails")
+
+    signals.password_changed.connect(broken_receiver)
+    try:
+        with pytest.raises(RuntimeError):
+            auth.change_password(user, PASSWORD, NEW_PASSWORD)
+    finally:
+        signals.password_changed.disconnect(broken_receiver)
+    assert [m.kind for m in outbox.find("password_changed")] == ["password_changed"]
+
+    def sessions_down(*args: Any, **kwargs: Any) -> int:
+        raise ServiceUnavailable()
+
+    monkeypatch.setattr(auth.ctx.sessions, "delete_user_sessions", sessions_down)
+    auth.change_email(user, "alice@new.example", NEW_PASSWORD)
+    with pytest.raises(ServiceUnavailable):
+        auth.confirm_email(token_from(outbox, "email_change_confirm"))
+    assert outbox.last("email_changed").to == ALICE
+    assert auth.outbox.pending() == []

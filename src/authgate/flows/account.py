@@ -155,19 +155,21 @@ def change_password(
     )
     if updated is None:  # a concurrent credential change won; ours must not silently apply
         raise InvalidCredentials("Your account changed meanwhile; please try again.")
-    if revoke_other_sessions:
-        ctx.sessions.delete_user_sessions(user.id, except_session_id=keep)
-        keepers = [keep] if keep else []
-    else:
-        keepers = [r.id for r in ctx.sessions.list_sessions(user.id)]
-    for session_id in keepers:
-        changes: dict[str, Any] = {"security_stamp": stamp}
-        if session_id == keep:
-            changes["authenticated_at"] = now
-        ctx.sessions.update_session(session_id, changes)
-    audit.record(ctx, "password_change", user=updated, client=client)
-    signals.password_changed.send(ctx.sender, user=updated)
-    ctx.outbox.deliver(notices, updated)
+    try:  # the change is committed: its notice goes out whatever fails from here on
+        if revoke_other_sessions:
+            ctx.sessions.delete_user_sessions(user.id, except_session_id=keep)
+            keepers = [keep] if keep else []
+        else:
+            keepers = [r.id for r in ctx.sessions.list_sessions(user.id)]
+        for session_id in keepers:
+            changes: dict[str, Any] = {"security_stamp": stamp}
+            if session_id == keep:
+                changes["authenticated_at"] = now
+            ctx.sessions.update_session(session_id, changes)
+        audit.record(ctx, "password_change", user=updated, client=client)
+        signals.password_changed.send(ctx.sender, user=updated)
+    finally:
+        ctx.outbox.deliver(notices, updated)
     return updated
 
 
@@ -205,9 +207,11 @@ def change_username(
     updated = ctx.users.update_user(user.id, {"username": username}, outbox=notices)
     if updated is None:
         raise UserNotFound()
-    audit.record(ctx, "username_change", user=updated, client=client)
-    signals.username_changed.send(ctx.sender, user=updated, old_username=old)
-    ctx.outbox.deliver(notices, updated)
+    try:  # the change is committed: its notice goes out whatever fails from here on
+        audit.record(ctx, "username_change", user=updated, client=client)
+        signals.username_changed.send(ctx.sender, user=updated, old_username=old)
+    finally:
+        ctx.outbox.deliver(notices, updated)
     return updated
 
 
@@ -251,6 +255,8 @@ def delete_account(
     )
     if not ctx.users.delete_user(user.id, outbox=notices):
         raise UserNotFound()
-    audit.record(ctx, "account_delete", user=user, client=client)
-    signals.user_deleted.send(ctx.sender, user=user, actor="user")
-    ctx.outbox.deliver(notices, user)
+    try:  # the account is gone: its notice goes out whatever fails from here on
+        audit.record(ctx, "account_delete", user=user, client=client)
+        signals.user_deleted.send(ctx.sender, user=user, actor="user")
+    finally:
+        ctx.outbox.deliver(notices, user)

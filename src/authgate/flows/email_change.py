@@ -92,8 +92,10 @@ def complete_change(ctx: Context, user: Any, stamp: str, data: dict[str, Any]) -
         raise InvalidToken("That address is no longer available.") from None
     if updated is None:
         raise InvalidToken()
-    ctx.sessions.delete_user_sessions(user.id)
-    audit.record(ctx, "email_change", user=updated)
-    signals.email_changed.send(ctx.sender, user=updated, old_email=old_email)
-    ctx.outbox.deliver(notices, updated)
+    try:  # the address changed: its notice goes out whatever fails from here on
+        ctx.sessions.delete_user_sessions(user.id)
+        audit.record(ctx, "email_change", user=updated)
+        signals.email_changed.send(ctx.sender, user=updated, old_email=old_email)
+    finally:
+        ctx.outbox.deliver(notices, updated)
     return updated

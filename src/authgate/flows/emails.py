@@ -160,8 +160,10 @@ def make_primary(
     )
     if updated is None:
         raise refused
-    ctx.sessions.delete_user_sessions(user.id)
-    audit.record(ctx, "email_make_primary", user=updated, client=client)
-    signals.email_changed.send(ctx.sender, user=updated, old_email=old_email)
-    ctx.outbox.deliver(notices, updated)
+    try:  # the address changed: its notice goes out whatever fails from here on
+        ctx.sessions.delete_user_sessions(user.id)
+        audit.record(ctx, "email_make_primary", user=updated, client=client)
+        signals.email_changed.send(ctx.sender, user=updated, old_email=old_email)
+    finally:
+        ctx.outbox.deliver(notices, updated)
     return updated

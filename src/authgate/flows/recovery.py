@@ -87,16 +87,17 @@ def reset_password(
     )
     if updated is None:
         raise InvalidToken()
-    if not ctx.tokens.claim_token(
-        payload.jti, PURPOSE, payload.user_id, payload.expires_at, ctx.now()
-    ):
-        ctx.outbox.deliver(notices, updated)  # the password did change: the owner is told
-        raise InvalidToken()
-    ctx.sessions.delete_user_sessions(user.id)
-    ctx.throttle.clear(account_key(updated))
-    audit.record(ctx, "password_reset", user=updated, client=client)
-    signals.password_reset.send(ctx.sender, user=updated)
-    ctx.outbox.deliver(notices, updated)
+    try:  # the password changed: its notice goes out whatever fails from here on
+        if not ctx.tokens.claim_token(
+            payload.jti, PURPOSE, payload.user_id, payload.expires_at, ctx.now()
+        ):
+            raise InvalidToken()
+        ctx.sessions.delete_user_sessions(user.id)
+        ctx.throttle.clear(account_key(updated))
+        audit.record(ctx, "password_reset", user=updated, client=client)
+        signals.password_reset.send(ctx.sender, user=updated)
+    finally:
+        ctx.outbox.deliver(notices, updated)
     if ctx.settings.login_after_reset:
         return start_session(ctx, updated, stamp=rotated, client=client)
     return AuthResult(user=updated, token=None)

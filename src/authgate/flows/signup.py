@@ -143,12 +143,14 @@ def sign_up(
             ctx.outbox.discard(notices)
             raise
 
-    audit.record(ctx, "sign_up", user=user, client=client)
-    # Counted like a resend: the sign-up's link and the resends share one
-    # per-address hourly limit (a brand-new address is always within it).
-    if needs_confirmation and within_send_limit(ctx, "confirm_email", user.email_canonical):
-        send_confirmation_to(ctx, user)
-    ctx.outbox.deliver(notices, user)
+    try:  # the account exists: its welcome goes out whatever fails from here on
+        audit.record(ctx, "sign_up", user=user, client=client)
+        # Counted like a resend: the sign-up's link and the resends share one
+        # per-address hourly limit (a brand-new address is always within it).
+        if needs_confirmation and within_send_limit(ctx, "confirm_email", user.email_canonical):
+            send_confirmation_to(ctx, user)
+    finally:
+        ctx.outbox.deliver(notices, user)
     if needs_confirmation and not settings.login_without_confirmation:
         result = AuthResult(user=user, token=None)
     else:
