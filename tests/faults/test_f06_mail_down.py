@@ -13,6 +13,7 @@ arrives once when it is back.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from authgate.mail import SMTPMailer
+from authgate.models import utcnow
 
 from ..core.conftest import PASSWORD
 from ..mail import smtp_server
@@ -167,9 +169,10 @@ def test_f6_notice_with_mail_down_arrives_once_when_it_is_back(
     WARNING, not ERROR) and the dispatcher delivers it once the server is back."""
     caplog.set_level(logging.WARNING, logger="authgate.mail")
     fault = MailFault(mode, smtp_servers, fault_proxy)
+    later = dt.timedelta(0)  # moved past the retry delay once the server is back
     client = make_http(send_email=fault.mailer, base_url=BASE, notify_registered=False,
-                       outbox_retry_delay=1)  # fmt: skip
-    client.auth.outbox.poll_interval = 0.2
+                       clock=lambda: utcnow() + later)  # fmt: skip
+    client.auth.outbox.poll_interval = 0.05
     token = client.auth.sign_up("alice@example.com", PASSWORD).token
     start = time.perf_counter()
     r = client.post(
@@ -185,6 +188,7 @@ def test_f6_notice_with_mail_down_arrives_once_when_it_is_back(
     assert records and {r.levelname for r in records} == {"WARNING"}
     assert "stays in the outbox" in records[0].getMessage()
     fault.restore(client.auth)
+    later = dt.timedelta(seconds=61)
     [received] = wait_for(fault.server, 1)
     assert received.rcpt_tos == ["alice@example.com"]
     assert received.message["Subject"] == waiting.subject

@@ -7,6 +7,7 @@ forms, page redirects, Flask-SQLAlchemy models end to end.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import re
 import sys
@@ -33,6 +34,7 @@ from authgate.flask import (
     roles_required,
     setup_for_flask,
 )
+from authgate.models import utcnow
 
 SECRET = "flask-integration-secret-" + "x" * 32
 FAST: dict[str, Any] = {"argon2_memory_cost": 1024, "argon2_time_cost": 1}
@@ -538,11 +540,12 @@ def test_flask_sqlalchemy_notices_leave_the_outbox_from_authgate_threads(tmp_pat
     app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'app.db'}"
     db.init_app(app)
     mailer = _ServerMailer()
+    later = [0]  # seconds the clock is moved on (past the retry delay)
     with app.app_context():
-        auth = Auth(SECRET, db=db, user_model=AppUser, role_model=AppRole, outbox_retry_delay=1,
-                    **FAST)  # fmt: skip
+        auth = Auth(SECRET, db=db, user_model=AppUser, role_model=AppRole, **FAST,
+                    clock=lambda: utcnow() + dt.timedelta(seconds=later[0]))  # fmt: skip
     setup_for_flask(auth, app, send_email=mailer)
-    auth.outbox.poll_interval = 0.1
+    auth.outbox.poll_interval = 0.05
     client = app.test_client()
     try:
         token = sign_up(client, "ada@example.com")
@@ -558,6 +561,7 @@ def test_flask_sqlalchemy_notices_leave_the_outbox_from_authgate_threads(tmp_pat
         assert response.status_code == 200
         auth.mail.flush()
         mailer.fail = False  # the dispatcher thread resends it, in the app context too
+        later[0] = 61
         deadline = time.monotonic() + 10
         while len(mailer.sent) < 2 or auth.outbox.dispatching:
             assert time.monotonic() < deadline, mailer.sent

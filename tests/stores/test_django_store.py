@@ -186,11 +186,13 @@ def test_background_purge_closes_its_connection(store: Any) -> None:
 def test_outbox_threads_close_their_connections(store: Any) -> None:
     """The mail threads and the outbox dispatcher close the Django connection they opened;
     a request's own thread keeps its connection."""
+    import datetime as dt
     import threading
     import time
 
     from authgate import Auth
     from authgate.mail import MailDeliveryError
+    from authgate.models import utcnow
     from tests.core.conftest import FAST_HASHING, PASSWORD
 
     class ServerMailer:
@@ -206,7 +208,9 @@ def test_outbox_threads_close_their_connections(store: Any) -> None:
             self.kinds.append(message.kind)
 
     mailer = ServerMailer()
-    auth = Auth("s" * 32, store=store, send_email=mailer, outbox_retry_delay=1, **FAST_HASHING)
+    later = [0]  # seconds the clock is moved on (past the retry delay)
+    auth = Auth("s" * 32, store=store, send_email=mailer, **FAST_HASHING,
+                clock=lambda: utcnow() + dt.timedelta(seconds=later[0]))  # fmt: skip
     auth.outbox.poll_interval = 0.05
     released: list[str] = []
     original = store.release_thread
@@ -225,6 +229,7 @@ def test_outbox_threads_close_their_connections(store: Any) -> None:
         auth.change_password(user, PASSWORD, "new staple battery horse")
         auth.mail.flush()
         mailer.fail = False
+        later[0] = 61
         deadline = time.monotonic() + 10
         while mailer.kinds != ["welcome", "password_changed"] or auth.outbox.dispatching:
             assert time.monotonic() < deadline, mailer.kinds
