@@ -375,13 +375,17 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
 
 def test_the_dispatcher_thread_resends_then_stops(mk: Callable[..., Auth],
                                                   outbox: OutboxMailer) -> None:  # fmt: skip
-    auth = mk(clock=utcnow, outbox_retry_delay=1)
-    auth.outbox.poll_interval = 0.2
+    later = [0]  # seconds the clock is moved on (past the retry delay)
+    auth = mk(clock=lambda: utcnow() + dt.timedelta(seconds=later[0]))
+    auth.outbox.poll_interval = 0.05
     user = _signed_up(auth, outbox)
     outbox.fail = True
     auth.change_password(user, PASSWORD, NEW_PASSWORD)
     assert auth.outbox.dispatching
+    time.sleep(0.2)  # passes go by: nothing is due yet
+    assert auth.outbox.dispatching and len(auth.outbox.pending()) == 1
     outbox.fail = False
+    later[0] = 61
     _wait_for(lambda: len(outbox.find("password_changed")) == 1)
     _wait_for(lambda: not auth.outbox.dispatching)  # nothing waits: the thread ends
     assert auth.outbox.pending() == [] and len(outbox.find("password_changed")) == 1
