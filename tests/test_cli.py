@@ -20,6 +20,10 @@ from authgate import AccountDisabled, Auth, InvalidCredentials
 from authgate.cli import cli, main, make_cli
 from authgate.stores.sqlalchemy import migrate
 from tests.conftest import service_unavailable
+from tests.mail import smtp_server
+
+smtp_servers = smtp_server.smtp_servers
+tls_files = smtp_server.tls_files
 
 #: Cheap hashing for the CLI, given the way an operator would: in the environment.
 FAST_ENV = {"AUTHGATE_ARGON2_MEMORY_COST": "1024", "AUTHGATE_ARGON2_TIME_COST": "1"}
@@ -111,7 +115,7 @@ def create(run: Run, email: str = "alice@example.com", *extra: str, **options: A
 
 def test_help_needs_no_database(run: Run) -> None:
     out = ok(run("--help", url=None))
-    for group in ("users", "roles", "db", "--database-url"):
+    for group in ("users", "roles", "db", "audit", "mail", "--database-url"):
         assert group in out
     assert "demo" in out
     users_help = ok(run("users", "--help", url=None))
@@ -869,3 +873,78 @@ def test_audit_commands_on_a_mounted_group(memory_auth: Auth) -> None:
     runner = CliRunner()
     out = ok(runner.invoke(make_cli(lambda: memory_auth), ["audit", "list"]))
     assert "\tsign_up\tsuccess\t" in out
+
+
+# -- mail: the notice outbox ------------------------------------------------------------
+
+
+def _waiting_notice(url: str, email: str = "alice@example.com") -> Auth:
+    """A password change whose notice was never sent (its process stopped), two minutes ago."""
+    past = Auth(secret=SECRET, database_url=url, send_email=lambda message: None,
+                clock=lambda: dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2),
+                **FAST_SETTINGS)  # fmt: skip
+    user = past.sign_up(email, PASSWORD).user
+    past.outbox.deliver = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    past.change_password(user, PASSWORD, NEW_PASSWORD)
+    past.close()
+    return past
+
+
+def test_mail_outbox_lists_waiting_notices(run: Run, db_url: str) -> None:
+    ok(run("db", "upgrade"))
+    assert ok(run("mail", "outbox")) == ""
+    _waiting_notice(db_url)
+    [line] = ok(run("mail", "outbox")).splitlines()
+    due, kind, user_id, attempts, notice_id = line.split("\t")
+    assert (kind, attempts) == ("password_changed", "0") and len(notice_id) == 36
+    assert dt.datetime.fromisoformat(due) < dt.datetime.now(dt.timezone.utc)  # due a minute ago
+    [row] = json.loads(ok(run("mail", "outbox", "--json")))
+    assert set(row) == {"id", "kind", "user_id", "attempts", "created_at", "next_attempt_at"}
+    assert row["user_id"] == user_id and "text" not in row
+
+
+def test_mail_flush_outbox_needs_a_real_mailer(run: Run, db_url: str) -> None:
+    ok(run("db", "upgrade"))
+    _waiting_notice(db_url)
+    failed(run("mail", "flush-outbox"), 1, "no mailer here", "--smtp-url")
+    failed(run("mail", "flush-outbox", "--smtp-url", "ftp://user:hunter2@host"), 2,
+           "--smtp-url", "scheme")  # fmt: skip
+    assert "hunter2" not in run("mail", "flush-outbox", "--smtp-url", "ftp://u:hunter2@h").output
+    assert len(ok(run("mail", "outbox")).splitlines()) == 1  # nothing was dropped
+
+
+def test_mail_flush_outbox_through_smtp(run: Run, db_url: str, smtp_servers: Any) -> None:
+    server = smtp_servers.start()
+    ok(run("db", "upgrade"))
+    _waiting_notice(db_url)
+    _waiting_notice(db_url, "bob@example.com")
+    out = ok(run("mail", "flush-outbox", "--smtp-url",
+                 f"smtp://{server.host}:{server.port}?sender=auth@app.example"))  # fmt: skip
+    assert out.startswith("sent 2, failed 0")
+    assert sorted(r.rcpt_tos[0] for r in server.received) == ["alice@example.com",
+                                                              "bob@example.com"]  # fmt: skip
+    assert ok(run("mail", "outbox")) == ""
+    assert ok(run("mail", "flush-outbox", "--smtp-url",
+                  f"smtp://{server.host}:{server.port}")).startswith("sent 0")  # fmt: skip
+    assert len(server.received) == 2
+
+
+def test_mail_flush_outbox_on_a_mounted_group(tmp_path: Path) -> None:
+    from authgate.testing import OutboxMailer
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    mailer = OutboxMailer(fail=True)
+    auth = Auth(secret=SECRET, database_url=url, send_email=mailer, **FAST_SETTINGS)
+    _waiting_notice(url)  # after this Auth started: its dispatcher does not know of it
+    try:
+        group, runner = make_cli(lambda: auth), CliRunner()
+        result = runner.invoke(group, ["mail", "flush-outbox"])
+        assert result.exit_code == 1 and result.stdout.startswith("sent 0, failed 1")
+        assert "some notices could not be sent" in result.stderr
+        auth.outbox.close()  # the app's dispatcher would resend it later: not in this test
+        mailer.fail = False
+        assert ok(runner.invoke(group, ["mail", "flush-outbox"])).startswith("sent 0, failed 0")
+        [waiting] = auth.outbox.pending()  # sent again one retry delay after the failure
+        assert waiting.attempts == 1
+    finally:
+        auth.close()

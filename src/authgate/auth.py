@@ -30,6 +30,7 @@ from authgate.flows.links import DEFAULT_BASE_URL
 from authgate.flows.notify import MailService
 from authgate.flows.validation import signup_fields
 from authgate.models import utcnow
+from authgate.outbox import Outbox
 from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
 from authgate.ratelimit import SignInThrottle
@@ -137,6 +138,9 @@ class Auth:
         hasher = PasswordHasher(self.settings)
         #: The stored audit trail: ``auth.audit.events(...)``, ``auth.audit.purge()``.
         self.audit = AuditTrail(store, self.settings, self.clock)
+        mail = MailService(self.settings, send_email, tuple(template_dirs), sender=self)
+        #: The notice outbox: ``auth.outbox.pending()``, ``auth.outbox.flush()``.
+        self.outbox = Outbox(store, mail, self.settings, self.clock)
         self.ctx = Context(
             settings=self.settings,
             users=flows_store,
@@ -150,7 +154,8 @@ class Auth:
             email_tokens=EmailTokens(self.settings.secrets, self.clock),
             clock=self.clock,
             sender=self,
-            mail=MailService(self.settings, send_email, tuple(template_dirs), sender=self),
+            mail=mail,
+            outbox=self.outbox,
             decoys=Decoys(store, hasher.current_prefix, derive_key(self.settings, "decoys")),
             audit=self.audit,
             url_prefix=self.settings.url_prefix,
@@ -177,6 +182,10 @@ class Auth:
             )
         #: User and role administration with Flask-Security's names.
         self.users = UserAdmin(self.ctx)
+        if not (db is not None and hasattr(db, "Model")):
+            # Notices a stopped process left behind are sent again from here (a
+            # Flask-SQLAlchemy store needs the app context: setup_for_flask does it).
+            self.outbox.start()
 
     def _use_redis(
         self, client: Any, store: Store, group: CacheGroup, cache: SessionCache | None
@@ -198,13 +207,15 @@ class Auth:
         return client, cast(Store, SplitStore(store, sessions))
 
     def close(self) -> None:
-        """Stop the Redis subscriber and release what this ``Auth`` opened.
+        """Stop the Redis subscriber and the outbox dispatcher, and release what this
+        ``Auth`` opened.
 
         Closes the Redis client made from ``redis_url`` and the store made from
         ``database_url`` (not a ``store``, ``db`` or ``redis`` you passed in).
         """
         if self._bus is not None:
             self._bus.close()
+        self.outbox.close()
         for resource in self._owned:
             resource.close()
         self._owned.clear()

@@ -14,6 +14,7 @@ from typing import Any
 from authgate.audit import AuditTrail
 from authgate.flows.decoys import Decoys
 from authgate.flows.notify import MailService
+from authgate.outbox import Outbox
 from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
 from authgate.ratelimit import SignInThrottle
@@ -55,6 +56,8 @@ class Context:
     sender: Any
     #: Renders and delivers the flows' emails.
     mail: MailService
+    #: Stores notices with the change they report and sends them until delivered.
+    outbox: Outbox
     #: The decoy hashes unknown identifiers are verified against at sign-in.
     decoys: Decoys
     #: Stores security events (:mod:`authgate.flows.audit` writes them).

@@ -176,9 +176,14 @@ def setup_for_flask(
         _check_config(app.config, auth)
     if send_email is not None:
         auth.mail.use(send_email)
-    if auth.settings.create_tables and getattr(auth.store, "flask_db", None) is not None:
-        with app.app_context():  # Flask-SQLAlchemy's engine lives in the app context
-            auth.store.ensure_schema()  # type: ignore[attr-defined]
+    if getattr(auth.store, "flask_db", None) is not None:
+        # Flask-SQLAlchemy's engine lives in the app context, in the outbox's
+        # threads too; the notices left by a stopped process are looked for here.
+        auth.outbox.context = app.app_context
+        with app.app_context():
+            if auth.settings.create_tables:
+                auth.store.ensure_schema()  # type: ignore[attr-defined]
+            auth.outbox.start()
     templates = os.path.join(app.root_path, app.template_folder or "templates")
     if os.path.isdir(os.path.join(templates, "authgate")):
         auth.mail.add_template_dir(templates)  # the app's authgate/email/... win

@@ -15,7 +15,7 @@ columns you like, on a plain SQLAlchemy declarative base or a Flask-SQLAlchemy
     auth = Auth(secret, db=db, user_model=User, role_model=Role)
 
 When both classes are mapped, authgate adds its own tables (user–role links,
-sessions, used tokens, email addresses, security events) to the same
+sessions, used tokens, email addresses, security events, the notice outbox) to the same
 ``MetaData`` so that ``db.create_all()`` or your Alembic autogenerate sees them.
 
 The in-memory store keeps instances of the same classes, so ``auth.User`` is
@@ -59,11 +59,14 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from authgate.mail.message import EmailMessage
+
 __all__ = [
     "ANONYMOUS",
     "AnonymousUser",
     "AuthTables",
     "EmailRecord",
+    "Notice",
     "Role",
     "RoleLike",
     "RoleMixin",
@@ -513,6 +516,81 @@ class SecurityEvent:
         }
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A rendered security notice waiting in the outbox (:mod:`authgate.outbox`).
+
+    A notice is an email that carries no secret ("your password was
+    changed", "your account was deleted"...): it is stored, rendered, in the
+    same transaction as the change it reports, and deleted once a mailer has
+    accepted it. Emails with a live link (confirmation, reset, sign-in,
+    invitation) are never notices: their token must not be stored.
+
+    Attributes:
+        id: a random id (a UUID4 string), chosen by authgate.
+        kind: the email kind, e.g. ``"password_changed"``.
+        to: the recipient.
+        subject: the rendered subject.
+        text: the rendered text part.
+        html: the rendered HTML part.
+        created_at: when the change happened.
+        next_attempt_at: before this instant nobody sends it: the first
+            delivery owns it until then, later the retry delay does.
+        user_id: the user the notice is about, as a string (kept after the
+            user is deleted); ``None`` in :meth:`~authgate.stores.base.UserStore.create_user`
+            means "the user being created".
+        sender: the ``From`` address, or ``None`` for the mailer's default.
+        headers: the message's extra headers (``Auto-Submitted``...).
+        attempts: deliveries started so far (each one claimed it first).
+    """
+
+    id: str
+    kind: str
+    to: str
+    subject: str
+    text: str
+    html: str
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime
+    user_id: str | None = None
+    sender: str | None = None
+    headers: dict[str, str] = field(default_factory=dict, hash=False)
+    attempts: int = 0
+
+    @classmethod
+    def of(
+        cls, message: EmailMessage, *, created_at: dt.datetime, next_attempt_at: dt.datetime
+    ) -> Notice:
+        """The notice of a rendered ``message``, with a new id and no attempt yet."""
+        return cls(
+            id=new_id(),
+            kind=message.kind,
+            to=message.to,
+            subject=message.subject,
+            text=message.text,
+            html=message.html,
+            created_at=created_at,
+            next_attempt_at=next_attempt_at,
+            user_id=message.user_id,
+            sender=message.sender,
+            headers=dict(message.headers),
+        )
+
+    def message(self, user: Any = None) -> EmailMessage:
+        """The email to hand to a mailer; ``user`` (if known) becomes ``message.user``."""
+        return EmailMessage(
+            to=self.to,
+            subject=self.subject,
+            text=self.text,
+            html=self.html,
+            kind=self.kind,
+            user=user,
+            sender=self.sender,
+            headers=dict(self.headers),
+            user_id=self.user_id if self.user_id is not None or user is None else str(user.id),
+        )
+
+
 # -- authgate's own tables, added next to the user and role tables ------------
 
 
@@ -528,6 +606,7 @@ class AuthTables:
     used_tokens: Table | None = None
     emails: Table | None = None
     events: Table | None = None
+    outbox: Table | None = None
 
 
 _REGISTRY: dict[int, AuthTables] = {}
@@ -598,8 +677,35 @@ def security_events_table(metadata: MetaData) -> Table:
     )
 
 
+#: Long text on MySQL/MariaDB (``TEXT`` stops at 64 KiB; an HTML email may not).
+LONG_TEXT = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """The notice outbox (:class:`Notice` rows): no foreign key, so "your account was
+    deleted" outlives the user it tells. Indexed by when a row may next be sent."""
+    return Table(
+        "authgate_outbox",
+        metadata,
+        Column("id", String(36), primary_key=True),
+        Column("kind", String(64), nullable=False),
+        Column("user_id", String(64)),
+        Column("recipient", String(320), nullable=False),
+        Column("sender", String(320)),
+        Column("subject", Text, nullable=False),
+        Column("body_text", LONG_TEXT, nullable=False),
+        Column("body_html", LONG_TEXT, nullable=False),
+        Column("headers", Text),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("next_attempt_at", UTCDateTime, nullable=False),
+        Column("attempts", Integer, nullable=False, default=0),
+        Index("ix_authgate_outbox_next_attempt_at", "next_attempt_at"),
+    )
+
+
 def _build_tables(entry: AuthTables) -> None:
-    """Create the link, session, token, email and event tables once both models are known."""
+    """Create the link, session, token, email, event and outbox tables once both models
+    are known."""
     user, role, md = entry.user_model, entry.role_model, entry.metadata
     if user is None:
         return
@@ -645,6 +751,7 @@ def _build_tables(entry: AuthTables) -> None:
             Index("ix_authgate_user_emails_user_id", "user_id"),
         )
         entry.events = security_events_table(md)
+        entry.outbox = outbox_table(md)
     if role is not None and entry.user_roles is None:
         role_type, role_fk = _pk_type(role)
         entry.user_roles = Table(

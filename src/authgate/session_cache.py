@@ -51,11 +51,11 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from authgate.models import SessionRecord
+from authgate.models import Notice, SessionRecord
 from authgate.results import SessionInfo
 
 __all__ = [
@@ -389,24 +389,37 @@ class CoherentStore:
 
     # -- users -------------------------------------------------------------------
     def update_user(
-        self, user_id: Any, changes: Mapping[str, Any], expect: Mapping[str, Any] | None = None
+        self,
+        user_id: Any,
+        changes: Mapping[str, Any],
+        expect: Mapping[str, Any] | None = None,
+        *,
+        outbox: Sequence[Notice] = (),
     ) -> Any | None:
         try:
-            return self._store.update_user(user_id, changes, expect)
+            return self._store.update_user(user_id, changes, expect, outbox=outbox)
         finally:
             self._caches.forget_user(user_id)
 
-    def delete_user(self, user_id: Any) -> bool:
+    def delete_user(self, user_id: Any, *, outbox: Sequence[Notice] = ()) -> bool:
         try:
-            return bool(self._store.delete_user(user_id))
+            return bool(self._store.delete_user(user_id, outbox=outbox))
         finally:
             self._caches.forget_user(user_id)
 
     def swap_primary_email(
-        self, user_id: Any, email_id: str, expect_stamp: str, new_stamp: str
+        self,
+        user_id: Any,
+        email_id: str,
+        expect_stamp: str,
+        new_stamp: str,
+        *,
+        outbox: Sequence[Notice] = (),
     ) -> Any | None:
         try:
-            return self._store.swap_primary_email(user_id, email_id, expect_stamp, new_stamp)
+            return self._store.swap_primary_email(
+                user_id, email_id, expect_stamp, new_stamp, outbox=outbox
+            )
         finally:
             self._caches.forget_user(user_id)
 

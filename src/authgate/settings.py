@@ -142,6 +142,16 @@ class Settings:
     notify_email_changed: bool = True
     #: Email the user when they delete their own account.
     notify_account_deleted: bool = True
+    #: Seconds a notice (the emails above and "someone tried to sign up with
+    #: your address": emails without a link to use) stays in the outbox
+    #: before it is sent again: it is stored with the change it reports and
+    #: sent at once; if that fails, or the process stops first, it is resent
+    #: this long after, then after twice as long each time, up to an hour
+    #: between attempts (:mod:`authgate.outbox`).
+    outbox_retry_delay: int = MINUTE
+    #: Deliveries of one notice (the first included) before it is given up
+    #: (logged at ERROR on ``authgate.mail``). 10 spans about four hours.
+    outbox_max_attempts: int = 10
     #: Role a signed-in user needs to send invitations through the JSON API.
     inviter_role: str | None = "admin"
     #: The app's own user columns a visitor may set at sign-up: an allow-list,
@@ -416,7 +426,7 @@ def _validate(s: Settings) -> None:
         "password_min_length", "password_max_length", "argon2_memory_cost",
         "argon2_time_cost", "argon2_parallelism", "pbkdf2_iterations", "hash_concurrency",
         "sign_in_max_failures", "sign_in_ip_max_failures", "sign_in_failure_window",
-        "email_send_limit",
+        "email_send_limit", "outbox_retry_delay", "outbox_max_attempts",
     ]  # fmt: skip
     for name in positive:
         if getattr(s, name) <= 0:

@@ -69,6 +69,8 @@ user_invited = signals.signal("user-invited")
 #: rows that point at ``user.id``. Extra keywords: ``actor`` (``"user"``,
 #: ``"admin"`` or ``"cli"``).
 user_deleted = signals.signal("user-deleted")
-#: An email could not be delivered (logged too). Extra keywords: ``kind``,
-#: ``error``, ``ref`` (the reference in the log line).
+#: An email could not be delivered (logged too): sent for every failed
+#: attempt, including those of a notice the outbox sends again later (and
+#: ``user`` may then be ``None``: a resent notice's user may be gone).
+#: Extra keywords: ``kind``, ``error``, ``ref`` (the reference in the log line).
 mail_failed = signals.signal("mail-failed")

@@ -151,6 +151,7 @@ def wsgi_app(auth: Any, prefix: str = "/auth") -> Callable[..., Iterable[bytes]]
 def empty_tables(alias: str = "default") -> None:
     """Delete every authgate row in the database ``alias``, children first."""
     from authgate.django.models import (
+        OutboxNotice,
         Role,
         SecurityEvent,
         Session,
@@ -160,5 +161,5 @@ def empty_tables(alias: str = "default") -> None:
         UserRole,
     )
 
-    for model in (UserRole, Session, UserEmail, UsedToken, SecurityEvent, User, Role):
+    for model in (UserRole, Session, UserEmail, UsedToken, SecurityEvent, OutboxNotice, User, Role):
         model.objects.using(alias).all().delete()

@@ -142,6 +142,7 @@ def private_redis(tmp_path: Any) -> Iterator[PrivateRedis]:
 
 
 def _close(auth: Auth) -> None:
+    auth.outbox.close()
     auth.mail.close()
     close = getattr(auth.store, "close", None)
     if close is not None:

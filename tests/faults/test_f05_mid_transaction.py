@@ -108,3 +108,24 @@ def test_f5_reset_fails_on_commit_then_works(
     with pytest.raises(InvalidCredentials):
         auth.sign_in("alice@example.com", PASSWORD)
     assert auth.sign_in("alice@example.com", NEW_PASSWORD).token
+
+
+@pytest.mark.parametrize("point", ["outbox", "commit"])
+def test_f5_a_change_and_its_notice_are_all_or_nothing(
+    fault_db: Database, make_auth: Callable[..., Auth], point: str
+) -> None:
+    """The notice row is written in the change's transaction: a failure leaves neither."""
+    outbox = OutboxMailer()
+    auth = make_auth(database_url=fault_db.url, send_email=outbox, notify_registered=False)
+    user = auth.sign_up("alice@example.com", PASSWORD).user
+    where: dict[str, Any] = (
+        {"statement": "INSERT INTO authgate_outbox"} if point == "outbox" else {"commit": True}
+    )
+    with fail_at(auth.store.engine, **where) as injected, pytest.raises(ServiceUnavailable):
+        auth.change_password(user, PASSWORD, NEW_PASSWORD)
+    assert injected.fired
+    assert fault_db.count("authgate_outbox") == 0 and outbox.find("password_changed") == []
+    assert auth.sign_in("alice@example.com", PASSWORD).token  # nothing changed
+    auth.change_password(user, PASSWORD, NEW_PASSWORD)
+    assert [m.to for m in outbox.find("password_changed")] == ["alice@example.com"]
+    assert fault_db.count("authgate_outbox") == 0  # sent, then removed

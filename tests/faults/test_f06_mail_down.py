@@ -7,10 +7,14 @@ the answer is the usual one and comes at once (mail goes out in the
 background, bounded by the mailer's timeout); the failure is logged once
 with a reference; sign-up left one unconfirmed account, the email change
 left the old address in force; once the server is back, asking again works.
+A security notice sent while the server is down waits in the outbox and
+arrives once when it is back.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +22,7 @@ from typing import Any
 import pytest
 
 from authgate.mail import SMTPMailer
+from authgate.models import utcnow
 
 from ..core.conftest import PASSWORD
 from ..mail import smtp_server
@@ -33,6 +38,7 @@ pytestmark = pytest.mark.slow
 
 MODES = ["refuse", "421", "554", "hang"]
 BASE = "https://app.example"
+NEW = "new staple battery horse"
 
 
 class MailFault:
@@ -151,3 +157,44 @@ def test_f6_email_change_with_mail_down(
     assert client.post("/auth/verify-email", json={"token": token_in(confirm)}).status == 200
     assert client.auth.users.get_user("alice@new.example") is not None
     assert client.auth.users.get_user("alice@example.com") is None
+
+
+@pytest.mark.parametrize("framework", ["flask"])
+@pytest.mark.parametrize("mode", MODES)
+def test_f6_notice_with_mail_down_arrives_once_when_it_is_back(
+    make_http: Callable[..., Any], smtp_servers: SMTPServers,
+    fault_proxy: Callable[[str, int], FaultProxy], caplog: pytest.LogCaptureFixture, mode: str,
+) -> None:  # fmt: skip
+    """A security notice is not lost to a mail outage: it waits in the outbox (logged at
+    WARNING, not ERROR) and the dispatcher delivers it once the server is back."""
+    caplog.set_level(logging.WARNING, logger="authgate.mail")
+    fault = MailFault(mode, smtp_servers, fault_proxy)
+    later = dt.timedelta(0)  # moved past the retry delay once the server is back
+    client = make_http(send_email=fault.mailer, base_url=BASE, notify_registered=False,
+                       clock=lambda: utcnow() + later)  # fmt: skip
+    client.auth.outbox.poll_interval = 0.05
+    token = client.auth.sign_up("alice@example.com", PASSWORD).token
+    start = time.perf_counter()
+    r = client.post(
+        "/auth/change-password", json={"current_password": PASSWORD, "new_password": NEW},
+        headers=bearer(token), cookies=False,
+    )  # fmt: skip
+    assert time.perf_counter() - start < 0.5  # never waits for the mail server
+    assert r.status == 200
+    client.auth.mail.flush(timeout=10)
+    [waiting] = client.auth.outbox.pending()
+    assert (waiting.kind, waiting.to) == ("password_changed", "alice@example.com")
+    records = [r for r in caplog.records if r.name == "authgate.mail"]
+    assert records and {r.levelname for r in records} == {"WARNING"}
+    assert "stays in the outbox" in records[0].getMessage()
+    fault.restore(client.auth)
+    later = dt.timedelta(seconds=61)
+    [received] = wait_for(fault.server, 1)
+    assert received.rcpt_tos == ["alice@example.com"]
+    assert received.message["Subject"] == waiting.subject
+    deadline = time.monotonic() + 10
+    while client.auth.outbox.dispatching or client.auth.outbox.pending():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert len(fault.server.received) == 1  # once: the outbox is empty, nothing is left to send
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -7,7 +7,10 @@ named barrier (:mod:`tests.faults.worker`):
   were deleted: their rows are still there, yet every one is refused — the
   security stamp rotated in the same write (R7);
 * (b) after the email-change confirmation committed, before the
-  notification: exactly one address is the account's, the new one;
+  notification reached the mailer (or once it was claimed for sending):
+  exactly one address is the account's, the new one, and the notice to the
+  old address, committed with the change, is sent exactly once by the next
+  process to start; the dispatchers of two processes never send one notice twice;
 * (c) after the sign-up committed, before the confirmation email: one
   unconfirmed account; resending works; signing up again adds nobody.
 
@@ -17,6 +20,10 @@ otherwise seen within that ttl, as documented).
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,14 +32,22 @@ import pytest
 
 from authgate import Auth
 from authgate.errors import InvalidCredentials, InvalidToken
+from authgate.models import Notice, utcnow
 from authgate.testing import OutboxMailer
 
 from ..core.conftest import FAST_HASHING, PASSWORD, SECRET
 from .conftest import Database
 from .test_f01_f03_concurrency import NEW_PASSWORD, _token
-from .worker import crash_at
+from .worker import crash_at, run_together
 
 pytestmark = pytest.mark.slow
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def _spec(db: Database, step: str, barrier: str, **args: Any) -> dict[str, Any]:
@@ -65,22 +80,69 @@ def test_f8a_crash_after_password_change_commit(
     assert auth.sign_in("alice@example.com", NEW_PASSWORD).token
 
 
+@pytest.mark.parametrize("barrier", ["outbox:deliver", "mailer:send"])
 def test_f8b_crash_after_email_change_commit(
-    fault_db: Database, make_auth: Callable[..., Auth], tmp_path: Path
+    fault_db: Database, make_auth: Callable[..., Auth], tmp_path: Path, barrier: str
 ) -> None:
+    """Killed after the confirmation committed: before the notice reached the mailer
+    (``outbox:deliver``), or once it was claimed for sending (``mailer:send``)."""
     outbox = OutboxMailer()
     auth = make_auth(database_url=fault_db.direct_url, session_cache_ttl=0, send_email=outbox)
     user = auth.users.create_user(email="alice@example.com", password=PASSWORD)
     auth.change_email(user, "alice@new.example", PASSWORD)
     crash = crash_at(
-        _spec(fault_db, "confirm_email", "mail:send", token=_token(outbox, "email_change_confirm")),
+        _spec(fault_db, "confirm_email", barrier, token=_token(outbox, "email_change_confirm")),
         tmp_path,
     )
-    assert crash.reached == "barrier"
+    assert crash.reached == "barrier" and crash.returncode == -9
+    # Exactly one address is the account's: the new one.
     assert fault_db.count("authgate_users") == 1
     assert auth.users.get_user("alice@example.com") is None
     assert auth.users.get_user("alice@new.example") is not None
     assert auth.sign_in("alice@new.example", PASSWORD).token
+    # The notice to the OLD address was committed with the change, and not sent.
+    [row] = fault_db.rows("authgate_outbox")
+    assert (row["kind"], row["recipient"]) == ("email_changed", "alice@example.com")
+    assert row["attempts"] == (1 if barrier == "mailer:send" else 0)
+    assert "token" not in repr(row).lower()
+    assert outbox.find("email_changed") == []
+    # A new process (here: a new Auth, a minute later) sends it once, from its start.
+    later = OutboxMailer()
+    restarted = make_auth(database_url=fault_db.direct_url, send_email=later,
+                          clock=lambda: utcnow() + dt.timedelta(seconds=61))  # fmt: skip
+    _wait_for(lambda: fault_db.count("authgate_outbox") == 0)
+    _wait_for(lambda: not restarted.outbox.dispatching)
+    [notice] = later.find("email_changed")
+    assert notice.to == "alice@example.com" and "alice@new.example" not in notice.text
+    assert "a***@n***.example" in notice.text  # the new address, masked
+    assert restarted.outbox.flush().sent == 0 and len(later.messages) == 1
+
+
+def test_f8b_dispatchers_of_two_processes_never_send_one_notice_twice(
+    fault_db: Database, make_auth: Callable[..., Auth], tmp_path: Path
+) -> None:
+    auth = make_auth(database_url=fault_db.direct_url)
+    past = utcnow() - dt.timedelta(minutes=5)
+    fields = {"kind": "account_deleted", "subject": "Your account was deleted", "text": "Gone.",
+              "html": "<p>Gone.</p>", "created_at": past, "next_attempt_at": past}  # fmt: skip
+    notices = [
+        Notice(id=str(uuid.uuid4()), to=f"user{i}@example.com", user_id=f"u{i}", **fields)
+        for i in range(60)
+    ]
+    auth.store.add_notices(notices)
+    logs = [tmp_path / f"sent-{n}.jsonl" for n in range(2)]
+    spec = {"secret": SECRET, "database_url": fault_db.direct_url, "step": "flush_outbox",
+            "settings": FAST_HASHING, "send_delay": 0.002}  # fmt: skip
+    specs = [
+        {**spec, "sent_log": str(log), "peer_logs": [str(p) for p in logs if p != log]}
+        for log in logs
+    ]
+    run_together(specs, tmp_path)
+    sent = [json.loads(line) for log in logs if log.exists() for line in log.read_text().splitlines()]
+    recipients = [s["to"] for s in sent]
+    assert sorted(recipients) == sorted(n.to for n in notices)  # every one, each exactly once
+    assert len({s["pid"] for s in sent}) == 2  # both were sending (each waits for the other)
+    assert fault_db.count("authgate_outbox") == 0
 
 
 def test_f8c_crash_after_sign_up_commit_before_mail(

@@ -7,9 +7,11 @@ forms, page redirects, Flask-SQLAlchemy models end to end.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import re
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from authgate.flask import (
     roles_required,
     setup_for_flask,
 )
+from authgate.models import utcnow
 
 SECRET = "flask-integration-secret-" + "x" * 32
 FAST: dict[str, Any] = {"argon2_memory_cost": 1024, "argon2_time_cost": 1}
@@ -512,6 +515,64 @@ def test_flask_authgate_cli_with_flask_sqlalchemy(sql_app: Flask) -> None:
     with sql_app.app_context():
         user = db.session.execute(sa.select(AppUser)).scalar_one()
         assert user.email == "cli@example.com"
+
+
+class _ServerMailer:
+    """Called in authgate's mail threads (outside any app context), like an SMTP mailer."""
+
+    synchronous = False
+
+    def __init__(self) -> None:
+        self.fail = False
+        self.sent: list[Any] = []
+
+    def send(self, message: Any) -> None:
+        from authgate.mail import MailDeliveryError
+
+        if self.fail:
+            raise MailDeliveryError("down", retryable=True)
+        self.sent.append(message)
+
+
+def test_flask_sqlalchemy_notices_leave_the_outbox_from_authgate_threads(tmp_path: Path) -> None:
+    """The outbox's own threads use the store inside the app context (Flask-SQLAlchemy)."""
+    app = Flask(__name__)
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'app.db'}"
+    db.init_app(app)
+    mailer = _ServerMailer()
+    later = [0]  # seconds the clock is moved on (past the retry delay)
+    with app.app_context():
+        auth = Auth(SECRET, db=db, user_model=AppUser, role_model=AppRole, **FAST,
+                    clock=lambda: utcnow() + dt.timedelta(seconds=later[0]))  # fmt: skip
+    setup_for_flask(auth, app, send_email=mailer)
+    auth.outbox.poll_interval = 0.05
+    client = app.test_client()
+    try:
+        token = sign_up(client, "ada@example.com")
+        auth.mail.flush()  # the welcome went from a mail thread: claimed, sent, removed
+        assert [m.kind for m in mailer.sent] == ["welcome"]
+        with app.app_context():
+            assert auth.outbox.pending() == []
+        mailer.fail = True
+        response = client.post(
+            "/auth/change-password", headers=bearer(token),
+            json={"current_password": PASSWORD, "new_password": "new staple battery horse"},
+        )  # fmt: skip
+        assert response.status_code == 200
+        auth.mail.flush()
+        mailer.fail = False  # the dispatcher thread resends it, in the app context too
+        later[0] = 61
+        deadline = time.monotonic() + 10
+        while len(mailer.sent) < 2 or auth.outbox.dispatching:
+            assert time.monotonic() < deadline, mailer.sent
+            time.sleep(0.02)
+        assert [m.kind for m in mailer.sent] == ["welcome", "password_changed"]
+        with app.app_context():
+            assert auth.outbox.pending() == []
+    finally:
+        auth.close()
+        with app.app_context():
+            db.engine.dispose()
 
 
 # -- without Flask --------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from authgate.errors import ServiceUnavailable, UserExists, ValidationError
 from authgate.models import (
+    Notice,
     SecurityEvent,
     SessionRecord,
     canonical_email,
@@ -521,6 +522,140 @@ def test_security_events_outlive_their_user(store: Store) -> None:
     make_event(store, "account_delete", user_id=str(alice.id))
     assert store.delete_user(alice.id)
     assert [e.kind for e in store.list_events(user_id=str(alice.id))] == ["account_delete"]
+
+
+# -- the notice outbox ------------------------------------------------------------
+
+
+def make_notice(
+    kind: str = "password_changed", *, due: dt.datetime = T0, user_id: str | None = None,
+    **fields: Any,
+) -> Notice:  # fmt: skip
+    values: dict[str, Any] = {
+        "id": str(uuid.uuid4()), "kind": kind, "to": "Alice@Example.com",
+        "subject": "Your password was changed \u2713", "text": "Hello \u00e9\n" * 3,
+        "html": "<p>Hello &eacute;</p>\n", "created_at": T0, "next_attempt_at": due,
+        "user_id": user_id, "sender": "Site <auth@example.com>",
+        "headers": {"Auto-Submitted": "auto-generated"},
+    }  # fmt: skip
+    values.update(fields)
+    return Notice(**values)
+
+
+def notices_of(store: Store) -> list[Notice]:
+    return store.list_notices(limit=1000)
+
+
+def test_notices_round_trip(store: Store) -> None:
+    notice = make_notice(user_id="someone", due=T0 + dt.timedelta(minutes=1))
+    store.add_notices([notice])
+    assert notices_of(store) == [notice]  # every field, headers, times (aware UTC) and text
+    [stored] = notices_of(store)
+    assert stored.next_attempt_at.tzinfo is not None and stored.attempts == 0
+    assert stored.message().to_dict() == {
+        "to": "Alice@Example.com", "subject": notice.subject, "text": notice.text,
+        "html": notice.html, "kind": "password_changed", "sender": notice.sender,
+        "headers": {"Auto-Submitted": "auto-generated"}, "user_id": "someone",
+    }  # fmt: skip
+    store.add_notices([])  # nothing to do
+
+
+def test_notices_are_listed_soonest_due_first(store: Store) -> None:
+    later, soon, now = (make_notice(due=T0 + dt.timedelta(minutes=m)) for m in (5, 1, 0))
+    store.add_notices([later, soon, now])
+    assert [n.id for n in notices_of(store)] == [now.id, soon.id, later.id]
+    due = store.list_notices(due_by=T0 + dt.timedelta(minutes=1))
+    assert [n.id for n in due] == [now.id, soon.id]  # due_by is inclusive
+    assert store.list_notices(due_by=T0 - dt.timedelta(seconds=1)) == []
+    assert [n.id for n in store.list_notices(limit=1)] == [now.id]
+
+
+def test_update_user_keeps_its_notices_in_the_same_write(store: Store) -> None:
+    alice = make_user(store)
+    notice = make_notice()
+    updated = store.update_user(
+        alice.id, {"security_stamp": "s2"}, expect={"security_stamp": alice.security_stamp},
+        outbox=[notice],
+    )  # fmt: skip
+    assert updated is not None and updated.security_stamp == "s2"
+    [stored] = notices_of(store)
+    assert stored.id == notice.id and stored.user_id == str(alice.id)  # filled in
+
+
+def test_a_refused_write_keeps_no_notice(store: Store) -> None:
+    alice = make_user(store)
+    make_user(store, "bob@example.com", username="bob")
+    stale = {"security_stamp": "old"}
+    nobody = str(uuid.uuid4())
+    refusals: list[Callable[[list[Notice]], Any]] = [
+        lambda n: store.update_user(alice.id, {"security_stamp": "x"}, expect=stale, outbox=n),
+        lambda n: store.update_user(nobody, {"username": "z"}, outbox=n),
+        lambda n: store.delete_user(nobody, outbox=n),
+        lambda n: store.swap_primary_email(alice.id, "none", alice.security_stamp, "s2", outbox=n),
+    ]
+    for refuse in refusals:
+        assert not refuse([make_notice()])
+    clashes: list[Callable[[list[Notice]], Any]] = [
+        lambda n: store.create_user({"email": "ALICE@example.com"}, outbox=n),
+        lambda n: store.update_user(alice.id, {"username": "BOB"}, outbox=n),
+    ]
+    for clash in clashes:
+        with pytest.raises(UserExists):
+            clash([make_notice()])
+    assert notices_of(store) == []
+    assert store.get_user(alice.id).security_stamp == alice.security_stamp
+
+
+def test_create_user_gives_its_notices_the_new_id(store: Store) -> None:
+    welcome, other = make_notice("welcome"), make_notice(user_id="given")
+    user = store.create_user({"email": "alice@example.com"}, outbox=[welcome, other])
+    by_id = {n.id: n.user_id for n in notices_of(store)}
+    assert by_id == {welcome.id: str(user.id), other.id: "given"}
+
+
+def test_delete_user_keeps_its_notice_after_the_user(store: Store) -> None:
+    alice = make_user(store)
+    notice = make_notice("account_deleted")
+    assert store.delete_user(alice.id, outbox=[notice])
+    assert store.get_user(alice.id) is None
+    [stored] = notices_of(store)
+    assert stored.id == notice.id and stored.user_id == str(alice.id)
+
+
+def test_swap_primary_email_keeps_its_notice(store: Store) -> None:
+    alice = make_user(store)
+    record = store.add_email(alice.id, "work@example.com", confirmed_at=utcnow())
+    assert store.swap_primary_email(alice.id, record.id, "stale", "s2", outbox=[make_notice()]) is None
+    assert notices_of(store) == []
+    notice = make_notice("email_changed")
+    assert store.swap_primary_email(alice.id, record.id, alice.security_stamp, "s2", outbox=[notice])
+    assert [(n.id, n.user_id) for n in notices_of(store)] == [(notice.id, str(alice.id))]
+
+
+def test_claim_and_delete_a_notice(store: Store) -> None:
+    notice = make_notice()
+    store.add_notices([notice])
+    until = T0 + dt.timedelta(minutes=2)
+    assert store.claim_notice(notice.id, 0, until) is True
+    assert store.claim_notice(notice.id, 0, until) is False  # read before that claim: refused
+    [claimed] = notices_of(store)
+    assert (claimed.attempts, claimed.next_attempt_at) == (1, until)
+    assert store.claim_notice(notice.id, 1, until + dt.timedelta(minutes=4)) is True
+    assert notices_of(store)[0].attempts == 2
+    assert store.claim_notice("no-such-notice", 0, until) is False
+    assert store.delete_notice(notice.id) is True
+    assert store.delete_notice(notice.id) is False
+    assert notices_of(store) == []
+
+
+def test_concurrent_notice_claims_have_one_winner(store: Store) -> None:
+    notice = make_notice()
+    store.add_notices([notice])
+
+    results = run_together(THREADS, lambda i: store.claim_notice(notice.id, 0, T0 + dt.timedelta(seconds=i)))
+
+    assert sorted(results, key=repr) == [False] * (THREADS - 1) + [True]
+    assert notices_of(store)[0].attempts == 1
 
 
 # -- concurrency ------------------------------------------------------------------

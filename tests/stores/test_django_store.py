@@ -181,3 +181,61 @@ def test_background_purge_closes_its_connection(store: Any) -> None:
     auth.audit.wait()
     assert released == ["authgate-audit-purge"]
     assert [(e.kind, e.at) for e in auth.audit.events()] == [("sign_in", clock())]
+
+
+def test_outbox_threads_close_their_connections(store: Any) -> None:
+    """The mail threads and the outbox dispatcher close the Django connection they opened;
+    a request's own thread keeps its connection."""
+    import datetime as dt
+    import threading
+    import time
+
+    from authgate import Auth
+    from authgate.mail import MailDeliveryError
+    from authgate.models import utcnow
+    from tests.core.conftest import FAST_HASHING, PASSWORD
+
+    class ServerMailer:
+        synchronous = False
+
+        def __init__(self) -> None:
+            self.fail = False
+            self.kinds: list[str] = []
+
+        def send(self, message: Any) -> None:
+            if self.fail:
+                raise MailDeliveryError("down", retryable=True)
+            self.kinds.append(message.kind)
+
+    mailer = ServerMailer()
+    later = [0]  # seconds the clock is moved on (past the retry delay)
+    auth = Auth("s" * 32, store=store, send_email=mailer, **FAST_HASHING,
+                clock=lambda: utcnow() + dt.timedelta(seconds=later[0]))  # fmt: skip
+    auth.outbox.poll_interval = 0.05
+    released: list[str] = []
+    original = store.release_thread
+
+    def release() -> None:
+        released.append(threading.current_thread().name)
+        original()
+
+    store.release_thread = release
+    try:
+        user = auth.sign_up("alice@example.com", PASSWORD).user
+        auth.mail.flush()
+        assert mailer.kinds == ["welcome"]
+        assert [name.startswith("authgate-mail") for name in released] == [True]
+        mailer.fail = True
+        auth.change_password(user, PASSWORD, "new staple battery horse")
+        auth.mail.flush()
+        mailer.fail = False
+        later[0] = 61
+        deadline = time.monotonic() + 10
+        while mailer.kinds != ["welcome", "password_changed"] or auth.outbox.dispatching:
+            assert time.monotonic() < deadline, mailer.kinds
+            time.sleep(0.02)
+        assert "authgate-outbox" in released
+        assert threading.current_thread().name not in released
+        assert store.list_notices() == []
+    finally:
+        auth.close()

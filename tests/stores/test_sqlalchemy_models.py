@@ -17,7 +17,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from authgate import models
 from authgate.errors import UserExists
-from authgate.models import RoleMixin, SecurityEvent, SessionRecord, UserMixin, utcnow
+from authgate.models import (
+    Notice,
+    RoleMixin,
+    SecurityEvent,
+    SessionRecord,
+    UserMixin,
+    new_id,
+    utcnow,
+)
 from authgate.stores import MemoryStore, make_store
 from authgate.stores.sqlalchemy import SQLAlchemyStore, make_engine, migrate
 from tests.conftest import (
@@ -52,6 +60,7 @@ AUTHGATE_TABLES = {
     "authgate_used_tokens",
     "authgate_user_emails",
     "authgate_security_events",
+    "authgate_outbox",
 }
 
 
@@ -353,9 +362,31 @@ def test_upgrade_from_0001_keeps_the_data_and_adds_the_audit_trail(empty_databas
         alice = store.create_user({"email": "alice@example.com"}, roles=["admin"])
         assert "authgate_security_events" not in sa.inspect(store.engine).get_table_names()
         store.ensure_schema()  # what Auth() does at start
-        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0002"
+        assert migrate.current_revision(store.engine) == migrate.head_revision()
         assert store.get_user_by_email("alice@example.com").role_names == ["admin"]
         store.add_event(SecurityEvent(kind="sign_in", at=utcnow(), user_id=str(alice.id)))
+        assert [e.kind for e in store.list_events(user_id=str(alice.id))] == ["sign_in"]
+    finally:
+        store.close()
+
+
+def test_upgrade_from_0002_keeps_the_data_and_adds_the_outbox(empty_database: str) -> None:
+    migrate.upgrade(empty_database, revision="0002")
+    store = SQLAlchemyStore(empty_database)
+    try:
+        alice = store.create_user({"email": "alice@example.com"})
+        store.add_event(SecurityEvent(kind="sign_in", at=utcnow(), user_id=str(alice.id)))
+        assert "authgate_outbox" not in sa.inspect(store.engine).get_table_names()
+        store.ensure_schema()
+        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0003"
+        now = utcnow()
+        notice = Notice(
+            id=new_id(), kind="password_changed", to="alice@example.com", subject="Changed",
+            text="t" * 70_000, html="<p>changed</p>", created_at=now, next_attempt_at=now,
+        )  # fmt: skip
+        assert store.update_user(alice.id, {"username": "alice"}, outbox=[notice]) is not None
+        [stored] = store.list_notices()
+        assert stored.user_id == str(alice.id) and stored.text == notice.text  # > 64 KiB
         assert [e.kind for e in store.list_events(user_id=str(alice.id))] == ["sign_in"]
     finally:
         store.close()

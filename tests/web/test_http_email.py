@@ -393,3 +393,26 @@ def test_a_planted_unprefixed_flow_cookie_is_refused(make_client: MakeClient, ou
     r = client.post("/auth/magic-link/verify", body=f"token={quote(token)}&nonce={nonce}".encode(),
                     headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"})  # fmt: skip
     assert r.status == 303  # the page's own (__Host-) cookie works
+
+
+def test_notices_survive_a_mail_outage(mk: MakeClient, outbox: OutboxMailer) -> None:
+    """A change's notice waits in the outbox while the mailer fails, and goes out once."""
+    client = mk(notify_registered=False)
+    token = sign_up(client).json()["token"]
+    outbox.fail = True
+    r = client.post("/auth/change-password", headers=bearer(token), cookies=False,
+                    json={"current_password": PASSWORD, "new_password": NEW_PASSWORD})  # fmt: skip
+    assert r.status == 200 and r.json() == {"success": True}  # the usual answer
+    r = client.post("/auth/delete-user", headers=bearer(token), cookies=False,
+                    json={"password": NEW_PASSWORD})  # fmt: skip
+    assert r.status == 200
+    auth = client.auth  # type: ignore[attr-defined]
+    waiting = auth.outbox.pending()
+    assert sorted(n.kind for n in waiting) == ["account_deleted", "password_changed"]
+    outbox.fail = False
+    auth.outbox.close()  # resent by hand below, not by the thread
+    for notice in waiting:
+        auth.store.claim_notice(notice.id, notice.attempts, notice.created_at)  # due now
+    assert auth.outbox.flush().sent == 2
+    assert sorted(m.kind for m in outbox.messages) == ["account_deleted", "password_changed"]
+    assert auth.outbox.pending() == []

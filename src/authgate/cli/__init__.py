@@ -1,4 +1,5 @@
-"""The ``authgate`` command line: users, roles, the audit trail and the schema (SPEC §8).
+"""The ``authgate`` command line: users, roles, the audit trail, the notice outbox and the
+schema (SPEC §8).
 
 Usage::
 
@@ -8,6 +9,7 @@ Usage::
     authgate users create admin@example.com --role admin     # prompts for the password
     authgate users list
     authgate audit list --user admin@example.com --since 7d
+    authgate mail outbox                                     # notices waiting to be sent
 
 The database comes from ``--database-url URL`` or ``AUTHGATE_DATABASE_URL``;
 any other ``AUTHGATE_<NAME>`` environment variable is read as a setting (an
@@ -21,8 +23,8 @@ configuration error. Set ``AUTHGATE_DEBUG=1`` to also see the traceback of an
 unexpected error.
 
 One module per command group: :mod:`~authgate.cli.users`,
-:mod:`~authgate.cli.roles`, :mod:`~authgate.cli.db`, :mod:`~authgate.cli.audit`
-and :mod:`~authgate.cli.demo`, over :mod:`~authgate.cli.base` (errors, the
+:mod:`~authgate.cli.roles`, :mod:`~authgate.cli.db`, :mod:`~authgate.cli.audit`,
+:mod:`~authgate.cli.mail` and :mod:`~authgate.cli.demo`, over :mod:`~authgate.cli.base` (errors, the
 per-invocation ``Auth``, output helpers); :mod:`~authgate.cli.app` assembles
 them. Framework integrations mount the same commands with their own
 :class:`~authgate.Auth` through :func:`make_cli`::

@@ -18,6 +18,7 @@ from authgate.auth import Auth
 from authgate.cli.audit import audit_group
 from authgate.cli.base import CONTEXT_SETTINGS, RUNTIME_KEY, AuthGateGroup, Runtime
 from authgate.cli.db import db_group
+from authgate.cli.mail import mail_group
 from authgate.cli.roles import roles_group
 from authgate.cli.users import users_group
 
@@ -36,8 +37,8 @@ def make_cli(get_auth: Callable[[], Auth] | None = None) -> AuthGateGroup:
             standalone program does.
 
     Returns:
-        A fresh group with the ``users``, ``roles``, ``db`` and ``audit``
-        subgroups; the caller may add or remove commands without affecting
+        A fresh group with the ``users``, ``roles``, ``db``, ``audit`` and
+        ``mail`` subgroups; the caller may add or remove commands without affecting
         other groups.
 
     Examples:
@@ -62,7 +63,7 @@ def make_cli(get_auth: Callable[[], Auth] | None = None) -> AuthGateGroup:
         @click.version_option(__version__, "--version", prog_name="authgate")
         @click.pass_context
         def standalone(ctx: click.Context, database_url: str | None) -> None:
-            """Manage authgate users, roles, the audit trail and the database schema."""
+            """Manage authgate users, roles, the audit trail, the notice outbox and the schema."""
             state = Runtime(database_url=database_url)
             ctx.meta[RUNTIME_KEY] = state
             ctx.call_on_close(state.close)
@@ -74,10 +75,10 @@ def make_cli(get_auth: Callable[[], Auth] | None = None) -> AuthGateGroup:
         @click.group(cls=AuthGateGroup, name="authgate", context_settings=CONTEXT_SETTINGS)
         @click.pass_context
         def mounted(ctx: click.Context) -> None:
-            """Manage authgate users, roles, the audit trail and the database schema."""
+            """Manage authgate users, roles, the audit trail, the notice outbox and the schema."""
             ctx.meta[RUNTIME_KEY] = Runtime(get_auth=provider)
 
         group = mounted
-    for subgroup in (users_group(), roles_group(), db_group(), audit_group()):
+    for subgroup in (users_group(), roles_group(), db_group(), audit_group(), mail_group()):
         group.add_command(subgroup)
     return group

@@ -3,7 +3,7 @@
 The tables and columns are those of the SQLAlchemy default models
 (``authgate_users``, ``authgate_roles``, ``authgate_user_roles``,
 ``authgate_sessions``, ``authgate_used_tokens``, ``authgate_user_emails``,
-``authgate_security_events``),
+``authgate_security_events``, ``authgate_outbox``),
 so one database can be shared with a SQLAlchemy service.
 
 :class:`User` and :class:`Role` are built on :class:`~authgate.UserMixin` and
@@ -26,7 +26,16 @@ from django.db import models
 from authgate.django.fields import CanonicalField, UTCDateTimeField
 from authgate.models import RoleMixin, UserMixin, new_id, new_stamp, utcnow
 
-__all__ = ["Role", "SecurityEvent", "Session", "UsedToken", "User", "UserEmail", "UserRole"]
+__all__ = [
+    "OutboxNotice",
+    "Role",
+    "SecurityEvent",
+    "Session",
+    "UsedToken",
+    "User",
+    "UserEmail",
+    "UserRole",
+]
 
 #: Attribute holding a user's loaded roles (filled by the store's prefetch).
 ROLES_CACHE = "_authgate_roles"
@@ -275,3 +284,32 @@ class SecurityEvent(models.Model):  # type: ignore[misc]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.outcome} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class OutboxNotice(models.Model):  # type: ignore[misc]
+    """A rendered security notice waiting for a mailer (:mod:`authgate.outbox`).
+
+    No foreign key: "your account was deleted" outlives the user it tells.
+    """
+
+    id = models.CharField(primary_key=True, max_length=36)
+    kind = models.CharField(max_length=64)
+    user_id = models.CharField(max_length=64, null=True, blank=True)
+    recipient = models.CharField(max_length=320)
+    sender = models.CharField(max_length=320, null=True, blank=True)
+    subject = models.TextField()
+    body_text = models.TextField()
+    body_html = models.TextField()
+    headers = models.TextField(null=True, blank=True)
+    created_at = UTCDateTimeField()
+    next_attempt_at = UTCDateTimeField()
+    attempts = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "authgate_outbox"
+        indexes: ClassVar[list[Any]] = [
+            models.Index(fields=["next_attempt_at"], name="ix_authgate_outbox_due")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to user {self.user_id or '-'} ({self.attempts} attempts)"

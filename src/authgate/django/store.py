@@ -24,6 +24,7 @@ from django.db.models import Prefetch
 
 from authgate.django.models import (
     ROLES_CACHE,
+    OutboxNotice,
     Role,
     SecurityEvent as EventRow,
     Session,
@@ -35,6 +36,7 @@ from authgate.django.models import (
 from authgate.errors import UserExists, ValidationError
 from authgate.models import (
     EmailRecord,
+    Notice,
     SecurityEvent,
     SessionRecord,
     canonical_email,
@@ -46,6 +48,8 @@ from authgate.stores._common import (
     constraint_name,
     database_identity,
     event_row,
+    notice_of,
+    notice_row,
     permissions_text,
     unavailable,
 )
@@ -113,8 +117,8 @@ def _equal(name: str, value: Any) -> dict[str, Any]:
 
 
 class DjangoStore:
-    """Every store protocol (users, roles, sessions, token claims, emails, security events)
-    with the Django ORM.
+    """Every store protocol (users, roles, sessions, token claims, emails, security events,
+    the notice outbox) with the Django ORM.
 
     Args:
         using: the database alias; by default the one the database routers
@@ -154,8 +158,11 @@ class DjangoStore:
 
     # -- users ------------------------------------------------------------------
 
-    def create_user(self, fields: Mapping[str, Any], roles: Sequence[str] = ()) -> Any:
-        """Insert a user and their role links (missing roles are created) in one transaction.
+    def create_user(
+        self, fields: Mapping[str, Any], roles: Sequence[str] = (), *, outbox: Sequence[Notice] = ()
+    ) -> Any:
+        """Insert a user, their role links (missing roles are created) and the ``outbox``
+        notices in one transaction.
 
         Raises:
             UserExists: the canonical email or username is taken (``field`` says which).
@@ -179,6 +186,7 @@ class DjangoStore:
                 [UserRole(user=user, role=role) for role in found]
             )
             user.roles = found
+            self._store_notices(outbox, user.pk)
             return user
 
         return self._write(work, retry=bool(names))
@@ -255,11 +263,14 @@ class DjangoStore:
         user_id: Any,
         changes: Mapping[str, Any],
         expect: Mapping[str, Any] | None = None,
+        *,
+        outbox: Sequence[Notice] = (),
     ) -> Any | None:
-        """Apply ``changes`` in one ``UPDATE ... WHERE id = %s AND <expect>``.
+        """Apply ``changes`` in one ``UPDATE ... WHERE id = %s AND <expect>``, and store the
+        ``outbox`` notices in the same transaction if it matched.
 
         Returns the reloaded user, or ``None`` when the user does not exist or
-        an expected value no longer holds (then nothing changed).
+        an expected value no longer holds (then nothing changed, no notice is kept).
 
         Raises:
             UserExists: the new email or username is taken.
@@ -288,12 +299,14 @@ class DjangoStore:
                     return None
             elif not matched.exists():
                 return None
+            self._store_notices(outbox, key)
             return self._users().filter(pk=key).first()
 
         return self._write(work)
 
-    def delete_user(self, user_id: Any) -> bool:
-        """Delete the user with their sessions, role links and extra email addresses."""
+    def delete_user(self, user_id: Any, *, outbox: Sequence[Notice] = ()) -> bool:
+        """Delete the user with their sessions, role links and extra email addresses, and
+        store the ``outbox`` notices in the same transaction if the user existed."""
         try:
             key = _key(user_id)
         except _Invalid:
@@ -301,7 +314,10 @@ class DjangoStore:
 
         def work() -> bool:
             _, per_model = User.objects.using(self.using).filter(pk=key).delete()
-            return bool(per_model.get(User._meta.label, 0))
+            if not per_model.get(User._meta.label, 0):
+                return False
+            self._store_notices(outbox, key)
+            return True
 
         return self._write(work)
 
@@ -543,12 +559,19 @@ class DjangoStore:
         return self._write(lambda: bool(owned.delete()[0] == 1))
 
     def swap_primary_email(
-        self, user_id: Any, email_id: str, expect_stamp: str, new_stamp: str
+        self,
+        user_id: Any,
+        email_id: str,
+        expect_stamp: str,
+        new_stamp: str,
+        *,
+        outbox: Sequence[Notice] = (),
     ) -> Any | None:
         """Exchange the primary address with a confirmed extra one in one transaction.
 
         Conditional on the user's security stamp (rotated to ``new_stamp``);
-        ``None`` when nothing changed.
+        ``None`` when nothing changed. The ``outbox`` notices are stored in
+        the same transaction if it happened.
 
         Raises:
             UserExists: the address became someone else's meanwhile.
@@ -581,6 +604,7 @@ class DjangoStore:
                 email_canonical=canonical_email(user.email),
                 confirmed_at=user.email_confirmed_at or found.confirmed_at,
             )
+            self._store_notices(outbox, key)
             return self._users().filter(pk=key).first()
 
         try:
@@ -654,6 +678,32 @@ class DjangoStore:
         old = EventRow.objects.using(self.using).filter(at__lt=before)
         return self._write(lambda: int(old.delete()[0]))
 
+    # -- the notice outbox --------------------------------------------------------
+
+    def add_notices(self, notices: Sequence[Notice]) -> None:
+        """Insert notices that report no change of a user, in one transaction."""
+        if notices:
+            self._write(lambda: self._store_notices(notices, None))
+
+    def list_notices(self, *, due_by: dt.datetime | None = None, limit: int = 100) -> list[Notice]:
+        """Notices, the soonest due first (then by id); with ``due_by``, only those due."""
+        query = OutboxNotice.objects.using(self.using).order_by("next_attempt_at", "id")
+        if due_by is not None:
+            query = query.filter(next_attempt_at__lte=due_by)
+        return self._read(lambda: [notice_of(row) for row in query[:limit].values()])
+
+    def claim_notice(self, notice_id: str, attempts: int, until: dt.datetime) -> bool:
+        """``UPDATE ... WHERE id = %s AND attempts = %s``: exactly one caller changes the row."""
+        matched = OutboxNotice.objects.using(self.using).filter(pk=notice_id, attempts=attempts)
+        return self._write(
+            lambda: bool(matched.update(attempts=attempts + 1, next_attempt_at=until) == 1)
+        )
+
+    def delete_notice(self, notice_id: str) -> bool:
+        """Forget a notice (sent, or given up)."""
+        found = OutboxNotice.objects.using(self.using).filter(pk=notice_id)
+        return self._write(lambda: bool(found.delete()[0]))
+
     def release_thread(self) -> None:
         """Close this thread's connection (for threads authgate starts, such as the purge)."""
         connections[self.using].close()
@@ -697,6 +747,14 @@ class DjangoStore:
         raise AssertionError("unreachable")
 
     # -- helpers ----------------------------------------------------------------
+
+    def _store_notices(self, notices: Sequence[Notice], user_id: Any) -> None:
+        """Insert ``notices`` in the caller's transaction (``user_id`` for those without one)."""
+        if notices:
+            owner = None if user_id is None else str(user_id)
+            OutboxNotice.objects.using(self.using).bulk_create(
+                [OutboxNotice(**notice_row(n, owner)) for n in notices]
+            )
 
     @staticmethod
     def _roles_prefetch(lookup: str) -> Any:

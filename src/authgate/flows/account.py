@@ -142,27 +142,34 @@ def change_password(
     new_hash = ctx.hasher.hash(new_secret)
     stamp = new_stamp()
     now = ctx.now()
+    notices = (
+        ctx.outbox.prepare("password_changed", user.email, user)
+        if ctx.settings.notify_password_changed
+        else ()
+    )
     updated = ctx.users.update_user(
         user.id,
         {"password_hash": new_hash, "security_stamp": stamp, "password_changed_at": now},
         expect=verified.expect,
+        outbox=notices,
     )
     if updated is None:  # a concurrent credential change won; ours must not silently apply
         raise InvalidCredentials("Your account changed meanwhile; please try again.")
-    if revoke_other_sessions:
-        ctx.sessions.delete_user_sessions(user.id, except_session_id=keep)
-        keepers = [keep] if keep else []
-    else:
-        keepers = [r.id for r in ctx.sessions.list_sessions(user.id)]
-    for session_id in keepers:
-        changes: dict[str, Any] = {"security_stamp": stamp}
-        if session_id == keep:
-            changes["authenticated_at"] = now
-        ctx.sessions.update_session(session_id, changes)
-    audit.record(ctx, "password_change", user=updated, client=client)
-    signals.password_changed.send(ctx.sender, user=updated)
-    if ctx.settings.notify_password_changed:
-        ctx.mail.send("password_changed", updated.email, updated)
+    try:  # the change is committed: its notice goes out whatever fails from here on
+        if revoke_other_sessions:
+            ctx.sessions.delete_user_sessions(user.id, except_session_id=keep)
+            keepers = [keep] if keep else []
+        else:
+            keepers = [r.id for r in ctx.sessions.list_sessions(user.id)]
+        for session_id in keepers:
+            changes: dict[str, Any] = {"security_stamp": stamp}
+            if session_id == keep:
+                changes["authenticated_at"] = now
+            ctx.sessions.update_session(session_id, changes)
+        audit.record(ctx, "password_change", user=updated, client=client)
+        signals.password_changed.send(ctx.sender, user=updated)
+    finally:
+        ctx.outbox.deliver(notices, updated)
     return updated
 
 
@@ -190,15 +197,21 @@ def change_username(
     old = user.username
     if old == username:
         return user
-    updated = ctx.users.update_user(user.id, {"username": username})
+    notices = (
+        ctx.outbox.prepare(
+            "username_changed", user.email, user, old_username=old, new_username=username
+        )
+        if ctx.settings.notify_username_changed
+        else ()
+    )
+    updated = ctx.users.update_user(user.id, {"username": username}, outbox=notices)
     if updated is None:
         raise UserNotFound()
-    audit.record(ctx, "username_change", user=updated, client=client)
-    signals.username_changed.send(ctx.sender, user=updated, old_username=old)
-    if ctx.settings.notify_username_changed:
-        ctx.mail.send(
-            "username_changed", updated.email, updated, old_username=old, new_username=username
-        )
+    try:  # the change is committed: its notice goes out whatever fails from here on
+        audit.record(ctx, "username_change", user=updated, client=client)
+        signals.username_changed.send(ctx.sender, user=updated, old_username=old)
+    finally:
+        ctx.outbox.deliver(notices, updated)
     return updated
 
 
@@ -235,9 +248,15 @@ def delete_account(
         user = verify_current_password(ctx, user, password, "password", client,
                                        kind="account_delete").user  # fmt: skip
     forget_user_sessions(ctx, user)
-    if not ctx.users.delete_user(user.id):
+    notices = (
+        ctx.outbox.prepare("account_deleted", user.email, user)
+        if ctx.settings.notify_account_deleted
+        else ()
+    )
+    if not ctx.users.delete_user(user.id, outbox=notices):
         raise UserNotFound()
-    audit.record(ctx, "account_delete", user=user, client=client)
-    signals.user_deleted.send(ctx.sender, user=user, actor="user")
-    if ctx.settings.notify_account_deleted:
-        ctx.mail.send("account_deleted", user.email, user)
+    try:  # the account is gone: its notice goes out whatever fails from here on
+        audit.record(ctx, "account_delete", user=user, client=client)
+        signals.user_deleted.send(ctx.sender, user=user, actor="user")
+    finally:
+        ctx.outbox.deliver(notices, user)

@@ -58,7 +58,7 @@ def change_email(
         return
     owner = ctx.users.get_user_by_email(canonical)
     if owner is not None:
-        ctx.mail.send("registration_attempt", owner.email, owner)
+        ctx.outbox.send("registration_attempt", owner.email, owner)
         return
     token = ctx.email_tokens.issue(PURPOSE, user.id, fingerprint(PURPOSE, user), {"email": address})
     ctx.mail.send(
@@ -74,19 +74,28 @@ def complete_change(ctx: Context, user: Any, stamp: str, data: dict[str, Any]) -
     if not isinstance(new_email, str):
         raise InvalidToken()
     old_email = user.email
+    notices = (
+        ctx.outbox.prepare(
+            "email_changed", old_email, user, old_email=old_email, new_email=new_email
+        )
+        if ctx.settings.notify_email_changed
+        else ()
+    )
     try:
         updated = ctx.users.update_user(
             user.id,
             {"email": new_email, "email_confirmed_at": ctx.now(), "security_stamp": new_stamp()},
             expect={"security_stamp": stamp},
+            outbox=notices,
         )
     except UserExists:  # taken since the link was sent
         raise InvalidToken("That address is no longer available.") from None
     if updated is None:
         raise InvalidToken()
-    ctx.sessions.delete_user_sessions(user.id)
-    audit.record(ctx, "email_change", user=updated)
-    signals.email_changed.send(ctx.sender, user=updated, old_email=old_email)
-    if ctx.settings.notify_email_changed:
-        ctx.mail.send("email_changed", old_email, updated, old_email=old_email, new_email=new_email)
+    try:  # the address changed: its notice goes out whatever fails from here on
+        ctx.sessions.delete_user_sessions(user.id)
+        audit.record(ctx, "email_change", user=updated)
+        signals.email_changed.send(ctx.sender, user=updated, old_email=old_email)
+    finally:
+        ctx.outbox.deliver(notices, updated)
     return updated

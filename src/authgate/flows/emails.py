@@ -76,7 +76,7 @@ def add_email(
         owner = ctx.users.get_user(extra.user_id)
     if owner is not None:
         if str(owner.id) != str(user.id):
-            ctx.mail.send("registration_attempt", address, owner)
+            ctx.outbox.send("registration_attempt", address, owner)
         return
     try:
         record = store.add_email(user.id, address)
@@ -139,15 +139,31 @@ def make_primary(
     store = ctx.emails
     if not isinstance(email_id, str):
         raise ValidationError(fields={"email_id": "invalid"})
+    refused = ValidationError(
+        "Only a confirmed address of yours can become primary.", fields={"email_id": "invalid"}
+    )
+    record = store.get_email(email_id)
+    if record is None or record.user_id != str(user.id) or record.confirmed_at is None:
+        raise refused
     old_email = user.email
-    updated = store.swap_primary_email(user.id, email_id, verified.stamp, new_stamp())
+    # The swap is conditional on the stamp read with the user: the address read
+    # here is the one it makes primary (another swap would have rotated the stamp).
+    notices = (
+        ctx.outbox.prepare(
+            "email_changed", old_email, user, old_email=old_email, new_email=record.email
+        )
+        if ctx.settings.notify_email_changed
+        else ()
+    )
+    updated = store.swap_primary_email(
+        user.id, email_id, verified.stamp, new_stamp(), outbox=notices
+    )
     if updated is None:
-        raise ValidationError("Only a confirmed address of yours can become primary.",
-                              fields={"email_id": "invalid"})  # fmt: skip
-    ctx.sessions.delete_user_sessions(user.id)
-    audit.record(ctx, "email_make_primary", user=updated, client=client)
-    signals.email_changed.send(ctx.sender, user=updated, old_email=old_email)
-    if ctx.settings.notify_email_changed:
-        ctx.mail.send("email_changed", old_email, updated, old_email=old_email,
-                      new_email=updated.email)  # fmt: skip
+        raise refused
+    try:  # the address changed: its notice goes out whatever fails from here on
+        ctx.sessions.delete_user_sessions(user.id)
+        audit.record(ctx, "email_make_primary", user=updated, client=client)
+        signals.email_changed.send(ctx.sender, user=updated, old_email=old_email)
+    finally:
+        ctx.outbox.deliver(notices, updated)
     return updated

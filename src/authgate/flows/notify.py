@@ -16,19 +16,25 @@ Policy (SPEC §7, SECURITY.md R6/F6), decided once here:
   user id and a reference, and reported through the ``mail_failed`` signal.
   It is retryable: every flow that sends a link can be asked again
   (resend confirmation, forgot password, magic link...).
+* Notices, the emails that carry no link to use ("your password was
+  changed"...), go through the durable outbox instead (:mod:`authgate.outbox`):
+  stored with the change, sent at once, resent until a mailer takes them.
+  Emails with a live link are never stored: their token must not be.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
 import warnings
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from authgate import signals
-from authgate.mail import Mailer, as_mailer
+from authgate.mail import EmailMessage, Mailer, as_mailer
 from authgate.mail.console import ConsoleMailer
 from authgate.mail.render import EmailRenderer
 from authgate.settings import InsecureSettingWarning, Settings
@@ -64,10 +70,23 @@ class MailService:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pending: set[Future[None]] = set()
+        self._listeners: list[Callable[[], None]] = []
 
     def use(self, mailer: Any) -> None:
         """Deliver through ``mailer`` (an object with ``send`` or a callable) from now on."""
         self.mailer = self._mailer(mailer)
+        for listener in list(self._listeners):
+            listener()
+
+    def on_use(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` each time :meth:`use` changes the mailer."""
+        self._listeners.append(listener)
+
+    @property
+    def sends(self) -> bool:
+        """Whether emails really leave: a mailer is configured, or ``debug`` is on (then
+        printing them is what the developer wants)."""
+        return self.settings.debug or not self.prints_to_console
 
     def _mailer(self, mailer: Any) -> Mailer:
         # The default console mailer shows links only in debug (finding U9).
@@ -112,15 +131,77 @@ class MailService:
     def send(self, kind: str, to: str, user: Any, **context: Any) -> None:
         """Render ``kind`` for ``to`` and deliver it (in the background unless synchronous)."""
         self.warn_if_console()
+        self.run(functools.partial(self._deliver, kind, to, user, context))
+
+    def run(self, task: Callable[[], None]) -> None:
+        """Run a delivery ``task``: now if the mailer is synchronous, else in the mail threads."""
         if self.synchronous:
-            self._deliver(kind, to, user, context)
+            task()
             return
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="authgate-mail")
-            future = self._pool.submit(self._deliver, kind, to, user, context)
+            future = self._pool.submit(task)
             self._pending.add(future)
         future.add_done_callback(self._pending.discard)
+
+    def render(self, kind: str, to: str, user: Any, **context: Any) -> EmailMessage | None:
+        """Render ``kind`` for ``to`` now; ``None`` (logged and signalled) if that fails.
+
+        A template the app broke must not fail the change the email reports.
+        """
+        try:
+            return self.renderer.render(kind, to, user, **context)
+        except Exception as exc:
+            self.report_failure(kind, user, exc)
+            return None
+
+    def report_failure(
+        self,
+        kind: str,
+        user: Any,
+        error: Exception,
+        *,
+        user_id: Any = None,
+        retry_in: int | None = None,
+        attempts: int | None = None,
+    ) -> str:
+        """Log a failed email on ``authgate.mail`` and send ``mail_failed``; returns the reference.
+
+        Args:
+            kind: the email kind.
+            user: the user it is about (``None`` if not at hand).
+            error: what failed (only its type is logged: never the message,
+                which may quote the email).
+            user_id: the user's id when ``user`` is ``None``.
+            retry_in: seconds until the outbox sends it again (logged at
+                WARNING); ``None`` when it is not (ERROR).
+            attempts: a notice given up after this many deliveries (ERROR).
+        """
+        ref = uuid.uuid4().hex[:12]
+        if user_id is None:
+            user_id = getattr(user, "id", None)
+        if retry_in is not None:
+            logger.warning(
+                "could not deliver %s email to user %s (ref %s): %s; it stays in the outbox "
+                "and is sent again in %d s",
+                kind, user_id, ref, type(error).__name__, retry_in,
+            )  # fmt: skip
+        elif attempts is not None:
+            logger.error(
+                "could not deliver %s email to user %s (ref %s): %s; gave up after %d attempts",
+                kind, user_id, ref, type(error).__name__, attempts,
+            )  # fmt: skip
+        else:
+            logger.error(
+                "could not deliver %s email to user %s (ref %s): %s",
+                kind, user_id, ref, type(error).__name__,
+            )  # fmt: skip
+        try:
+            signals.mail_failed.send(self._sender, user=user, kind=kind, error=error, ref=ref)
+        except Exception:  # a receiver's bug must not stop the mail threads
+            logger.exception("a mail_failed receiver raised")
+        return ref
 
     def flush(self, timeout: float | None = 10.0) -> None:
         """Wait until every email handed over so far has been delivered (or failed)."""
@@ -133,13 +214,7 @@ class MailService:
             message = self.renderer.render(kind, to, user, **context)
             self.mailer.send(message)
         except Exception as exc:
-            ref = uuid.uuid4().hex[:12]
-            user_id = getattr(user, "id", None)
-            logger.error(
-                "could not deliver %s email to user %s (ref %s): %s",
-                kind, user_id, ref, type(exc).__name__,
-            )  # fmt: skip
-            signals.mail_failed.send(self._sender, user=user, kind=kind, error=exc, ref=ref)
+            self.report_failure(kind, user, exc)
 
     def close(self) -> None:
         """Deliver what is pending and stop the background threads."""

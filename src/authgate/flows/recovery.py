@@ -77,17 +77,27 @@ def reset_password(
     }
     if user.email_confirmed_at is None:  # the link proved the address
         changes["email_confirmed_at"] = ctx.now()
-    updated = ctx.users.update_user(user.id, changes, expect={"security_stamp": stamp})
-    if updated is None or not ctx.tokens.claim_token(
-        payload.jti, PURPOSE, payload.user_id, payload.expires_at, ctx.now()
-    ):
+    notices = (
+        ctx.outbox.prepare("password_reset", user.email, user)
+        if ctx.settings.notify_password_reset
+        else ()
+    )
+    updated = ctx.users.update_user(
+        user.id, changes, expect={"security_stamp": stamp}, outbox=notices
+    )
+    if updated is None:
         raise InvalidToken()
-    ctx.sessions.delete_user_sessions(user.id)
-    ctx.throttle.clear(account_key(updated))
-    audit.record(ctx, "password_reset", user=updated, client=client)
-    signals.password_reset.send(ctx.sender, user=updated)
-    if ctx.settings.notify_password_reset:
-        ctx.mail.send("password_reset", updated.email, updated)
+    try:  # the password changed: its notice goes out whatever fails from here on
+        if not ctx.tokens.claim_token(
+            payload.jti, PURPOSE, payload.user_id, payload.expires_at, ctx.now()
+        ):
+            raise InvalidToken()
+        ctx.sessions.delete_user_sessions(user.id)
+        ctx.throttle.clear(account_key(updated))
+        audit.record(ctx, "password_reset", user=updated, client=client)
+        signals.password_reset.send(ctx.sender, user=updated)
+    finally:
+        ctx.outbox.deliver(notices, updated)
     if ctx.settings.login_after_reset:
         return start_session(ctx, updated, stamp=rotated, client=client)
     return AuthResult(user=updated, token=None)

@@ -27,7 +27,7 @@ from authgate.flows.validation import (
     valid_email,
     valid_username,
 )
-from authgate.models import canonical_email
+from authgate.models import Notice, canonical_email
 from authgate.results import AuthResult
 from authgate.stores._common import primary_key
 
@@ -108,8 +108,16 @@ def sign_up(
         "is_active": True,
         "email_confirmed_at": ctx.now() if invitation is not None else None,
     }
+    needs_confirmation = settings.confirmable and values["email_confirmed_at"] is None
+    notices: tuple[Notice, ...] = ()
+    if not needs_confirmation and settings.notify_registered:
+        # Stored with the user; rendered for the user about to be created.
+        notices = ctx.outbox.prepare(
+            "welcome", clean_email, ctx.user_model(**{**values, "password_hash": None}),
+            new_user=True,
+        )  # fmt: skip
     try:
-        user = ctx.users.create_user(values)
+        user = ctx.users.create_user(values, outbox=notices)
     except UserExists as exc:
         if settings.confirmable and exc.field == "email":
             # Same shape, same status, no token: indistinguishable from a new sign-up;
@@ -121,7 +129,7 @@ def sign_up(
             if owner is not None and within_send_limit(
                 ctx, "registration_attempt", owner.email_canonical
             ):
-                ctx.mail.send("registration_attempt", owner.email, owner)
+                ctx.outbox.send("registration_attempt", owner.email, owner)
             return AuthResult(user=_look_alike(ctx, values), token=None)
         raise
     if invitation is not None:
@@ -132,17 +140,17 @@ def sign_up(
             invitations.claim_invitation(ctx, invitation)
         except InvalidToken:
             ctx.users.delete_user(user.id)
+            ctx.outbox.discard(notices)
             raise
 
-    audit.record(ctx, "sign_up", user=user, client=client)
-    needs_confirmation = settings.confirmable and user.email_confirmed_at is None
-    if needs_confirmation:
+    try:  # the account exists: its welcome goes out whatever fails from here on
+        audit.record(ctx, "sign_up", user=user, client=client)
         # Counted like a resend: the sign-up's link and the resends share one
         # per-address hourly limit (a brand-new address is always within it).
-        if within_send_limit(ctx, "confirm_email", user.email_canonical):
+        if needs_confirmation and within_send_limit(ctx, "confirm_email", user.email_canonical):
             send_confirmation_to(ctx, user)
-    elif settings.notify_registered:
-        ctx.mail.send("welcome", user.email, user)
+    finally:
+        ctx.outbox.deliver(notices, user)
     if needs_confirmation and not settings.login_without_confirmation:
         result = AuthResult(user=user, token=None)
     else:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Column, inspect
 
 from authgate.errors import ServiceUnavailable, ValidationError
+from authgate.models import Notice
 
 log = logging.getLogger("authgate.store")
 
@@ -175,3 +176,43 @@ def event_row(event: Any) -> dict[str, Any]:
         "user_agent": event.user_agent,
         "details": json.dumps(event.details, separators=(",", ":")) if event.details else None,
     }
+
+
+def notice_row(notice: Notice, user_id: str | None = None) -> dict[str, Any]:
+    """The columns of a :class:`~authgate.models.Notice` row (headers as compact JSON).
+
+    ``user_id`` is used when the notice has none (the user being created).
+    """
+    return {
+        "id": notice.id,
+        "kind": notice.kind,
+        "user_id": notice.user_id if notice.user_id is not None else user_id,
+        "recipient": notice.to,
+        "sender": notice.sender,
+        "subject": notice.subject,
+        "body_text": notice.text,
+        "body_html": notice.html,
+        "headers": json.dumps(notice.headers, separators=(",", ":")) if notice.headers else None,
+        "created_at": notice.created_at,
+        "next_attempt_at": notice.next_attempt_at,
+        "attempts": notice.attempts,
+    }
+
+
+def notice_of(row: Any) -> Notice:
+    """The :class:`~authgate.models.Notice` of a row (a mapping of :func:`notice_row`'s columns)."""
+    headers = row["headers"]
+    return Notice(
+        id=row["id"],
+        kind=row["kind"],
+        to=row["recipient"],
+        subject=row["subject"],
+        text=row["body_text"],
+        html=row["body_html"],
+        created_at=row["created_at"],
+        next_attempt_at=row["next_attempt_at"],
+        user_id=row["user_id"],
+        sender=row["sender"],
+        headers=json.loads(headers) if headers else {},
+        attempts=int(row["attempts"]),
+    )

@@ -14,6 +14,11 @@ follows, checked by ``tests/stores/test_contract.py``:
 * An unreachable or failing backend raises :class:`~authgate.errors.ServiceUnavailable`,
   never a driver exception, and never with the URL or driver text in the message.
 * Returned users are instances of ``user_model`` whose ``roles`` are loaded.
+* A write that makes a change users are told about (``create_user``,
+  ``update_user``, ``delete_user``, ``swap_primary_email``) takes the notices
+  of that change (``outbox=``) and stores them in the same transaction: a
+  crash after the commit cannot lose them, and a write that fails or is
+  refused by its condition leaves none behind (:class:`OutboxStore`).
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from authgate.models import EmailRecord, SecurityEvent, SessionRecord
+from authgate.models import EmailRecord, Notice, SecurityEvent, SessionRecord
 
 __all__ = [
     "AuditStore",
     "EmailStore",
+    "OutboxStore",
     "RoleStore",
     "SessionStore",
     "Store",
@@ -41,11 +47,15 @@ class UserStore(Protocol):
 
     user_model: type[Any]
 
-    def create_user(self, fields: Mapping[str, Any], roles: Sequence[str] = ()) -> Any:
+    def create_user(
+        self, fields: Mapping[str, Any], roles: Sequence[str] = (), *, outbox: Sequence[Notice] = ()
+    ) -> Any:
         """Insert a user with ``fields`` (model attribute names) and the named roles.
 
         Missing roles are created. Raises ``UserExists(field=...)`` when the
-        canonical email or username is taken.
+        canonical email or username is taken. The ``outbox`` notices are
+        stored in the same transaction; one without a ``user_id`` gets the
+        new user's.
         """
 
     def get_user(self, user_id: Any) -> Any | None:
@@ -72,6 +82,8 @@ class UserStore(Protocol):
         user_id: Any,
         changes: Mapping[str, Any],
         expect: Mapping[str, Any] | None = None,
+        *,
+        outbox: Sequence[Notice] = (),
     ) -> Any | None:
         """Apply ``changes`` in one conditional write and return the updated user.
 
@@ -79,11 +91,16 @@ class UserStore(Protocol):
         still has the given value (compare-and-swap); otherwise nothing
         changes and ``None`` is returned. ``None`` is also returned when the
         user does not exist. Setting ``email`` or ``username`` also sets its
-        canonical column; a clash raises ``UserExists``.
+        canonical column; a clash raises ``UserExists``. The ``outbox``
+        notices are stored in the same transaction, only if the user changed.
         """
 
-    def delete_user(self, user_id: Any) -> bool:
-        """Delete the user and everything that belongs to them (sessions, role links)."""
+    def delete_user(self, user_id: Any, *, outbox: Sequence[Notice] = ()) -> bool:
+        """Delete the user and everything that belongs to them (sessions, role links).
+
+        The ``outbox`` notices are stored in the same transaction, only if
+        the user existed (they are kept after the user is gone).
+        """
 
     def reserve_user_id(self) -> Any:
         """An id the storage itself would give a new user, spent so no user ever gets it.
@@ -212,13 +229,21 @@ class EmailStore(Protocol):
         """Remove one of the user's extra addresses."""
 
     def swap_primary_email(
-        self, user_id: Any, email_id: str, expect_stamp: str, new_stamp: str
+        self,
+        user_id: Any,
+        email_id: str,
+        expect_stamp: str,
+        new_stamp: str,
+        *,
+        outbox: Sequence[Notice] = (),
     ) -> Any | None:
         """Make a confirmed extra address the primary one and keep the old primary as extra.
 
         One transaction, conditional on the user's stamp (rotated to
         ``new_stamp``); returns the updated user or ``None`` (nothing changed).
-        ``UserExists`` if the address became someone else's meanwhile.
+        ``UserExists`` if the address became someone else's meanwhile. The
+        ``outbox`` notices are stored in the same transaction, only if the
+        swap happened.
         """
 
 
@@ -253,7 +278,42 @@ class AuditStore(Protocol):
         """Delete events strictly older than ``before``; returns how many."""
 
 
-class Store(UserStore, RoleStore, SessionStore, TokenStore, EmailStore, AuditStore, Protocol):
+@runtime_checkable
+class OutboxStore(Protocol):
+    """The notice outbox: rendered notices waiting for a mailer (:mod:`authgate.outbox`).
+
+    Notices are written by the user writes above (``outbox=``) or by
+    :meth:`add_notices`; each is sent by whoever claims it
+    (:meth:`claim_notice`) and deleted once a mailer accepted it.
+    """
+
+    def add_notices(self, notices: Sequence[Notice]) -> None:
+        """Store notices that report no change of a user (one transaction)."""
+
+    def list_notices(self, *, due_by: dt.datetime | None = None, limit: int = 100) -> list[Notice]:
+        """Stored notices, the soonest due first (then by id), at most ``limit``.
+
+        With ``due_by``, only those whose ``next_attempt_at`` is at or before
+        it. Uses the ``next_attempt_at`` index.
+        """
+
+    def claim_notice(self, notice_id: str, attempts: int, until: dt.datetime) -> bool:
+        """Claim a notice for one delivery: one conditional write.
+
+        Only if it still has ``attempts`` attempts (every claim adds one, so a
+        notice someone else claimed since it was read is refused), it gets
+        ``attempts + 1`` and ``next_attempt_at = until`` (nobody else sends it
+        before then, and it is sent again from then on unless deleted).
+        ``True`` for exactly one of any number of concurrent callers.
+        """
+
+    def delete_notice(self, notice_id: str) -> bool:
+        """Forget a notice (delivered, or given up); ``False`` if it was not there."""
+
+
+class Store(
+    UserStore, RoleStore, SessionStore, TokenStore, EmailStore, AuditStore, OutboxStore, Protocol
+):
     """A backend that provides everything (memory, SQLAlchemy, Django ORM)."""
 
     def close(self) -> None:

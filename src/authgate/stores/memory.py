@@ -20,6 +20,7 @@ from typing import Any
 from authgate.errors import UserExists, ValidationError
 from authgate.models import (
     EmailRecord,
+    Notice,
     Role,
     SecurityEvent,
     SessionRecord,
@@ -70,10 +71,13 @@ class MemoryStore:
         self._emails: dict[str, EmailRecord] = {}
         self._events: list[SecurityEvent] = []
         self._event_ids = itertools.count(1)
+        self._notices: dict[str, Notice] = {}
 
     # -- users ------------------------------------------------------------------
 
-    def create_user(self, fields: Mapping[str, Any], roles: Sequence[str] = ()) -> Any:
+    def create_user(
+        self, fields: Mapping[str, Any], roles: Sequence[str] = (), *, outbox: Sequence[Notice] = ()
+    ) -> Any:
         """Insert a user; see :meth:`authgate.stores.base.UserStore.create_user`."""
         if not fields.get("email"):
             raise ValidationError(fields={"email": "required"})
@@ -83,6 +87,7 @@ class MemoryStore:
             user.roles = [self._role_or_create(name) for name in sorted(set(roles))]
             self._users[user.id] = user
             self._index(user)
+            self._keep_notices(outbox, user)
             return user
 
     def get_user(self, user_id: Any) -> Any | None:
@@ -149,6 +154,8 @@ class MemoryStore:
         user_id: Any,
         changes: Mapping[str, Any],
         expect: Mapping[str, Any] | None = None,
+        *,
+        outbox: Sequence[Notice] = (),
     ) -> Any | None:
         """Compare-and-swap update; see :meth:`authgate.stores.base.UserStore.update_user`."""
         check_attributes(self.user_model, changes, writable=True)
@@ -168,10 +175,11 @@ class MemoryStore:
             for key, value in changes.items():
                 setattr(user, key, value)
             self._index(user)
+            self._keep_notices(outbox, user)
             return user
 
-    def delete_user(self, user_id: Any) -> bool:
-        """Delete the user and their sessions."""
+    def delete_user(self, user_id: Any, *, outbox: Sequence[Notice] = ()) -> bool:
+        """Delete the user and their sessions (the ``outbox`` notices stay)."""
         with self._lock:
             user = self._users.pop(self._user_key(user_id), None)
             if user is None:
@@ -180,6 +188,7 @@ class MemoryStore:
             self.delete_user_sessions(user.id)
             for record in [r for r in self._emails.values() if r.user_id == str(user.id)]:
                 del self._emails[record.id]
+            self._keep_notices(outbox, user)
             return True
 
     # -- roles ------------------------------------------------------------------
@@ -391,7 +400,13 @@ class MemoryStore:
             return True
 
     def swap_primary_email(
-        self, user_id: Any, email_id: str, expect_stamp: str, new_stamp: str
+        self,
+        user_id: Any,
+        email_id: str,
+        expect_stamp: str,
+        new_stamp: str,
+        *,
+        outbox: Sequence[Notice] = (),
     ) -> Any | None:
         """Exchange the primary address with a confirmed extra one, atomically."""
         with self._lock:
@@ -414,6 +429,7 @@ class MemoryStore:
             self._index(user)
             record.email, record.email_canonical = old_email, canonical_email(old_email)
             record.confirmed_at = old_confirmed or record.confirmed_at
+            self._keep_notices(outbox, user)
             return user
 
     # -- token claims -----------------------------------------------------------
@@ -482,6 +498,38 @@ class MemoryStore:
             self._events = kept
             return purged
 
+    # -- the notice outbox ---------------------------------------------------------
+
+    def add_notices(self, notices: Sequence[Notice]) -> None:
+        """Keep notices that report no change of a user."""
+        with self._lock:
+            self._keep_notices(notices, None)
+
+    def list_notices(self, *, due_by: dt.datetime | None = None, limit: int = 100) -> list[Notice]:
+        """Kept notices, the soonest due first (then by id); with ``due_by``, only those due."""
+        with self._lock:
+            found = [
+                n for n in self._notices.values() if due_by is None or n.next_attempt_at <= due_by
+            ]
+        found.sort(key=lambda n: (n.next_attempt_at, n.id))
+        return [dataclasses.replace(n, headers=dict(n.headers)) for n in found[:limit]]
+
+    def claim_notice(self, notice_id: str, attempts: int, until: dt.datetime) -> bool:
+        """Claim a notice if it still has ``attempts`` attempts; ``True`` for one caller."""
+        with self._lock:
+            notice = self._notices.get(notice_id)
+            if notice is None or notice.attempts != attempts:
+                return False
+            self._notices[notice_id] = dataclasses.replace(
+                notice, attempts=attempts + 1, next_attempt_at=until
+            )
+            return True
+
+    def delete_notice(self, notice_id: str) -> bool:
+        """Forget a notice."""
+        with self._lock:
+            return self._notices.pop(notice_id, None) is not None
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -539,6 +587,16 @@ class MemoryStore:
         if role is None:
             role = self._roles[name] = self._new(self.role_model, {"name": name})
         return role
+
+    def _keep_notices(self, notices: Sequence[Notice], user: Any) -> None:
+        """Keep copies of ``notices`` (under the lock, with the write they belong to)."""
+        for notice in notices:
+            user_id = notice.user_id
+            if user_id is None and user is not None:
+                user_id = str(user.id)
+            self._notices[notice.id] = dataclasses.replace(
+                notice, user_id=user_id, headers=dict(notice.headers)
+            )
 
     def _drop_session(self, record: SessionRecord) -> None:
         del self._sessions[record.id]

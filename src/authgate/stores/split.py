@@ -1,7 +1,7 @@
 """A store whose sessions live elsewhere: :class:`SplitStore`.
 
-``Auth(redis_url=...)`` keeps users, roles, emails and single-use claims in
-the main store and sessions in Redis. To the flows it is still one
+``Auth(redis_url=...)`` keeps users, roles, emails, single-use claims and the
+notice outbox in the main store and sessions in Redis. To the flows it is still one
 :class:`~authgate.stores.base.Store`: the session methods go to the session
 store, everything else to the main store, and deleting a user deletes their
 sessions in both.
@@ -10,10 +10,10 @@ sessions in both.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from authgate.models import SessionRecord
+from authgate.models import Notice, SessionRecord
 from authgate.stores.base import SessionStore, Store
 
 __all__ = ["SplitStore"]
@@ -40,14 +40,15 @@ class SplitStore:
     def __repr__(self) -> str:
         return f"<SplitStore {self.main!r} sessions={self.sessions!r}>"
 
-    def delete_user(self, user_id: Any) -> bool:
-        """Delete the user's sessions, then the user (and what the main store keeps of them).
+    def delete_user(self, user_id: Any, *, outbox: Sequence[Notice] = ()) -> bool:
+        """Delete the user's sessions, then the user (and what the main store keeps of them)
+        with the ``outbox`` notices.
 
         The sessions go first: if the session store is down, nothing is deleted
-        (``ServiceUnavailable``) and the call can be repeated.
+        (``ServiceUnavailable``), no notice is kept, and the call can be repeated.
         """
         self.sessions.delete_user_sessions(user_id)
-        return bool(self.main.delete_user(user_id))
+        return bool(self.main.delete_user(user_id, outbox=outbox))
 
     def close(self) -> None:
         """Close both stores."""

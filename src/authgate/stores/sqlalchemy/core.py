@@ -17,20 +17,21 @@ import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, Table, bindparam, select
+from sqlalchemy import ColumnElement, Engine, Table, bindparam, insert, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, contains_eager, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from authgate.errors import UserExists, ValidationError
-from authgate.models import Role, SessionRecord, User, tables_for
+from authgate.models import Notice, Role, SessionRecord, User, tables_for
 from authgate.stores._common import (
     INVALID_KEY,
     coerce_key,
     column_attributes,
     constraint_name,
     database_identity,
+    notice_row,
     primary_key,
     unavailable,
 )
@@ -84,6 +85,7 @@ class StoreCore:
             or tables.used_tokens is None
             or tables.emails is None
             or tables.events is None
+            or tables.outbox is None
             or tables.role_model is not self.role_model
         ):
             raise TypeError(
@@ -95,6 +97,7 @@ class StoreCore:
         self._used_tokens: Table = tables.used_tokens
         self._emails: Table = tables.emails
         self._events: Table = tables.events
+        self._outbox: Table = tables.outbox
         self._users: Table = self._user_pk.table
         self._roles: Table = self._role_pk.table
         self._user_columns = column_attributes(self.user_model)
@@ -208,7 +211,7 @@ class StoreCore:
 
         authgate's default models are migrated with the shipped Alembic
         migrations (one query when already at head). App-owned models get
-        their user and role tables plus authgate's five tables created if
+        their user and role tables plus authgate's six tables created if
         missing (``create_all`` with ``checkfirst``); evolving them is the
         app's own migrations' job.
 
@@ -232,6 +235,7 @@ class StoreCore:
                         self._used_tokens,
                         self._emails,
                         self._events,
+                        self._outbox,
                     ],
                     checkfirst=True,
                 )
@@ -346,6 +350,12 @@ class StoreCore:
                 session.add(found[name])
         session.flush()
         return [found[name] for name in sorted(names)]
+
+    def _store_notices(self, session: Session, notices: Sequence[Notice], user_id: Any) -> None:
+        """Insert ``notices`` in the caller's transaction (``user_id`` for those without one)."""
+        if notices:
+            owner = None if user_id is None else str(user_id)
+            session.execute(insert(self._outbox), [notice_row(n, owner) for n in notices])
 
     def _session_row(self, values: Mapping[str, Any]) -> dict[str, Any]:
         row = dict(values)

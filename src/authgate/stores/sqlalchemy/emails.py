@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, insert, select, update
@@ -11,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authgate.errors import UserExists
-from authgate.models import EmailRecord, canonical_email, new_id
+from authgate.models import EmailRecord, Notice, canonical_email, new_id
 from authgate.stores._common import INVALID_KEY, coerce_key
 from authgate.stores.sqlalchemy.core import StoreCore, changed_one
 
@@ -76,9 +77,16 @@ class EmailQueries(StoreCore):
         return self._write(lambda s: changed_one(s.execute(statement)))
 
     def swap_primary_email(
-        self, user_id: Any, email_id: str, expect_stamp: str, new_stamp: str
+        self,
+        user_id: Any,
+        email_id: str,
+        expect_stamp: str,
+        new_stamp: str,
+        *,
+        outbox: Sequence[Notice] = (),
     ) -> Any | None:
-        """Exchange the primary address with a confirmed extra one in one transaction."""
+        """Exchange the primary address with a confirmed extra one in one transaction
+        (with the ``outbox`` notices, if it happened)."""
         key = coerce_key(self.user_model, user_id)
         if key is INVALID_KEY:
             return None
@@ -113,6 +121,7 @@ class EmailQueries(StoreCore):
                     confirmed_at=old_confirmed or found["confirmed_at"],
                 )
             )  # fmt: skip
+            self._store_notices(session, outbox, key)
             return session.get(self.user_model, key, populate_existing=True)
 
         try:

@@ -1,9 +1,9 @@
-"""The SQLAlchemy 2 store: users, roles, sessions, token claims, email addresses and the
-audit trail in SQL.
+"""The SQLAlchemy 2 store: users, roles, sessions, token claims, email addresses, the
+audit trail and the notice outbox in SQL.
 
 One class, :class:`SQLAlchemyStore`, assembled from a query module per concern
-(:mod:`.users`, :mod:`.sessions`, :mod:`.emails`, :mod:`.tokens`, :mod:`.audit`)
-over the connections and transactions of :mod:`.core`.
+(:mod:`.users`, :mod:`.sessions`, :mod:`.emails`, :mod:`.tokens`, :mod:`.audit`,
+:mod:`.outbox`) over the connections and transactions of :mod:`.core`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from authgate.stores.sqlalchemy.audit import AuditQueries
 from authgate.stores.sqlalchemy.emails import EmailQueries
 from authgate.stores.sqlalchemy.engine import make_engine
+from authgate.stores.sqlalchemy.outbox import OutboxQueries
 from authgate.stores.sqlalchemy.sessions import SessionQueries
 from authgate.stores.sqlalchemy.tokens import TokenQueries
 from authgate.stores.sqlalchemy.users import UserQueries
@@ -18,7 +19,9 @@ from authgate.stores.sqlalchemy.users import UserQueries
 __all__ = ["SQLAlchemyStore", "make_engine"]
 
 
-class SQLAlchemyStore(UserQueries, SessionQueries, EmailQueries, TokenQueries, AuditQueries):
+class SQLAlchemyStore(
+    UserQueries, SessionQueries, EmailQueries, TokenQueries, AuditQueries, OutboxQueries
+):
     """Every store protocol on a SQL database through SQLAlchemy 2.
 
     Args:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, TimeoutError as PoolTimeo
 from sqlalchemy.orm import Session
 
 from authgate.errors import ValidationError
-from authgate.models import canonical_email, canonical_username, new_stamp
+from authgate.models import Notice, canonical_email, canonical_username, new_stamp
 from authgate.stores._common import (
     INVALID_KEY,
     check_attributes,
@@ -26,8 +26,11 @@ __all__ = ["UserQueries"]
 class UserQueries(StoreCore):
     """Users and roles."""
 
-    def create_user(self, fields: Mapping[str, Any], roles: Sequence[str] = ()) -> Any:
-        """Insert a user and their role links (missing roles are created) in one transaction.
+    def create_user(
+        self, fields: Mapping[str, Any], roles: Sequence[str] = (), *, outbox: Sequence[Notice] = ()
+    ) -> Any:
+        """Insert a user, their role links (missing roles are created) and the ``outbox``
+        notices in one transaction.
 
         Raises:
             UserExists: the canonical email or username is taken (``field`` says which).
@@ -42,6 +45,7 @@ class UserQueries(StoreCore):
             user.roles = self._roles_or_create(session, names)
             session.add(user)
             session.flush()
+            self._store_notices(session, outbox, getattr(user, self._user_pk.key))
             return user
 
         return self._write(work, retry=bool(names))
@@ -163,11 +167,14 @@ class UserQueries(StoreCore):
         user_id: Any,
         changes: Mapping[str, Any],
         expect: Mapping[str, Any] | None = None,
+        *,
+        outbox: Sequence[Notice] = (),
     ) -> Any | None:
-        """Apply ``changes`` in one ``UPDATE ... WHERE id=:id AND <expect>``.
+        """Apply ``changes`` in one ``UPDATE ... WHERE id=:id AND <expect>``, and store the
+        ``outbox`` notices in the same transaction if it matched.
 
         Returns the reloaded user, or ``None`` when the user does not exist or
-        an expected value no longer holds (then nothing changed).
+        an expected value no longer holds (then nothing changed, no notice is kept).
 
         Raises:
             UserExists: the new email or username is taken.
@@ -198,12 +205,14 @@ class UserQueries(StoreCore):
                     return None
             elif session.scalar(select(self._user_pk).where(*conditions)) is None:
                 return None
+            self._store_notices(session, outbox, key)
             return session.get(self.user_model, key, populate_existing=True)
 
         return self._write(work)
 
-    def delete_user(self, user_id: Any) -> bool:
-        """Delete the user with their sessions, role links and extra email addresses."""
+    def delete_user(self, user_id: Any, *, outbox: Sequence[Notice] = ()) -> bool:
+        """Delete the user with their sessions, role links and extra email addresses, and
+        store the ``outbox`` notices in the same transaction if the user existed."""
         key = coerce_key(self.user_model, user_id)
         if key is INVALID_KEY:
             return False
@@ -212,7 +221,10 @@ class UserQueries(StoreCore):
             for table in (self._sessions, self._user_roles, self._emails):
                 session.execute(delete(table).where(table.c.user_id == key))
             result = session.execute(delete(self._users).where(self._user_pk == key))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False
+            self._store_notices(session, outbox, key)
+            return True
 
         return self._write(work)
 
