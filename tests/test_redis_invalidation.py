@@ -434,9 +434,8 @@ def test_an_auth_that_is_dropped_stops_its_thread(tmp_path: Path, prefix: str) -
     store.close()
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_starts_its_own_subscription(pair: Pair) -> None:
-    """gunicorn --preload: an Auth made (and used) before the fork."""
+    """gunicorn --preload: an Auth made (and used) before the fork (POSIX, as gunicorn)."""
     a, _ = pair()
     r = a.sign_up("alice@example.com", PASSWORD)
     assert r.token and a._bus is not None
