@@ -2,15 +2,17 @@
 audit trail in SQL.
 
 One class, :class:`SQLAlchemyStore`, assembled from a query module per concern
-(:mod:`.users`, :mod:`.sessions`, :mod:`.emails`, :mod:`.tokens`, :mod:`.audit`)
-over the connections and transactions of :mod:`.core`.
+(:mod:`.users`, :mod:`.sessions`, :mod:`.emails`, :mod:`.tokens`, :mod:`.audit`,
+:mod:`.refresh`, :mod:`.api_keys`) over the connections and transactions of :mod:`.core`.
 """
 
 from __future__ import annotations
 
+from authgate.stores.sqlalchemy.api_keys import ApiKeyQueries
 from authgate.stores.sqlalchemy.audit import AuditQueries
 from authgate.stores.sqlalchemy.emails import EmailQueries
 from authgate.stores.sqlalchemy.engine import make_engine
+from authgate.stores.sqlalchemy.refresh import RefreshTokenQueries
 from authgate.stores.sqlalchemy.sessions import SessionQueries
 from authgate.stores.sqlalchemy.tokens import TokenQueries
 from authgate.stores.sqlalchemy.users import UserQueries
@@ -18,7 +20,15 @@ from authgate.stores.sqlalchemy.users import UserQueries
 __all__ = ["SQLAlchemyStore", "make_engine"]
 
 
-class SQLAlchemyStore(UserQueries, SessionQueries, EmailQueries, TokenQueries, AuditQueries):
+class SQLAlchemyStore(
+    UserQueries,
+    SessionQueries,
+    EmailQueries,
+    TokenQueries,
+    AuditQueries,
+    RefreshTokenQueries,
+    ApiKeyQueries,
+):
     """Every store protocol on a SQL database through SQLAlchemy 2.
 
     Args:
