@@ -26,6 +26,7 @@ import datetime as dt
 import ipaddress
 import re
 import secrets
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from authgate.context import NO_CLIENT, Client, Context
@@ -277,7 +278,7 @@ def _allowed(networks: tuple[str, ...], ip: str | None) -> bool:
     return any(address in ipaddress.ip_network(net) for net in networks)
 
 
-def has_scopes(granted: frozenset[str] | None, *required: str | tuple[str, ...]) -> bool:
+def has_scopes(granted: frozenset[str] | None, *required: str | Sequence[str]) -> bool:
     """Whether ``granted`` satisfies ``required``: strings ALL, a list ANY of its members.
 
     ``None`` (a session or an access token: not scope-limited) satisfies anything.
