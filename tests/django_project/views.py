@@ -11,6 +11,7 @@ from authgate.django.decorators import (
     auth_required,
     login_required,
     permissions_required,
+    scopes_required,
     roles_accepted,
     roles_required,
 )
@@ -51,6 +52,16 @@ def perm(request: Any) -> JsonResponse:
 
 @auth_required("token")
 def token_only(request: Any) -> JsonResponse:
+    return _email(request)
+
+
+@scopes_required("read:reports")
+def scoped(request: Any) -> JsonResponse:
+    return _email(request)
+
+
+@auth_required("api_key")
+def key_only(request: Any) -> JsonResponse:
     return _email(request)
 
 

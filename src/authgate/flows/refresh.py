@@ -36,6 +36,7 @@ from authgate.flows.sessions import (
     session_info,
     token_pair,
 )
+from authgate.flows.validation import require_text
 from authgate.results import AuthResult
 from authgate.tokens import MAX_TOKEN_LENGTH, new_session_token, token_digest
 
@@ -45,9 +46,8 @@ __all__ = ["refresh", "revoke_refresh_token"]
 def _digest(ctx: Context, token: object) -> str:
     if ctx.access_tokens is None or ctx.refresh_tokens is None:
         raise FeatureDisabled("Access and refresh tokens are not enabled.")
-    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise InvalidToken()
-    return token_digest(token)
+    text = require_text(token, "refresh_token", MAX_TOKEN_LENGTH)
+    return token_digest(text)
 
 
 def refresh(ctx: Context, token: object, client: Client = NO_CLIENT) -> AuthResult:
@@ -57,6 +57,7 @@ def refresh(ctx: Context, token: object, client: Client = NO_CLIENT) -> AuthResu
         ``{user, token, refresh_token, expires_in, token_type}`` as a sign-in answers.
 
     Raises:
+        ValidationError: no refresh token given (``required``), or not a string.
         InvalidToken: unknown, expired, retired (its family then ends) or lost a race.
         UserNotFound / AccountDisabled: the user is gone or deactivated.
         FeatureDisabled: ``jwt_access_tokens`` is off.

@@ -526,7 +526,9 @@ def _revoke_refresh(call: Call) -> ApiResponse:
 
 
 def _jwks(call: Call) -> ApiResponse:
+    """The public keys: public data, cached for 5 minutes (a new key is added before it signs)."""
     response = ApiResponse.json(call.api.auth.jwks())
+    response.headers = [(k, v) for k, v in response.headers if k.lower() != "cache-control"]
     response.headers.append(("Cache-Control", "public, max-age=300"))
     return response
 

@@ -111,6 +111,8 @@ class Credentials:
         self._secure = secure
         self._signer = Signer(list(reversed(settings.secrets)), salt="authgate.csrf")
         self._check_stamp = settings.jwt_check_stamp
+        #: With ``api_keys`` off no key is ever looked up (``X-API-Key`` is ignored).
+        self._keys = settings.api_keys
 
     # -- reading ------------------------------------------------------------------
     def client(self, request: ApiRequest) -> Client:
@@ -147,7 +149,7 @@ class Credentials:
         scheme = scheme.lower()
         if authorization and scheme == "bearer":
             token = value.strip()
-            if api_key_flows.looks_like_api_key(token):
+            if self._keys and api_key_flows.looks_like_api_key(token):
                 if "api_key" in mechanisms:
                     return self._api_key(request, token, memory_only)
                 if "token" in mechanisms:
@@ -159,7 +161,7 @@ class Credentials:
                 raise StoreNeeded()
             return self._basic(request, value.strip())
         key = request.headers.get(API_KEY_HEADER)
-        if key and "api_key" in mechanisms:
+        if key and self._keys and "api_key" in mechanisms:
             return self._api_key(request, key.strip(), memory_only)
         cookie = request.cookies.get(self.cookie_name)
         if cookie and "session" in mechanisms:
