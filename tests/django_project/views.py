@@ -11,9 +11,9 @@ from authgate.django.decorators import (
     auth_required,
     login_required,
     permissions_required,
-    scopes_required,
     roles_accepted,
     roles_required,
+    scopes_required,
 )
 
 

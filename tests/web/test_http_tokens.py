@@ -188,7 +188,7 @@ def _bad_tokens() -> dict[str, Callable[[str], str]]:
         "wrong aud": lambda t: forge(t, aud="https://other.example"),
         "no aud": lambda t: forge(t, aud=None),
         "wrong iss": lambda t: forge(t, iss="https://evil.example"),
-        "alg none": lambda t: unsigned(t),
+        "alg none": unsigned,
         "HS256 with the public key (PEM)": lambda t: unsigned(t, "HS256", pem),
         "HS256 with the public key (raw)": lambda t: unsigned(t, "HS256", raw),
         "unknown kid": lambda t: forge(t, headers={"kid": "not-a-key"}),
