@@ -416,21 +416,22 @@ class RedisSessionStore:
 
 
 #: Retire a refresh token and store its successor: ARGV = prefix, old digest,
-#: used_at, new digest, ttl ms of the new one, session id, then the new
-#: token's field/value pairs. 1 for the one caller that retired it, else 0.
+#: used_at, now (µs since the epoch), new digest, ttl ms of the new one, session
+#: id, then the new token's field/value pairs. 1 for the one caller that
+#: retired it; 0 (nothing written) when it is gone, retired or expired at now.
 _ROTATE = """
 local p = ARGV[1]
 local old = p .. ':refresh:' .. ARGV[2]
-if redis.call('EXISTS', old) == 0 or redis.call('HEXISTS', old, 'used_at') == 1 then
-  return 0
-end
+local expires = redis.call('HGET', old, 'exp_us')
+if not expires or redis.call('HEXISTS', old, 'used_at') == 1 then return 0 end
+if tonumber(expires) <= tonumber(ARGV[4]) then return 0 end
 redis.call('HSET', old, 'used_at', ARGV[3])
-local key = p .. ':refresh:' .. ARGV[4]
-local ttl = tonumber(ARGV[5])
-redis.call('HSET', key, unpack(ARGV, 7))
+local key = p .. ':refresh:' .. ARGV[5]
+local ttl = tonumber(ARGV[6])
+redis.call('HSET', key, unpack(ARGV, 8))
 redis.call('PEXPIRE', key, ttl)
-local family = p .. ':family:' .. ARGV[6]
-redis.call('SADD', family, ARGV[4])
+local family = p .. ':family:' .. ARGV[7]
+redis.call('SADD', family, ARGV[5])
 if redis.call('PTTL', family) < ttl then redis.call('PEXPIRE', family, ttl) end
 return 1
 """
@@ -468,6 +469,7 @@ def _refresh_pairs(record: RefreshTokenRecord) -> list[str]:
         "user_id", str(record.user_id),
         "created_at", record.created_at.isoformat(),
         "expires_at", record.expires_at.isoformat(),
+        "exp_us", str(_micros(record.expires_at)),
     ]  # fmt: skip
     if record.used_at is not None:
         pairs += ["used_at", record.used_at.isoformat()]
@@ -538,17 +540,13 @@ class RedisRefreshTokenStore:
     def rotate_refresh_token(
         self, token_hash: str, new: RefreshTokenRecord, now: dt.datetime
     ) -> bool:
-        """Retire ``token_hash`` and store ``new`` in one script; one caller wins.
-
-        An expired token has no key any more (its TTL ran out by the app's
-        clock), so the script's existence check covers expiry too.
-        """
+        """Retire ``token_hash`` and store ``new`` in one script; one caller wins."""
         ttl = self._ttl_ms(new.expires_at)
         if ttl <= 0:
             return False
         args = [
-            self.prefix, token_hash, now.isoformat(), new.token_hash, ttl, new.session_id,
-            *_refresh_pairs(new),
+            self.prefix, token_hash, now.isoformat(), _micros(now), new.token_hash, ttl,
+            new.session_id, *_refresh_pairs(new),
         ]  # fmt: skip
         return bool(self._call(lambda: self._rotate(args=args)))
 
