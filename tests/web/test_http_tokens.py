@@ -194,11 +194,13 @@ def _bad_tokens() -> dict[str, Callable[[str], str]]:
         "unknown kid": lambda t: forge(t, headers={"kid": "not-a-key"}),
         "no kid": lambda t: forge(t, headers={"kid": None}),
         "another key under our kid": lambda t: forge(t, key=other),
-        "tampered claims": lambda t: t.split(".")[0]
-        + "."
-        + _b64(json.dumps({**claims_of(t), "roles": ["admin"]}).encode())
-        + "."
-        + t.split(".")[2],
+        "tampered claims": lambda t: (
+            t.split(".")[0]
+            + "."
+            + _b64(json.dumps({**claims_of(t), "roles": ["admin"]}).encode())
+            + "."
+            + t.split(".")[2]
+        ),
         "flipped signature byte": lambda t: t[:-4] + ("A" if t[-4] != "A" else "B") + t[-3:],
         "not an access token type": lambda t: forge(t, headers={"typ": "JWT"}),
         "no subject": lambda t: forge(t, sub=None),
@@ -372,9 +374,10 @@ def test_freshness_is_measured_on_the_tokens_session(jwt_client: ContractClient)
     assert r.status == 200, r.body
     r = jwt_client.post("/auth/revoke-other-sessions", headers=bearer(body["token"]))
     assert r.status == 200, r.body
-    assert jwt_client.post(
-        "/auth/token/refresh", json={"refresh_token": body["refresh_token"]}
-    ).status == 200
+    assert (
+        jwt_client.post("/auth/token/refresh", json={"refresh_token": body["refresh_token"]}).status
+        == 200
+    )
 
 
 def test_jwt_check_stamp_refuses_revoked_tokens_at_once(make_client: MakeClient) -> None:
@@ -595,3 +598,35 @@ def test_openapi_documents_the_token_routes(jwt_client: ContractClient) -> None:
                  "/auth/api-keys/revoke"):  # fmt: skip
         assert path in paths
     assert "/auth/refresh" not in paths  # auth101's name only with auth101_compat
+
+
+# -- auth101 compatibility (issue 10, item 5) ---------------------------------------------
+def test_auth101_clients_keep_working(make_client: MakeClient) -> None:
+    from tests.core.test_access_tokens import auth101_token
+    from tests.web.conftest import SECRET
+
+    client = make_client(auth101_compat=True)
+    body = signed_in(client)
+    client.cookies.clear()
+    assert body["access_token"] == body["token"]
+    # auth101 0.3's refresh and revoke routes, and its clients' bearer header.
+    r = client.post("/auth/refresh", json={"refresh_token": body["refresh_token"]})
+    assert r.status == 200 and r.json()["access_token"] == r.json()["token"]
+    assert client.get("/auth/session", headers=bearer(r.json()["access_token"])).status == 200
+    revoked = client.post("/auth/revoke", json={"refresh_token": r.json()["refresh_token"]})
+    assert revoked.status == 200 and revoked.json() == {"success": True}
+    assert_error(client.post("/auth/refresh", json={"refresh_token": r.json()["refresh_token"]}),
+                 401, "INVALID_TOKEN")  # fmt: skip
+    # A token auth101 signed before the switch works until it expires.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        legacy = auth101_token(SECRET, "alice@example.com")
+    assert client.get("/protected", headers=bearer(legacy)).json() == {"email": "alice@example.com"}
+
+
+def test_auth101_routes_need_the_setting(jwt_client: ContractClient) -> None:
+    body = signed_in(jwt_client)
+    for path in ("/auth/refresh", "/auth/revoke"):
+        r = jwt_client.post(path, json={"refresh_token": body["refresh_token"]})
+        assert_error(r, 404, "FEATURE_DISABLED")
+    assert "access_token" not in body
