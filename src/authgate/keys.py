@@ -171,6 +171,11 @@ def load_key(text: str, algorithm: str, where: str = "jwt_keys") -> SigningKey:
 
 
 def _hmac_key(content: str, where: str) -> SigningKey:
+    if content.startswith("-----BEGIN"):
+        raise ValueError(
+            f"{where}: HS256 signs with a shared secret (an oct JWK or text), not a PEM key; "
+            "set jwt_algorithm to the key's algorithm (EdDSA or ES256)"
+        )
     if content.startswith("{"):
         try:
             jwk = json.loads(content)

@@ -51,6 +51,8 @@ def test_debug_makes_a_temporary_key_with_a_warning() -> None:
         ({"jwt_algorithm": "RS256"}, "must be one of"),
         ({"jwt_algorithm": "none"}, "must be one of"),
         ({"jwt_algorithm": "HS256", "jwt_keys": ["short"]}, "32 bytes"),
+        ({"jwt_algorithm": "HS256", "jwt_keys": [KEY]}, "not a PEM key"),
+        ({"auth101_compat": True, "jwt_keys": [KEY]}, "not a PEM key"),
         ({"access_token_lifetime": 0}, "greater than 0"),
         ({"access_token_lifetime": 2 * 86400}, "at most a day"),
         ({"refresh_token_lifetime": -1}, "greater than 0"),

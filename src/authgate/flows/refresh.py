@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 
 from authgate.context import NO_CLIENT, Client, Context
-from authgate.errors import FeatureDisabled, InvalidToken
+from authgate.errors import FeatureDisabled, InvalidToken, ValidationError
 from authgate.flows import audit
 from authgate.flows.sessions import (
     check_session,
@@ -36,7 +36,6 @@ from authgate.flows.sessions import (
     session_info,
     token_pair,
 )
-from authgate.flows.validation import require_text
 from authgate.results import AuthResult
 from authgate.tokens import MAX_TOKEN_LENGTH, new_session_token, token_digest
 
@@ -46,8 +45,13 @@ __all__ = ["refresh", "revoke_refresh_token"]
 def _digest(ctx: Context, token: object) -> str:
     if ctx.access_tokens is None or ctx.refresh_tokens is None:
         raise FeatureDisabled("Access and refresh tokens are not enabled.")
-    text = require_text(token, "refresh_token", MAX_TOKEN_LENGTH)
-    return token_digest(text)
+    if token is None or token == "":
+        raise ValidationError(fields={"refresh_token": "required"})
+    if not isinstance(token, str):
+        raise ValidationError(fields={"refresh_token": "invalid"})
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise ValidationError(fields={"refresh_token": "too_long"})
+    return token_digest(token)  # opaque: any other text is simply no refresh token
 
 
 def refresh(ctx: Context, token: object, client: Client = NO_CLIENT) -> AuthResult:
