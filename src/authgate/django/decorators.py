@@ -139,11 +139,11 @@ def auth_required(view: F, /) -> F: ...
 @overload
 def auth_required(*mechanisms: Mechanism) -> Callable[[F], F]: ...
 def auth_required(*mechanisms: Any) -> Any:
-    """Require a user authenticated by one of ``mechanisms`` (none given: session and token).
+    """Require a user authenticated by one of ``mechanisms`` (none given: session, token, key).
 
     Args:
-        *mechanisms: ``"session"`` (the cookie), ``"token"`` (bearer) and
-            ``"basic"`` (HTTP Basic, accepted only when named here).
+        *mechanisms: ``"session"`` (the cookie), ``"token"`` (bearer), ``"api_key"``
+            (a personal API key) and ``"basic"`` (HTTP Basic, accepted only when named here).
 
     Raises:
         ValueError: an unknown mechanism.

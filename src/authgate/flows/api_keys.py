@@ -13,6 +13,15 @@ key needs a fresh session (a stolen session cookie cannot mint a lasting
 credential). Verifying a wrong key costs the client IP a throttle hit, so
 guessing is limited like password guessing.
 
+The page to manage keys (the HTML pages' engine, ``web/pages.py``) calls the
+same three flows with the signed-in user and the page's session token:
+:func:`list_api_keys` (show ``record.to_dict()`` without the key),
+:func:`create_api_key` (``token=`` the session's, so ``REAUTH_REQUIRED``
+sends the user to reauthenticate first; show the returned key once, on the
+answer page only, never in a redirect or a flash kept in a cookie) and
+:func:`revoke_api_key` (a form post with the CSRF token; ``NOT_FOUND`` for
+an id that is not theirs).
+
 Scopes limit what a key may do where a view asks for them
 (``scopes_required`` / ``require_scopes``); sessions and access tokens are
 not scope-limited: they are the user. Keys are not ended by a password
