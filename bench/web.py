@@ -46,7 +46,7 @@ DEFAULT_OUTPUT = HERE / "WEB_RESULTS.md"
 INSTALL_ERRORS = BENCH_VENV / "install-errors.json"
 
 #: What ``bench/.venv`` gets: authgate from this checkout and the servers/clients...
-BASE_REQUIREMENTS = [f"-e{ROOT}[flask,fastapi]", "gunicorn", "uvicorn", "httpx"]
+BASE_REQUIREMENTS = [f"-e{ROOT}[flask,fastapi,jwt]", "gunicorn", "uvicorn", "httpx"]
 #: ...and each peer, installed on its own so that one failing leaves the others.
 PEER_REQUIREMENTS: dict[str, list[str]] = {
     "Flask-Login": ["flask-login", "Flask-SQLAlchemy"],

@@ -102,7 +102,7 @@ def _flask_app(database: str) -> tuple[Any, dict[str, str], Any]:
 
     built = authgate_flask.build(database)
     app, auth = built.app, built.extra["auth"]
-    token = auth.sign_in(KNOWN_EMAIL, PASSWORD).token
+    token = auth.sign_in(KNOWN_EMAIL, PASSWORD).session_token
     uncached = Auth(auth.settings.secret, store=auth.store, session_cache_ttl=0,
                     base_url=auth.settings.base_url)  # fmt: skip
     digest = token_digest(token)
@@ -172,7 +172,7 @@ def _fastapi_app(database: str) -> tuple[Any, dict[str, str], Any]:
 
     built = authgate_fastapi.build(database)
     app = built.app
-    token = built.extra["auth"].sign_in(KNOWN_EMAIL, PASSWORD).token
+    token = built.extra["auth"].sign_in(KNOWN_EMAIL, PASSWORD).session_token
     rule = Rule.login()
 
     def noop() -> None:

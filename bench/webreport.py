@@ -42,6 +42,7 @@ ISSUE_BEST_RATIO = 0.50
 
 MECH_LABELS = {
     "bearer": "bearer token",
+    "jwt": "JWT access token",
     "cookie": "session cookie",
     "token": "token (`Authentication-Token` header)",
     "none": "none",
@@ -195,9 +196,18 @@ def _authgate(runs: list[PeerRun], framework: str) -> PeerRun | None:
     return None
 
 
-def _same_mech(authgate: PeerRun, mech: str) -> str:
-    """authgate's mechanism to compare a peer's with (its token header is a bearer token)."""
-    return "bearer" if mech == "token" else mech
+#: Peers whose bearer credential is a JWT (fastapi-users' JWT strategy, auth101).
+JWT_PEERS = frozenset({"fastapi_users_app", "auth101_fastapi"})
+
+
+def _same_mech(authgate: PeerRun, mech: str, peer: PeerRun | None = None) -> str:
+    """authgate's mechanism to compare a peer's with: a token header is a bearer token,
+    and a peer's bearer JWT is compared with authgate's JWT access token."""
+    if mech == "token":
+        return "bearer"
+    if mech == "bearer" and peer is not None and peer.peer.key in JWT_PEERS:
+        return "jwt" if "jwt" in authgate.mechanisms() else "bearer"
+    return mech
 
 
 def responsive(found: Responsiveness) -> bool:
@@ -373,7 +383,7 @@ def _cost_section(run: WebRun) -> list[str]:
                 costs = [peer_run.cost(size, mech) for size in (low, high)]
                 versus = "—"
                 if ag is not None and ag is not peer_run:
-                    ours = [ag.cost(size, _same_mech(ag, mech)) for size in (low, high)]
+                    ours = [ag.cost(size, _same_mech(ag, mech, peer_run)) for size in (low, high)]
                     if all(c is not None for c in [*ours, *costs]):
                         versus = " / ".join(
                             f"{c.median_us / o.median_us:.1f}×"  # type: ignore[union-attr]
@@ -470,7 +480,7 @@ def _server_section(run: WebRun) -> list[str]:
             )
             versus = "—"
             if ag is not None and ag is not peer_run:
-                ours = [ag.ratio(size, _same_mech(ag, mech)) for size in (low, high)]
+                ours = [ag.ratio(size, _same_mech(ag, mech, peer_run)) for size in (low, high)]
                 theirs = [a, b]
                 if all(ours) and all(theirs):
                     versus = " / ".join(

@@ -194,14 +194,15 @@ def redis_prefix() -> Iterator[str]:
 
 @contextlib.contextmanager
 def redis_sessions(store: Any) -> Iterator[Any]:
-    """``store`` with its sessions in Redis (under a prefix of this test alone)."""
-    from authgate.stores.redis import RedisSessionStore
+    """``store`` with its sessions and refresh tokens in Redis (under a prefix of this test alone)."""
+    from authgate.stores.redis import RedisRefreshTokenStore, RedisSessionStore
     from authgate.stores.split import SplitStore
 
     with redis_prefix() as prefix:
         sessions = RedisSessionStore(REDIS_URL, store, prefix=prefix)
+        refresh = RedisRefreshTokenStore(sessions.client, prefix=prefix)
         try:
-            yield SplitStore(store, sessions)
+            yield SplitStore(store, sessions, refresh)
         finally:
             sessions.close()
 

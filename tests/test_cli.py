@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from click.testing import CliRunner, Result
 
 from authgate import AccountDisabled, Auth, InvalidCredentials
 from authgate.cli import cli, main, make_cli
+from authgate.keys import load_key
 from authgate.stores.sqlalchemy import migrate
 from tests.conftest import service_unavailable
 from tests.mail import smtp_server
@@ -815,17 +817,36 @@ def test_audit_list(run: Run, db_url: str, open_auth: Callable[[str], Auth]) -> 
     assert [(f[1], f[2], f[4]) for f in fields] == [
         ("sign_in", "failure", "user"), ("sign_in", "success", "user"), ("user_create", "success", "cli"),
     ]  # fmt: skip
-    assert fields[0][3] == alice_id and fields[0][5] == "203.0.113.6" and fields[0][7] == "reason=password"
+    assert (
+        fields[0][3] == alice_id
+        and fields[0][5] == "203.0.113.6"
+        and fields[0][7] == "reason=password"
+    )
     assert fields[1][6] == "Phone/1.0" and fields[1][7] == "factor=password"
     assert all(len(f) == 8 for f in fields)
     assert PASSWORD not in "\n".join(lines) and "wrong password" not in "\n".join(lines)
 
     data = json.loads(ok(run("audit", "list", "--user", alice_id, "--kind", "sign_in", "--json")))
-    assert [(e["kind"], e["outcome"]) for e in data] == [("sign_in", "failure"), ("sign_in", "success")]
-    assert set(data[0]) == {"id", "kind", "at", "outcome", "user_id", "actor", "ip", "user_agent", "details"}
+    assert [(e["kind"], e["outcome"]) for e in data] == [
+        ("sign_in", "failure"),
+        ("sign_in", "success"),
+    ]
+    assert set(data[0]) == {
+        "id",
+        "kind",
+        "at",
+        "outcome",
+        "user_id",
+        "actor",
+        "ip",
+        "user_agent",
+        "details",
+    }
     assert len(ok(run("audit", "list", "--limit", "2")).splitlines()) == 2
     assert len(ok(run("audit", "list")).splitlines()) == 4  # bob's creation too
-    assert ok(run("audit", "list", "--since", "1d", "--kind", "user_create")).count("user_create") == 2
+    assert (
+        ok(run("audit", "list", "--since", "1d", "--kind", "user_create")).count("user_create") == 2
+    )
     assert ok(run("audit", "list", "--before", "2000-01-01")) == ""
     assert ok(run("audit", "list", "--since", "2999-01-01T00:00:00+02:00")) == ""
     # The id of a deleted user still finds their events.
@@ -948,3 +969,62 @@ def test_mail_flush_outbox_on_a_mounted_group(tmp_path: Path) -> None:
         assert waiting.attempts == 1
     finally:
         auth.close()
+# -- keys generate and api-keys (SPEC §10) ----------------------------------------------
+
+
+def test_keys_generate_prints_a_usable_private_key(run: Run) -> None:
+    pem = ok(run("keys", "generate", url=None))
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----")
+    assert load_key(pem, "EdDSA").private is not None
+    es = ok(run("keys", "generate", "--algorithm", "ES256", "--format", "jwk", url=None))
+    jwk = json.loads(es)
+    assert jwk["crv"] == "P-256" and jwk["d"] and jwk["kid"] == load_key(es, "ES256").kid
+    hs = json.loads(ok(run("keys", "generate", "-a", "HS256", url=None)))
+    assert hs["kty"] == "oct" and len(hs["k"]) >= 43
+    failed(run("keys", "generate", "-a", "HS256", "-f", "pem", url=None), 1, "use --format jwk")
+    failed(run("keys", "generate", "-a", "RS256", url=None), 2, "RS256")
+
+
+def test_keys_generate_writes_a_private_file(run: Run, tmp_path: Path) -> None:
+    path = tmp_path / "jwt.pem"
+    result = run("keys", "generate", "--output", str(path), url=None)
+    assert ok(result) == ""
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    auth = Auth("s" * 32, jwt_access_tokens=True, jwt_keys=[str(path)])
+    assert auth.jwks()["keys"][0]["kid"] == load_key(path.read_text(), "EdDSA").kid
+    failed(run("keys", "generate", "--output", str(path), url=None), 1, "exists already")
+
+
+def test_api_keys_create_list_revoke(
+    run: Run, db_url: str, open_auth: Callable[[str], Auth]
+) -> None:
+    create(run)
+    out = run("api-keys", "create", "alice@example.com", "deploy", "--scope", "read:reports",
+              "--scope", "write:reports", "--expires-in", "30d", "--allow-ip", "10.0.0.0/8")  # fmt: skip
+    key = ok(out).strip()
+    assert key.startswith("ag_") and len(key) == 46
+    assert "not shown again" in out.stderr
+    auth = open_auth(db_url)
+    assert auth.verify_api_key(key, ip="10.0.0.1").email == "alice@example.com"
+    listed = json.loads(ok(run("api-keys", "list", "alice@example.com", "--json")))
+    assert [k["name"] for k in listed] == ["deploy"]
+    assert listed[0]["scopes"] == ["read:reports", "write:reports"]
+    assert listed[0]["allowed_ips"] == ["10.0.0.0/8"] and listed[0]["expires_at"]
+    text = ok(run("api-keys", "list", "alice@example.com"))
+    assert listed[0]["id"] in text and key not in text
+    assert ok(run("api-keys", "revoke", listed[0]["id"])).strip() == (
+        f"revoked API key {listed[0]['id']}"
+    )
+    assert auth.verify_api_key(key, ip="10.0.0.1") is None
+    events = auth.audit.events(kinds=["api_key_create", "api_key_revoke"])
+    assert {e.actor for e in events} == {"cli"}
+
+
+def test_api_keys_errors(run: Run) -> None:
+    create(run)
+    failed(run("api-keys", "create", "nobody@example.com", "x"), 1, "no user")
+    failed(run("api-keys", "create", "alice@example.com", "x", "--expires-in", "soon"), 2,
+           "duration")  # fmt: skip
+    failed(run("api-keys", "create", "alice@example.com", "x", "--scope", "a b"), 1, "scope")
+    failed(run("api-keys", "revoke", "nope"), 1, "no API key with id nope")
+    failed(run("api-keys", "list", "nobody@example.com"), 1, "no user")

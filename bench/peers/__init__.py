@@ -42,8 +42,8 @@ class Peer:
     framework: str
     #: The distribution to report the version of.
     distribution: str
-    #: The credentials the library accepts on ``/protected`` ("bearer", "cookie", "token";
-    #: "none" for the plain apps).
+    #: The credentials the library accepts on ``/protected`` ("bearer", "cookie", "token",
+    #: "jwt": authgate's access token; "none" for the plain apps).
     mechanisms: tuple[str, ...]
     #: Whether the app has a sign-in endpoint for the responsiveness test (FastAPI only).
     signs_in: bool = False
@@ -69,7 +69,7 @@ class Peer:
 
 PEERS: tuple[Peer, ...] = (
     Peer("plain_flask", "no auth library", "flask", "Flask", ("none",), baseline=True),
-    Peer("authgate_flask", "authgate", "flask", "authgate", ("bearer", "cookie")),
+    Peer("authgate_flask", "authgate", "flask", "authgate", ("bearer", "cookie", "jwt")),
     Peer("flask_login_app", "Flask-Login", "flask", "Flask-Login", ("bearer", "cookie")),
     Peer(
         "flask_security_app",
@@ -79,7 +79,9 @@ PEERS: tuple[Peer, ...] = (
         ("token", "cookie"),
     ),
     Peer("plain_fastapi", "no auth library", "fastapi", "fastapi", ("none",), baseline=True),
-    Peer("authgate_fastapi", "authgate", "fastapi", "authgate", ("bearer", "cookie"), True),
+    Peer(
+        "authgate_fastapi", "authgate", "fastapi", "authgate", ("bearer", "cookie", "jwt"), True
+    ),
     Peer(
         "fastapi_users_app",
         "fastapi-users",

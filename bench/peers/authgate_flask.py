@@ -6,9 +6,10 @@ as ``/me`` does in the README. Settings are the defaults except
 ``throttle_sign_in=False``, so that the bench's repeated sign-ins of one user
 are not rate limited (the same settings as ``bench/backends.py``).
 
-Credentials come from authgate's own ``POST /auth/sign-in/email``: the token
-in its JSON body is sent as ``Authorization: Bearer …``, and the session
-cookie it sets as ``Cookie: …``.
+Credentials come from authgate's own ``POST /auth/sign-in/email``, with
+``jwt_access_tokens`` on: the JWT access token of its JSON body is sent as
+``Authorization: Bearer …`` ("jwt"), the session token of the cookie it sets
+both as ``Authorization: Bearer …`` ("bearer") and as ``Cookie: …``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,25 @@ from peers.common import (
     post_json,
 )
 
+
+def _bench_key() -> str:
+    """A fixed Ed25519 key (from a constant seed), the same in every bench process."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from authgate.keys import private_pem
+
+    seed = hashlib.sha256(b"authgate web bench, never a real key").digest()
+    return private_pem(Ed25519PrivateKey.from_private_bytes(seed))
+
+
 SETTINGS: dict[str, Any] = {
     "throttle_sign_in": False,
+    # Sign-ins answer a JWT access token too: the bench measures it beside the
+    # session token (as bearer) and the session cookie, in the same app and run.
+    "jwt_access_tokens": True,
+    "jwt_keys": [_bench_key()],
     # No emails are sent here; a real deployment sets both (authgate warns otherwise).
     "base_url": "http://127.0.0.1:8000",
     "send_email": lambda message: None,
@@ -82,16 +100,19 @@ def login(http: Http) -> dict[str, dict[str, str]]:
 def credentials(reply: Any) -> dict[str, dict[str, str]]:
     if reply.status != 200:
         raise RuntimeError(f"sign-in answered {reply.status}: {reply.body[:300]!r}")
-    token = reply.json()["token"]
+    access_token = reply.json()["token"]
     # "__Host-authgate_session" (Secure cookies by default), next to the CSRF cookie.
     cookie_name = next(
         value.split("=", 1)[0]
         for key, value in reply.headers
         if key.lower() == "set-cookie" and value.split("=", 1)[0].endswith("_session")
     )
+    session_token = reply.cookie(cookie_name)
     return {
-        "bearer": {"Authorization": f"Bearer {token}"},
-        "cookie": {"Cookie": f"{cookie_name}={reply.cookie(cookie_name)}"},
+        # The session token as a bearer token (what the body carries without JWTs).
+        "bearer": {"Authorization": f"Bearer {session_token}"},
+        "cookie": {"Cookie": f"{cookie_name}={session_token}"},
+        "jwt": {"Authorization": f"Bearer {access_token}"},
     }
 
 

@@ -77,6 +77,12 @@ EVENT_KINDS: Mapping[str, str] = {
     "role_delete": "a role was deleted; details: role",
     "role_permissions": "a role's permissions changed; details: role, permissions",
     "invite": "an invitation was sent",
+    "refresh_token_reuse": "a retired refresh token was presented again: its session and every "
+    "refresh token of it ended (outcome failure; details: session_ended)",
+    "api_key_create": "a personal API key was made; details: key_id, name, scopes",
+    "api_key_revoke": "a personal API key was revoked; details: key_id",
+    "api_key_refused": "a valid API key came from an address outside its allowlist (outcome "
+    "failure; details: key_id)",
 }
 
 #: The most events one query returns.

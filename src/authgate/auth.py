@@ -14,6 +14,7 @@ from authgate.audit import AuditTrail
 from authgate.context import Client, Context
 from authgate.flows import (
     account,
+    api_keys,
     confirmation,
     email_change,
     emails,
@@ -21,6 +22,7 @@ from authgate.flows import (
     magic_link,
     reauth,
     recovery,
+    refresh,
     sessions,
     signin,
     signup,
@@ -29,7 +31,7 @@ from authgate.flows.decoys import Decoys
 from authgate.flows.links import DEFAULT_BASE_URL
 from authgate.flows.notify import MailService
 from authgate.flows.validation import signup_fields
-from authgate.models import utcnow
+from authgate.models import ApiKeyRecord, utcnow
 from authgate.outbox import Outbox
 from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
@@ -135,6 +137,11 @@ class Auth:
             redis, store = self._use_redis(redis, store, group, cache)
         self.store: Store = store
         flows_store = cast(Store, CoherentStore(store, group))
+        access_tokens = None
+        if self.settings.jwt_enabled:
+            from authgate.access_tokens import AccessTokens
+
+            access_tokens = AccessTokens(self.settings, store.user_model, self.clock)
         hasher = PasswordHasher(self.settings)
         #: The stored audit trail: ``auth.audit.events(...)``, ``auth.audit.purge()``.
         self.audit = AuditTrail(store, self.settings, self.clock)
@@ -160,6 +167,9 @@ class Auth:
             audit=self.audit,
             url_prefix=self.settings.url_prefix,
             session_cache=cache,
+            access_tokens=access_tokens,
+            refresh_tokens=flows_store if access_tokens is not None else None,
+            api_keys=flows_store if hasattr(store, "create_api_key") else None,
         )
         signup_fields(self.settings, store.user_model)  # a wrong name fails now, not at sign-up
         if self.settings.base_url is None and not self.settings.debug:
@@ -192,7 +202,7 @@ class Auth:
     ) -> tuple[Any, Store]:
         """Sessions in Redis, and this process's caches told of the other processes' changes."""
         from authgate.session_bus import RedisCacheBus
-        from authgate.stores.redis import RedisSessionStore, connect
+        from authgate.stores.redis import RedisRefreshTokenStore, RedisSessionStore, connect
         from authgate.stores.split import SplitStore
 
         if client is None:
@@ -201,10 +211,11 @@ class Auth:
             self._owned.insert(0, client)
         prefix = self.settings.redis_prefix
         sessions = RedisSessionStore(client, store, prefix=prefix, clock=self.clock)
+        refresh_tokens = RedisRefreshTokenStore(client, prefix=prefix, clock=self.clock)
         self._bus = RedisCacheBus(client, prefix, group, cache)
         # An Auth that is dropped without close() stops its thread when collected.
         weakref.finalize(self, self._bus.close)
-        return client, cast(Store, SplitStore(store, sessions))
+        return client, cast(Store, SplitStore(store, sessions, refresh_tokens))
 
     def close(self) -> None:
         """Stop the Redis subscriber and the outbox dispatcher, and release what this
@@ -333,6 +344,94 @@ class Auth:
     def verify_token(self, token: str) -> Any | None:
         """The user behind ``token``, or ``None``; never raises for a bad token."""
         return sessions.verify_token(self.ctx, token)
+
+    # -- tokens for APIs (SPEC §10) -------------------------------------------------
+    def refresh(
+        self, refresh_token: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> AuthResult:
+        """Exchange a refresh token for a new access and refresh token (``jwt_access_tokens``).
+
+        The presented refresh token is retired; presenting it again ends its
+        whole family (its session and every refresh token of it).
+
+        Raises:
+            InvalidToken, UserNotFound, AccountDisabled, FeatureDisabled.
+        """
+        return refresh.refresh(self.ctx, refresh_token, Client(ip, user_agent))
+
+    def revoke_refresh_token(
+        self, refresh_token: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> None:
+        """End the session (and refresh-token family) of a refresh token.
+
+        Raises:
+            InvalidToken, FeatureDisabled.
+        """
+        refresh.revoke_refresh_token(self.ctx, refresh_token, Client(ip, user_agent))
+
+    def jwks(self) -> dict[str, Any]:
+        """The JWK set of the access tokens' public keys (``{"keys": []}`` for HS256).
+
+        Raises:
+            FeatureDisabled: ``jwt_access_tokens`` is off.
+        """
+        from authgate.errors import FeatureDisabled
+
+        if self.ctx.access_tokens is None:
+            raise FeatureDisabled("Access tokens are not enabled.")
+        from authgate.keys import jwks
+
+        return jwks(self.ctx.access_tokens.keys)
+
+    def create_api_key(
+        self,
+        user: Any,
+        name: str,
+        *,
+        scopes: Sequence[str] = (),
+        expires_in: int | None = None,
+        allowed_ips: Sequence[str] = (),
+        token: str | None = None,
+    ) -> tuple[ApiKeyRecord, str]:
+        """Make a personal API key for ``user``; returns its record and the key (shown once).
+
+        With ``token`` (the caller's session or access token) the session must be fresh.
+
+        Raises:
+            ValidationError, ReauthRequired, FeatureDisabled.
+
+        Examples:
+            >>> record, key = auth.create_api_key(user, "ci", scopes=["read:x"])  # doctest: +SKIP
+        """
+        return api_keys.create_api_key(
+            self.ctx, user, name, scopes=list(scopes), expires_in=expires_in,
+            allowed_ips=list(allowed_ips), token=token, actor="admin" if token is None else "user",
+        )  # fmt: skip
+
+    def list_api_keys(self, user: Any) -> list[ApiKeyRecord]:
+        """The user's API keys, newest first (``record.to_dict()`` for JSON)."""
+        return api_keys.list_api_keys(self.ctx, user)
+
+    def revoke_api_key(self, user: Any | None, key_id: str) -> None:
+        """Revoke one of ``user``'s API keys (``user=None``: any key, as an administrator).
+
+        Raises:
+            NotFound: no such key of this user.
+        """
+        api_keys.revoke_api_key(self.ctx, user, key_id, actor="admin")
+
+    def verify_api_key(self, key: str, *, ip: str | None = None) -> Any | None:
+        """The user of a valid API key presented from ``ip``, or ``None``.
+
+        Raises:
+            RateLimited: too many wrong keys from ``ip``.
+        """
+        from authgate.errors import AccountDisabled, InvalidToken, UserNotFound
+
+        try:
+            return api_keys.verify_api_key(self.ctx, key, Client(ip))[1]
+        except (InvalidToken, UserNotFound, AccountDisabled):
+            return None
 
     # -- sessions --------------------------------------------------------------
     def list_sessions(self, user: Any, current: str | None = None) -> list[SessionEntry]:

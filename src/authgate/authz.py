@@ -44,7 +44,11 @@ def has_any_role(user: Any, *roles: RoleSpec) -> bool:
     return bool(_names(user).intersection(_flatten(roles)))
 
 
-def _permissions(user: Any) -> set[str]:
+def _permissions(user: Any) -> set[str] | frozenset[str]:
+    """The user's permissions: what an access token's user carries, else its roles' union."""
+    carried = getattr(user, "permissions", None)
+    if isinstance(carried, frozenset):  # a TokenUser: the token lists them, not its roles
+        return carried
     granted: set[str] = set()
     for role in user.roles:
         granted |= role.get_permissions()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authgate.audit import AuditTrail
 from authgate.flows.decoys import Decoys
@@ -20,8 +20,19 @@ from authgate.passwords.policy import PasswordPolicy
 from authgate.ratelimit import SignInThrottle
 from authgate.session_cache import SessionCache
 from authgate.settings import Settings
-from authgate.stores.base import EmailStore, RoleStore, SessionStore, TokenStore, UserStore
+from authgate.stores.base import (
+    ApiKeyStore,
+    EmailStore,
+    RefreshTokenStore,
+    RoleStore,
+    SessionStore,
+    TokenStore,
+    UserStore,
+)
 from authgate.tokens import EmailTokens
+
+if TYPE_CHECKING:  # PyJWT is an extra: imported only when jwt_access_tokens is on
+    from authgate.access_tokens import AccessTokens
 
 __all__ = ["Client", "Context"]
 
@@ -68,6 +79,12 @@ class Context:
     #: Verified sessions kept in memory (``None`` when ``session_cache_ttl`` is 0);
     #: the stores above are then wrapped so that every write keeps it coherent.
     session_cache: SessionCache | None = None
+    #: Issues and verifies JWT access tokens (``None`` unless ``jwt_access_tokens``).
+    access_tokens: AccessTokens | None = None
+    #: Where refresh tokens live: with the sessions (``None`` unless ``jwt_access_tokens``).
+    refresh_tokens: RefreshTokenStore | None = None
+    #: Personal API keys (the main store; ``None`` when it keeps none).
+    api_keys: ApiKeyStore | None = None
 
     @property
     def user_model(self) -> type[Any]:

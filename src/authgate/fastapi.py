@@ -73,6 +73,7 @@ __all__ = [
     "require_auth",
     "require_permissions",
     "require_roles",
+    "require_scopes",
     "setup_for_fastapi",
 ]
 
@@ -473,13 +474,23 @@ def require_any_permission(*permissions: RoleSpec) -> Callable[..., Any]:
     return _dependency(Rule.permissions_any(*_specs("require_any_permission", permissions)))
 
 
+def require_scopes(*scopes: RoleSpec) -> Callable[..., Any]:
+    """A dependency: an API key must grant the scopes (strings ALL, lists ANY); returns the user.
+
+    ``Depends(require_scopes("read:reports"))``: an API key without that scope
+    gets 403 ``FORBIDDEN``. Sessions and access tokens are the user themselves
+    and are not limited by scopes. No credential is 401.
+    """
+    return _dependency(Rule.scoped(*_specs("require_scopes", scopes)))
+
+
 def require_auth(*mechanisms: Mechanism) -> Callable[..., Any]:
     """A dependency: a user signed in through one of ``mechanisms`` (default: any).
 
     Mechanisms: ``"session"`` (the session cookie), ``"token"`` (a bearer token),
-    ``"basic"`` (HTTP Basic, accepted only when named here: default session and
-    token). ``require_auth("token")`` turns cookie sessions away, e.g. for an API
-    meant for scripts. It returns the user.
+    ``"api_key"`` (a personal API key), ``"basic"`` (HTTP Basic, accepted only
+    when named here: default session, token and API key). ``require_auth("token")``
+    turns cookie sessions away, e.g. for an API meant for scripts. It returns the user.
 
     Raises:
         ValueError: an unknown mechanism.

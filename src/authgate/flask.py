@@ -89,6 +89,7 @@ __all__ = [
     "permissions_required",
     "roles_accepted",
     "roles_required",
+    "scopes_required",
     "setup_for_flask",
 ]
 
@@ -413,9 +414,9 @@ def auth_required(*mechanisms: Any) -> Any:
     """Require a user authenticated through one of ``mechanisms``.
 
     Args:
-        *mechanisms: any of ``"session"`` (the cookie), ``"token"`` (bearer)
-            and ``"basic"`` (HTTP Basic, accepted only when named here); none
-            means session and token.
+        *mechanisms: any of ``"session"`` (the cookie), ``"token"`` (bearer),
+            ``"api_key"`` (a personal API key) and ``"basic"`` (HTTP Basic,
+            accepted only when named here); none means session, token and API key.
 
     Raises:
         ValueError: an unknown mechanism.
@@ -454,6 +455,17 @@ def permissions_accepted(*permissions: authz.RoleSpec) -> Callable[[F], F]:
     """Require any one of the permissions."""
     specs = check_specs("permissions_accepted", permissions, "permission")
     return _protect(Rule.permissions_any(*specs))
+
+
+def scopes_required(*scopes: authz.RoleSpec) -> Callable[[F], F]:
+    """Require, of an API key, the scopes: every one named as a string, one of each list.
+
+    ``@scopes_required("read:reports")``: an API key without that scope gets
+    403 ``FORBIDDEN``. Sessions and access tokens are the user themselves and
+    are not limited by scopes (add a role or permission rule where they must
+    be). Without a credential the request is treated as by ``login_required``.
+    """
+    return _protect(Rule.scoped(*check_specs("scopes_required", scopes, "scope")))
 
 
 @overload

@@ -15,8 +15,9 @@ columns you like, on a plain SQLAlchemy declarative base or a Flask-SQLAlchemy
     auth = Auth(secret, db=db, user_model=User, role_model=Role)
 
 When both classes are mapped, authgate adds its own tables (user–role links,
-sessions, used tokens, email addresses, security events, the notice outbox) to the same
-``MetaData`` so that ``db.create_all()`` or your Alembic autogenerate sees them.
+sessions, used tokens, email addresses, security events, the notice outbox, refresh
+tokens, API keys) to the same ``MetaData`` so that ``db.create_all()`` or your
+Alembic autogenerate sees them.
 
 The in-memory store keeps instances of the same classes, so ``auth.User`` is
 the one user type whatever the storage.
@@ -64,9 +65,11 @@ from authgate.mail.message import EmailMessage
 __all__ = [
     "ANONYMOUS",
     "AnonymousUser",
+    "ApiKeyRecord",
     "AuthTables",
     "EmailRecord",
     "Notice",
+    "RefreshTokenRecord",
     "Role",
     "RoleLike",
     "RoleMixin",
@@ -434,6 +437,58 @@ class SessionRecord:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class RefreshTokenRecord:
+    """One refresh token of a family; the token itself is never stored, only its digest.
+
+    The family is the session the sign-in created (``session_id``): ending
+    the session ends every refresh token of it. A token is *retired*
+    (``used_at`` set) by the refresh that replaced it, and kept until it
+    would have expired, so that presenting it again is recognised.
+    """
+
+    token_hash: str
+    session_id: str
+    user_id: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
+
+
+@dataclass
+class ApiKeyRecord:
+    """A personal API key of a user; the key itself is never stored, only its digest."""
+
+    id: str
+    key_hash: str
+    user_id: str
+    name: str
+    #: The first characters of the key (``ag_`` and 8 more), shown in lists.
+    prefix: str
+    created_at: dt.datetime
+    scopes: tuple[str, ...] = ()
+    #: Addresses or networks (``203.0.113.7``, ``10.0.0.0/8``) the key works from; empty: any.
+    allowed_ips: tuple[str, ...] = ()
+    expires_at: dt.datetime | None = None
+    last_used_at: dt.datetime | None = None
+    last_used_ip: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"id", "name", "prefix", "scopes", "allowed_ips", "created_at", "expires_at",
+        "last_used_at", "last_used_ip"}`` (SPEC §10); never the key or its digest."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "scopes": list(self.scopes),
+            "allowed_ips": list(self.allowed_ips),
+            "created_at": self.created_at.isoformat(),
+            "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
+            "last_used_at": None if self.last_used_at is None else self.last_used_at.isoformat(),
+            "last_used_ip": self.last_used_ip,
+        }
+
+
 def _fill_defaults(target: Any, args: Any, kwargs: dict[str, Any]) -> None:
     """Fill Python-side column defaults at construction.
 
@@ -607,6 +662,8 @@ class AuthTables:
     emails: Table | None = None
     events: Table | None = None
     outbox: Table | None = None
+    refresh_tokens: Table | None = None
+    api_keys: Table | None = None
 
 
 _REGISTRY: dict[int, AuthTables] = {}
@@ -703,6 +760,27 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
+def refresh_tokens_table(metadata: MetaData) -> Table:
+    """Refresh tokens by digest; each belongs to a session (its family) and goes with it."""
+    return Table(
+        "authgate_refresh_tokens",
+        metadata,
+        Column("token_hash", String(64), primary_key=True),
+        Column(
+            "session_id",
+            String(36),
+            ForeignKey("authgate_sessions.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("user_id", String(64), nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("expires_at", UTCDateTime, nullable=False),
+        Column("used_at", UTCDateTime),
+        Index("ix_authgate_refresh_tokens_session_id", "session_id"),
+        Index("ix_authgate_refresh_tokens_expires_at", "expires_at"),
+    )
+
+
 def _build_tables(entry: AuthTables) -> None:
     """Create the link, session, token, email, event and outbox tables once both models
     are known."""
@@ -752,6 +830,24 @@ def _build_tables(entry: AuthTables) -> None:
         )
         entry.events = security_events_table(md)
         entry.outbox = outbox_table(md)
+    if entry.refresh_tokens is None and entry.sessions is not None:
+        entry.refresh_tokens = refresh_tokens_table(md)
+        entry.api_keys = Table(
+            "authgate_api_keys",
+            md,
+            Column("id", String(36), primary_key=True),
+            Column("key_hash", String(64), nullable=False, unique=True),
+            Column("user_id", user_type, ForeignKey(user_fk, ondelete="CASCADE"), nullable=False),
+            Column("name", String(100), nullable=False),
+            Column("prefix", String(16), nullable=False),
+            Column("scopes", Text),
+            Column("allowed_ips", Text),
+            Column("created_at", UTCDateTime, nullable=False),
+            Column("expires_at", UTCDateTime),
+            Column("last_used_at", UTCDateTime),
+            Column("last_used_ip", String(64)),
+            Index("ix_authgate_api_keys_user_id", "user_id"),
+        )
     if role is not None and entry.user_roles is None:
         role_type, role_fk = _pk_type(role)
         entry.user_roles = Table(

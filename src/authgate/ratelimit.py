@@ -207,6 +207,23 @@ class SignInThrottle:
         except Exception as exc:
             raise unavailable(exc) from None
 
+    def count_failure(self, ip: str | None, scope: str) -> None:
+        """Count a wrong credential against the client IP; :class:`RateLimited` past the limit.
+
+        For credentials that are checked without an identity to throttle (API
+        keys): the IP bucket alone limits guessing. An unknown address is not
+        counted (see :func:`ip_bucket`).
+        """
+        bucket = ip_bucket(ip)
+        if not self.enabled or bucket is None:
+            return
+        try:
+            within = self._limiter.hit(self._ip_item, scope, "ip", bucket)
+        except Exception as exc:
+            raise unavailable(exc) from None
+        if not within:
+            raise self._limited(scope, self._ip_item, scope, "ip", bucket)
+
     def succeeded(self, identity: str, scope: str = "sign-in") -> None:
         """Clear the identity's counter after a successful sign-in (not the IP's)."""
         self.clear(identity, scope)

@@ -34,15 +34,42 @@ class SessionInfo:
 
 @dataclass(frozen=True)
 class AuthResult:
-    """The outcome of a sign-up or sign-in: the user and, when signed in, a session token."""
+    """The outcome of a sign-up or sign-in: the user and, when signed in, a token.
+
+    ``token`` is the session token; with ``jwt_access_tokens`` it is the JWT
+    access token, ``refresh_token`` and ``expires_in`` come with it, and the
+    session's own token (for the cookie) is :attr:`session_token`.
+    """
 
     user: Any
     token: str | None
     session: SessionInfo | None = None
+    #: The refresh token of the pair (``jwt_access_tokens``), shown once.
+    refresh_token: str | None = None
+    #: Seconds the access token is valid for (``jwt_access_tokens``).
+    expires_in: int | None = None
+    #: The session token behind the result (the cookie's value); ``token`` when
+    #: there is no access token.
+    session_token: str | None = None
+    #: Extra names the access token is also answered under (``access_token`` for
+    #: auth101's clients).
+    aliases: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.session_token is None and self.refresh_token is None:
+            object.__setattr__(self, "session_token", self.token)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"user": {...}, "token": "..." | None}``."""
-        return {"user": self.user.to_dict(), "token": self.token}
+        """``{"user": {...}, "token": "..." | None}``; with an access token also
+        ``refresh_token``, ``expires_in`` and ``token_type: "Bearer"`` (SPEC §10)."""
+        data: dict[str, Any] = {"user": self.user.to_dict(), "token": self.token}
+        if self.refresh_token is not None:
+            data["refresh_token"] = self.refresh_token
+            data["expires_in"] = self.expires_in
+            data["token_type"] = "Bearer"
+            for alias in self.aliases:
+                data[alias] = self.token
+        return data
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,8 @@ class SessionCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[str, CachedSession] = OrderedDict()
         self._by_user: dict[str, set[str]] = {}
-        self._by_session: dict[str, str] = {}
+        #: Session id -> the digests it is cached under (its token, its access tokens).
+        self._by_session: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         #: Changes whenever anything is forgotten: a lookup notes it before
         #: reading the store and :meth:`put` refuses what was read before a change.
@@ -160,7 +161,7 @@ class SessionCache:
                     self._drop(next(iter(self._entries)))
                 self._entries[token_hash] = entry
                 self._by_user.setdefault(record.user_id, set()).add(token_hash)
-                self._by_session[record.id] = token_hash
+                self._by_session.setdefault(record.id, set()).add(token_hash)
                 return
         wake = self.wake
         if wake is not None:
@@ -170,8 +171,7 @@ class SessionCache:
         """Drop one session (revoked, changed or expired)."""
         with self._lock:
             self.epoch += 1
-            token_hash = self._by_session.get(session_id)
-            if token_hash is not None:
+            for token_hash in list(self._by_session.get(session_id, ())):
                 self._drop(token_hash)
 
     def forget_user(self, user_id: Any) -> None:
@@ -224,7 +224,11 @@ class SessionCache:
         entry = self._entries.pop(token_hash, None)
         if entry is None:
             return
-        self._by_session.pop(entry.record.id, None)
+        keys = self._by_session.get(entry.record.id)
+        if keys is not None:
+            keys.discard(token_hash)
+            if not keys:
+                del self._by_session[entry.record.id]
         digests = self._by_user.get(entry.record.user_id)
         if digests is not None:
             digests.discard(token_hash)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import json
 import os
+import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -219,6 +221,64 @@ class Settings:
     #: entries are trusted; 0 trusts none.
     trusted_proxies: int = 0
 
+    # -- tokens for APIs (SPEC §10) -------------------------------------------
+    #: Every sign-in (password, emailed link, sign-up, reset with
+    #: ``login_after_reset``) also answers a short-lived JWT access token as
+    #: ``token`` and a refresh token: ``{user, token, refresh_token, expires_in,
+    #: token_type: "Bearer"}``. The access token is accepted as a bearer
+    #: credential everywhere, checked without a database read; the refresh
+    #: token (``POST /token/refresh``) gets a new pair. The sign-in's
+    #: server-side session (listed, revocable, its cookie still set) is the
+    #: refresh tokens' family: ending it ends them. Needs
+    #: ``pip install "authgate[jwt]"`` and a signing key (``jwt_keys``).
+    jwt_access_tokens: bool = False
+    #: Lifetime of an access token, in seconds. It cannot be revoked before
+    #: then (unless ``jwt_check_stamp``): keep it short.
+    access_token_lifetime: int = 5 * MINUTE
+    #: Lifetime of each refresh token, in seconds: a client that does not
+    #: refresh within it signs in again. A refresh token never outlives its
+    #: session (``session_lifetime``, or ``remember_lifetime`` with remember;
+    #: ``session_idle_timeout`` unless remember, a refresh counting as use).
+    refresh_token_lifetime: int = 30 * DAY
+    #: Seconds after a refresh during which the refresh token it replaced, presented
+    #: again, is only refused (``INVALID_TOKEN``) instead of ending its whole
+    #: family: for clients that refresh from two tabs at once. 0 (the default):
+    #: any second use ends the family, except a refresh that raced the winner
+    #: (both read the token before either retired it), which is refused alone.
+    refresh_reuse_grace: int = 0
+    #: Signature algorithm of access tokens: ``EdDSA`` (Ed25519, the default),
+    #: ``ES256`` or ``HS256`` (``HS256`` with ``auth101_compat``). Tokens signed
+    #: with any other algorithm, ``none`` included, are refused.
+    jwt_algorithm: Literal["EdDSA", "ES256", "HS256"] | None = None
+    #: Signing keys, newest first: the first signs, every one verifies (rotate by
+    #: putting a new key first, and remove the old one once its tokens expired).
+    #: Each is a PEM or JWK text, or the path of a file holding one; an old key
+    #: may be public only. ``AUTHGATE_JWT_KEYS``: a JWK set (``{"keys": [...]}``),
+    #: PEM blocks, or comma-separated paths. Make one with ``authgate keys
+    #: generate``. ``HS256`` keys default to keys derived from ``secret``.
+    jwt_keys: tuple[str, ...] = ()
+    #: The ``iss`` claim: default ``base_url``, else the ``site_name``.
+    jwt_issuer: str | None = None
+    #: The ``aud`` claim tokens carry and must carry: default the issuer.
+    jwt_audience: str | None = None
+    #: Check every access token against the store too (through the session
+    #: cache): its session must be live and the user's security stamp unchanged,
+    #: so a sign-out, a revoked session, a password change or a deactivation
+    #: refuses it at once, and the user is the stored one. Off: access tokens are
+    #: checked without any read and live until they expire.
+    jwt_check_stamp: bool = False
+    #: Serve clients written for auth101 (turns ``jwt_access_tokens`` on): the
+    #: sign-in answer also has ``access_token``, ``POST /refresh`` and ``POST
+    #: /revoke`` exist, access tokens are HS256 with the raw ``secret`` (or
+    #: ``jwt_keys``) and carry auth101's ``email`` and ``type`` claims and no
+    #: ``aud``, and access tokens auth101 signed are accepted until they expire.
+    auth101_compat: bool = False
+    #: Personal API keys (``POST /api-keys``...): ``ag_...`` keys a user makes for
+    #: scripts, with scopes, an expiry and an optional IP allowlist, accepted as
+    #: ``Authorization: Bearer`` or ``X-API-Key`` by the guards (not by the
+    #: account routes of the JSON API).
+    api_keys: bool = True
+
     # -- audit trail --------------------------------------------------------
     #: Seconds security events are kept in the store (``auth.audit``); older
     #: ones are deleted by ``authgate audit purge`` and, at most once an hour
@@ -271,6 +331,18 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """The signing secrets, newest first."""
         return (self.secret,) if isinstance(self.secret, str) else tuple(self.secret)
+
+    @property
+    def jwt_enabled(self) -> bool:
+        """Whether sign-ins answer access tokens (``jwt_access_tokens``, ``auth101_compat``)."""
+        return self.jwt_access_tokens or self.auth101_compat
+
+    @property
+    def jwt_signing_algorithm(self) -> str:
+        """The access tokens' algorithm: ``jwt_algorithm``, else EdDSA (HS256 for auth101)."""
+        if self.jwt_algorithm is not None:
+            return self.jwt_algorithm
+        return "HS256" if self.auth101_compat else "EdDSA"
 
     @property
     def secure_cookies(self) -> bool:
@@ -340,7 +412,9 @@ def build_settings(**values: Any) -> Settings:
             raise TypeError(f"unknown authgate setting {key!r}{suggestion}")
     if "secret" not in values:
         raise TypeError("Auth() needs a secret: Auth(secret=..., ...) with 32 or more bytes")
-    for name in ("secret", "signup_fields"):
+    if isinstance(values.get("jwt_keys"), str):  # one key
+        values["jwt_keys"] = (values["jwt_keys"],)
+    for name in ("secret", "signup_fields", "jwt_keys"):
         if isinstance(values.get(name), list):
             values[name] = tuple(values[name])
     return Settings(**values)
@@ -360,6 +434,8 @@ def _coerce(name: str, raw: Any) -> Any:
     text = raw.strip()
     if type(None) in args and text.lower() in {"", "none", "null"}:
         return None
+    if name == "jwt_keys":
+        return split_keys(text)
     if name == "secret" and "," in text:
         return tuple(part.strip() for part in text.split(",") if part.strip())
     if get_origin(hint) is tuple:
@@ -379,6 +455,33 @@ def _coerce(name: str, raw: Any) -> Any:
         except ValueError:
             raise ValueError(f"setting {name!r} expects a whole number, got {raw!r}") from None
     return text
+
+
+def split_keys(text: str) -> tuple[str, ...]:
+    """``AUTHGATE_JWT_KEYS`` as keys: a JWK set or a JSON list, PEM blocks, or paths.
+
+    Examples:
+        >>> split_keys("a.pem, b.pem")
+        ('a.pem', 'b.pem')
+    """
+    text = text.strip()
+    if not text:
+        return ()
+    if text.startswith(("{", "[")):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ValueError(
+                "AUTHGATE_JWT_KEYS is not valid JSON (a JWK, a JWK set or a list)"
+            ) from None
+        items = value.get("keys", [value]) if isinstance(value, dict) else value
+        if not isinstance(items, list):
+            raise ValueError("AUTHGATE_JWT_KEYS: a JWK set's keys must be a list")
+        return tuple(i if isinstance(i, str) else json.dumps(i) for i in items)
+    if "-----BEGIN" in text:
+        blocks = re.findall(r"-----BEGIN [^-]+-----.+?-----END [^-]+-----", text, re.DOTALL)
+        return tuple(blocks)
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _literal_choices(hint: Any) -> tuple[Any, ...]:
@@ -427,6 +530,7 @@ def _validate(s: Settings) -> None:
         "argon2_time_cost", "argon2_parallelism", "pbkdf2_iterations", "hash_concurrency",
         "sign_in_max_failures", "sign_in_ip_max_failures", "sign_in_failure_window",
         "email_send_limit", "outbox_retry_delay", "outbox_max_attempts",
+        "access_token_lifetime", "refresh_token_lifetime",
     ]  # fmt: skip
     for name in positive:
         if getattr(s, name) <= 0:
@@ -480,5 +584,34 @@ def _validate(s: Settings) -> None:
         )
     if not s.redis_prefix or any(c.isspace() for c in s.redis_prefix):
         raise ValueError("redis_prefix must be a non-empty name without spaces")
+    _validate_tokens(s)
     if s.base_url is not None and not s.base_url.startswith(("http://", "https://")):
         raise ValueError(f"base_url must be an absolute http(s) URL, got {s.base_url!r}")
+
+
+def _validate_tokens(s: Settings) -> None:
+    """The JWT and API-key settings (the keys themselves are parsed when ``Auth`` starts)."""
+    if s.refresh_reuse_grace < 0 or s.refresh_reuse_grace > 5 * MINUTE:
+        raise ValueError("refresh_reuse_grace must be between 0 and 300 seconds")
+    keys: object = s.jwt_keys
+    if not isinstance(keys, tuple) or not all(isinstance(k, str) and k.strip() for k in keys):
+        raise ValueError(
+            "jwt_keys must be a list of keys (PEM or JWK text, or file paths), newest first"
+        )
+    for name in ("jwt_issuer", "jwt_audience"):
+        value = getattr(s, name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValueError(f"{name} must be a non-empty string (or None for the default)")
+    if not s.jwt_enabled:
+        return
+    if s.access_token_lifetime > DAY:
+        raise ValueError(
+            "access_token_lifetime must be at most a day (86400 s): an access token cannot "
+            "be revoked before it expires, so keep it short (default 300 s)"
+        )
+    if s.jwt_signing_algorithm != "HS256" and not s.jwt_keys and not s.debug:
+        raise ValueError(
+            f"jwt_access_tokens=True with {s.jwt_signing_algorithm} needs a signing key: run "
+            "`authgate keys generate --output jwt-key.pem` and set jwt_keys=['jwt-key.pem'] "
+            "(or AUTHGATE_JWT_KEYS=jwt-key.pem); with debug=True a temporary key is made"
+        )

@@ -29,6 +29,7 @@ __all__ = [
     "TokenPayload",
     "constant_time_equals",
     "derive_key",
+    "looks_like_jwt",
     "new_session_token",
     "state_fingerprint",
     "token_digest",
@@ -41,6 +42,14 @@ MAX_TOKEN_LENGTH = 4096
 def new_session_token() -> str:
     """A new opaque session token: 256 bits from :mod:`secrets`, URL-safe."""
     return secrets.token_urlsafe(32)
+
+
+def looks_like_jwt(token: str) -> bool:
+    """Whether ``token`` has a JWT's shape (three dot-separated parts).
+
+    Session, refresh and API-key tokens are URL-safe base64 without dots.
+    """
+    return token.count(".") == 2
 
 
 def token_digest(token: str) -> str:

@@ -31,6 +31,8 @@ def patterns(prefix: str) -> list[Any]:
         path("token-only", views.token_only),
         path("session-only", views.session_only),
         path("basic", views.basic),
+        path("scoped", views.scoped),
+        path("key-only", views.key_only),
         path("anon", views.anon),
         path("optional", views.optional),
         path("opt/login", views.protected),

@@ -13,6 +13,7 @@ from authgate.django.decorators import (
     permissions_required,
     roles_accepted,
     roles_required,
+    scopes_required,
 )
 
 
@@ -51,6 +52,16 @@ def perm(request: Any) -> JsonResponse:
 
 @auth_required("token")
 def token_only(request: Any) -> JsonResponse:
+    return _email(request)
+
+
+@scopes_required("read:reports")
+def scoped(request: Any) -> JsonResponse:
+    return _email(request)
+
+
+@auth_required("api_key")
+def key_only(request: Any) -> JsonResponse:
     return _email(request)
 
 

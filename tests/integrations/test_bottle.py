@@ -279,7 +279,7 @@ def test_decorators_refuse_bad_arguments_when_decorating() -> None:
         roles_required(view)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="at least one permission"):
         permissions_required()
-    with pytest.raises(ValueError, match="'session', 'token' or 'basic'"):
+    with pytest.raises(ValueError, match="'session', 'token', 'api_key' or 'basic'"):
         auth_required("cookie")  # type: ignore[arg-type]
 
 

@@ -351,7 +351,7 @@ def test_decorators_refuse_bad_arguments_when_decorating() -> None:
         roles_required("admin", 3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="permission"):
         permissions_accepted()
-    with pytest.raises(ValueError, match="'session', 'token' or 'basic'"):
+    with pytest.raises(ValueError, match="'session', 'token', 'api_key' or 'basic'"):
         auth_required("cookie")  # type: ignore[arg-type]
 
 
@@ -501,7 +501,7 @@ def test_manage_py_authgate_audit_on_the_django_database(app_auth: Auth) -> None
 
 def test_manage_py_authgate_db_commands() -> None:
     out, _ = call("db", "current")
-    assert out == "0003_outbox (head)\n"
+    assert out == "0004_api_tokens (head)\n"
     out, _ = call("db", "upgrade")
     assert "up to date" in out and "(head)" in out
 

@@ -149,13 +149,15 @@ def test_the_app_s_protected_routes_document_the_bearer_scheme(app: FastAPI) -> 
     document = app.openapi()
     validate(document)
     paths = document["paths"]
+    schemes = [{"bearerAuth": []}, {"apiKeyAuth": []}]  # tokens, and API keys (X-API-Key)
     for path in ["/doc-me", "/doc-admin", "/doc-nested"]:
-        assert paths[path]["get"]["security"] == [{"bearerAuth": []}], path
+        assert paths[path]["get"]["security"] == schemes, path
         assert paths[path]["get"]["responses"]["401"]["headers"]["WWW-Authenticate"], path
-    assert paths["/doc-maybe"]["get"]["security"] == [{"bearerAuth": []}, {}]  # optional
+    assert paths["/doc-maybe"]["get"]["security"] == [*schemes, {}]  # optional
     assert "401" not in paths["/doc-maybe"]["get"]["responses"]
-    assert "403" in paths["/doc-admin"]["get"]["responses"]
-    assert "403" not in paths["/doc-me"]["get"]["responses"]
+    assert "FORBIDDEN" in paths["/doc-admin"]["get"]["responses"]["403"]["description"]
+    # An API key's owner may be deactivated (403), but no role is asked of the user.
+    assert paths["/doc-me"]["get"]["responses"]["403"]["description"] == "ACCOUNT_DISABLED"
     assert "security" not in paths["/doc-cookie-only"]["get"]
     assert "401" in paths["/doc-cookie-only"]["get"]["responses"]
     assert "security" not in paths["/doc-open"]["get"]
@@ -163,6 +165,11 @@ def test_the_app_s_protected_routes_document_the_bearer_scheme(app: FastAPI) -> 
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
+    }
+    assert document["components"]["securitySchemes"]["apiKeyAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
     }
 
 

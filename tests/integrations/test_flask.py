@@ -377,7 +377,7 @@ def test_decorators_refuse_bad_arguments_when_decorating() -> None:
         roles_required("admin", 3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="permission"):
         permissions_accepted()
-    with pytest.raises(ValueError, match="'session', 'token' or 'basic'"):
+    with pytest.raises(ValueError, match="'session', 'token', 'api_key' or 'basic'"):
         auth_required("cookie")  # type: ignore[arg-type]
 
 

@@ -21,7 +21,9 @@ from sqlalchemy.exc import OperationalError
 
 from authgate.errors import ServiceUnavailable, UserExists, ValidationError
 from authgate.models import (
+    ApiKeyRecord,
     Notice,
+    RefreshTokenRecord,
     SecurityEvent,
     SessionRecord,
     canonical_email,
@@ -469,7 +471,12 @@ def test_security_events_round_trip(store: Store) -> None:
                user_agent="Mozilla/5.0 \u00e9", details={"reason": "password", "n": 2})  # fmt: skip
     make_event(store, "role_create", minutes=1, actor="cli", details={"role": "admin"})
     newest, oldest = store.list_events()
-    assert (newest.kind, newest.actor, newest.user_id, newest.ip) == ("role_create", "cli", None, None)
+    assert (newest.kind, newest.actor, newest.user_id, newest.ip) == (
+        "role_create",
+        "cli",
+        None,
+        None,
+    )
     assert newest.details == {"role": "admin"} and newest.at == T0 + dt.timedelta(minutes=1)
     assert oldest.to_dict() == {
         "id": oldest.id, "kind": "sign_in", "at": "2026-12-01T12:00:00+00:00",
@@ -709,7 +716,9 @@ def test_concurrent_address_confirmations_have_one_winner(store: Store) -> None:
     alice = make_user(store)
     record = store.add_email(alice.id, "work@example.com")
     with ThreadPoolExecutor(THREADS) as pool:
-        wins = list(pool.map(lambda _: store.confirm_email_address(record.id, utcnow()), range(THREADS)))
+        wins = list(
+            pool.map(lambda _: store.confirm_email_address(record.id, utcnow()), range(THREADS))
+        )
     assert wins.count(True) == 1
 
 
@@ -885,3 +894,172 @@ def test_a_session_s_user_by_id_is_built_like_get_session_s(sql_store: SQLAlchem
     assert sql_store.get_session_user(str(uuid.uuid4())) is None
     sql_store.delete_user(bob.id)
     assert sql_store.get_session_user(bob.id) is None
+
+
+# -- refresh tokens (SPEC §10) ------------------------------------------------------
+
+
+def make_refresh(
+    session: SessionRecord,
+    token_hash: str | None = None,
+    *,
+    expires_in: dt.timedelta = dt.timedelta(hours=1),
+    now: dt.datetime | None = None,
+) -> RefreshTokenRecord:
+    moment = now or utcnow()
+    return RefreshTokenRecord(
+        token_hash=token_hash or uuid.uuid4().hex,
+        session_id=session.id,
+        user_id=session.user_id,
+        created_at=moment,
+        expires_at=moment + expires_in,
+    )
+
+
+def test_refresh_token_round_trip_and_rotation(store: Store) -> None:
+    user = make_user(store)
+    session = make_session(store, user)
+    first = make_refresh(session, "a" * 64)
+    store.add_refresh_token(first)
+    found = store.get_refresh_token("a" * 64)
+    assert found is not None and found.used_at is None
+    assert (found.session_id, found.user_id) == (session.id, str(user.id))
+    assert abs(found.expires_at - first.expires_at) < dt.timedelta(milliseconds=1)
+    assert store.get_refresh_token("b" * 64) is None
+
+    now = utcnow()
+    second = make_refresh(session, "b" * 64, now=now)
+    assert store.rotate_refresh_token("a" * 64, second, now) is True
+    retired = store.get_refresh_token("a" * 64)
+    assert retired is not None and retired.used_at is not None  # kept: its reuse is recognised
+    assert store.get_refresh_token("b" * 64) is not None
+    # A retired, unknown or expired token is never rotated (nothing is written).
+    third = make_refresh(session, "c" * 64, now=now)
+    assert store.rotate_refresh_token("a" * 64, third, now) is False
+    assert store.rotate_refresh_token("z" * 64, third, now) is False
+    assert store.rotate_refresh_token("b" * 64, third, now + dt.timedelta(hours=2)) is False
+    assert store.get_refresh_token("c" * 64) is None
+
+
+def test_concurrent_rotations_of_one_refresh_token_have_one_winner(store: Store) -> None:
+    user = make_user(store)
+    session = make_session(store, user)
+    store.add_refresh_token(make_refresh(session, "r" * 64))
+    now = utcnow()
+    successors = [make_refresh(session, f"{i:064x}", now=now) for i in range(THREADS)]
+    results = run_together(
+        THREADS, lambda i: store.rotate_refresh_token("r" * 64, successors[i], now)
+    )
+    assert results.count(True) == 1, results
+    assert results.count(False) == THREADS - 1
+    stored = [s for s in successors if store.get_refresh_token(s.token_hash) is not None]
+    assert len(stored) == 1  # the family never forks
+    assert stored[0] is successors[results.index(True)]
+
+
+def test_ending_a_family(store: Store) -> None:
+    user = make_user(store)
+    one, two = make_session(store, user), make_session(store, user)
+    for token_hash, session in (("1" * 64, one), ("2" * 64, one), ("3" * 64, two)):
+        store.add_refresh_token(make_refresh(session, token_hash))
+    assert store.delete_refresh_tokens(one.id) == 2
+    assert store.get_refresh_token("1" * 64) is None and store.get_refresh_token("2" * 64) is None
+    assert store.get_refresh_token("3" * 64) is not None
+    # A session's deletion leaves its tokens worthless (the SQL stores delete them too).
+    assert store.delete_session(two.id) is True
+    assert store.get_session_by_id(two.id) is None
+
+
+def test_purge_refresh_tokens(store: Store) -> None:
+    user = make_user(store)
+    session = make_session(store, user)
+    now = utcnow()
+    store.add_refresh_token(make_refresh(session, "o" * 64, expires_in=dt.timedelta(seconds=1)))
+    store.add_refresh_token(make_refresh(session, "n" * 64))
+    purged = store.purge_refresh_tokens(now + dt.timedelta(seconds=2))
+    assert purged == (0 if _expires_by_itself(store) else 1)
+    assert store.get_refresh_token("n" * 64) is not None
+
+
+def test_get_session_by_id(store: Store) -> None:
+    user = store.create_user({"email": "alice@example.com"}, roles=["admin"])
+    record = make_session(store, user)
+    found = store.get_session_by_id(record.id)
+    assert found is not None
+    session, owner = found
+    assert session.token_hash == record.token_hash and session.data == {"mfa": True, "n": 1}
+    assert owner is not None and owner.email == "alice@example.com"
+    assert [r.name for r in owner.roles] == ["admin"]
+    assert store.get_session_by_id("nope") is None
+
+
+# -- personal API keys (SPEC §10) ----------------------------------------------------
+
+
+def make_api_key(
+    store: Store, user: Any, key_hash: str | None = None, **fields: Any
+) -> ApiKeyRecord:
+    record = ApiKeyRecord(
+        id=uuid.uuid4().hex[:16],
+        key_hash=key_hash or uuid.uuid4().hex * 2,
+        user_id=str(user.id),
+        name="ci",
+        prefix="ag_abcdefgh",
+        created_at=fields.pop("created_at", utcnow()),
+        **fields,
+    )
+    store.create_api_key(record)
+    return record
+
+
+def test_api_key_round_trip(store: Store) -> None:
+    user = store.create_user({"email": "alice@example.com"}, roles=["admin"])
+    later = utcnow() + dt.timedelta(days=1)
+    record = make_api_key(store, user, "k" * 64, scopes=("read:a", "write:b"),
+                          allowed_ips=("10.0.0.0/8",), expires_at=later)  # fmt: skip
+    found = store.get_api_key("k" * 64)
+    assert found is not None
+    key, owner = found
+    assert (key.id, key.name, key.prefix, key.scopes, key.allowed_ips) == (
+        record.id,
+        "ci",
+        "ag_abcdefgh",
+        ("read:a", "write:b"),
+        ("10.0.0.0/8",),
+    )
+    assert key.expires_at is not None and abs(key.expires_at - later) < dt.timedelta(milliseconds=1)
+    assert key.last_used_at is None and key.user_id == str(user.id)
+    assert owner is not None and owner.email == "alice@example.com" and owner.has_role("admin")
+    assert store.get_api_key("x" * 64) is None
+
+
+def test_api_keys_belong_to_their_user(store: Store) -> None:
+    alice, bob = make_user(store), make_user(store, "bob@example.com")
+    old = make_api_key(store, alice, created_at=utcnow() - dt.timedelta(minutes=1))
+    new = make_api_key(store, alice)
+    bobs = make_api_key(store, bob)
+    assert [k.id for k in store.list_api_keys(alice.id)] == [new.id, old.id]
+    assert store.delete_api_key(bobs.id, alice.id) is False  # not hers
+    assert store.get_api_key(bobs.key_hash) is not None
+    assert store.delete_api_key(old.id, alice.id) is True
+    assert store.delete_api_key(old.id, alice.id) is False
+    assert store.delete_api_key(bobs.id) is True  # an administrator's revocation
+    assert store.delete_user(alice.id) is True
+    assert store.get_api_key(new.key_hash) is None
+
+
+def test_api_key_use_is_recorded_at_most_once_per_interval(store: Store) -> None:
+    user = make_user(store)
+    record = make_api_key(store, user)
+    now = utcnow()
+    minute = dt.timedelta(minutes=1)
+    assert store.touch_api_key(record.id, now, "203.0.113.7", now - minute) is True
+    assert store.touch_api_key(record.id, now, "203.0.113.8", now - minute) is False
+    results = run_together(
+        THREADS, lambda i: store.touch_api_key(record.id, now + 2 * minute, "::1", now + minute)
+    )
+    assert results.count(True) == 1
+    key = store.list_api_keys(user.id)[0]
+    assert key.last_used_ip == "::1"
+    assert key.last_used_at is not None
+    assert abs(key.last_used_at - (now + 2 * minute)) < dt.timedelta(milliseconds=1)

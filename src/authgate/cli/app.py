@@ -15,9 +15,11 @@ import click
 
 from authgate import __version__
 from authgate.auth import Auth
+from authgate.cli.api_keys import api_keys_group
 from authgate.cli.audit import audit_group
 from authgate.cli.base import CONTEXT_SETTINGS, RUNTIME_KEY, AuthGateGroup, Runtime
 from authgate.cli.db import db_group
+from authgate.cli.keys import keys_group
 from authgate.cli.mail import mail_group
 from authgate.cli.roles import roles_group
 from authgate.cli.users import users_group
@@ -37,8 +39,8 @@ def make_cli(get_auth: Callable[[], Auth] | None = None) -> AuthGateGroup:
             standalone program does.
 
     Returns:
-        A fresh group with the ``users``, ``roles``, ``db``, ``audit`` and
-        ``mail`` subgroups; the caller may add or remove commands without affecting
+        A fresh group with the ``users``, ``roles``, ``db``, ``audit``, ``mail``,
+        ``api-keys`` and ``keys`` subgroups; the caller may add or remove commands without affecting
         other groups.
 
     Examples:
@@ -79,6 +81,8 @@ def make_cli(get_auth: Callable[[], Auth] | None = None) -> AuthGateGroup:
             ctx.meta[RUNTIME_KEY] = Runtime(get_auth=provider)
 
         group = mounted
-    for subgroup in (users_group(), roles_group(), db_group(), audit_group(), mail_group()):
+    subgroups = (users_group(), roles_group(), db_group(), audit_group(), mail_group(),
+                 api_keys_group(), keys_group())  # fmt: skip
+    for subgroup in subgroups:
         group.add_command(subgroup)
     return group

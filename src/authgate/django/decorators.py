@@ -60,6 +60,7 @@ __all__ = [
     "permissions_required",
     "roles_accepted",
     "roles_required",
+    "scopes_required",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -138,11 +139,11 @@ def auth_required(view: F, /) -> F: ...
 @overload
 def auth_required(*mechanisms: Mechanism) -> Callable[[F], F]: ...
 def auth_required(*mechanisms: Any) -> Any:
-    """Require a user authenticated by one of ``mechanisms`` (none given: session and token).
+    """Require a user authenticated by one of ``mechanisms`` (none given: session, token, key).
 
     Args:
-        *mechanisms: ``"session"`` (the cookie), ``"token"`` (bearer) and
-            ``"basic"`` (HTTP Basic, accepted only when named here).
+        *mechanisms: ``"session"`` (the cookie), ``"token"`` (bearer), ``"api_key"``
+            (a personal API key) and ``"basic"`` (HTTP Basic, accepted only when named here).
 
     Raises:
         ValueError: an unknown mechanism.
@@ -179,6 +180,17 @@ def permissions_accepted(*permissions: RoleSpec) -> Callable[[F], F]:
     """Require any one of the permissions."""
     specs = check_specs("permissions_accepted", permissions, "permission")
     return _with_rule(Rule.permissions_any(*specs))
+
+
+def scopes_required(*scopes: RoleSpec) -> Callable[[F], F]:
+    """Require, of an API key, the scopes: every one named as a string, one of each list.
+
+    ``@scopes_required("read:reports")``: an API key without that scope gets
+    403 ``FORBIDDEN``. Sessions and access tokens are the user themselves and
+    are not limited by scopes (add a role or permission rule where they must
+    be). Without a credential the request is treated as by ``login_required``.
+    """
+    return _with_rule(Rule.scoped(*check_specs("scopes_required", scopes, "scope")))
 
 
 @overload

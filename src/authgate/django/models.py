@@ -313,3 +313,53 @@ class OutboxNotice(models.Model):  # type: ignore[misc]
 
     def __str__(self) -> str:
         return f"{self.kind} to user {self.user_id or '-'} ({self.attempts} attempts)"
+
+
+class RefreshToken(models.Model):  # type: ignore[misc]
+    """A refresh token of a session's family; only the digest is stored. Goes with its session."""
+
+    token_hash = models.CharField(primary_key=True, max_length=64)
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="refresh_tokens", db_index=False
+    )
+    user_id = models.CharField(max_length=64)
+    created_at = UTCDateTimeField()
+    expires_at = UTCDateTimeField()
+    used_at = UTCDateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "authgate_refresh_tokens"
+        indexes: ClassVar[list[Any]] = [
+            models.Index(fields=["session"], name="ix_authgate_refresh_session"),
+            models.Index(fields=["expires_at"], name="ix_authgate_refresh_expiry"),
+        ]
+
+
+class ApiKey(models.Model):  # type: ignore[misc]
+    """A personal API key of a user; only the digest of the key is stored."""
+
+    id = models.CharField(primary_key=True, max_length=36)
+    key_hash = models.CharField(max_length=64)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="api_keys", db_index=False
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)
+    scopes = models.TextField(null=True, blank=True)
+    allowed_ips = models.TextField(null=True, blank=True)
+    created_at = UTCDateTimeField()
+    expires_at = UTCDateTimeField(null=True, blank=True)
+    last_used_at = UTCDateTimeField(null=True, blank=True)
+    last_used_ip = models.CharField(max_length=64, null=True, blank=True)
+
+    class Meta:
+        db_table = "authgate_api_keys"
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(fields=["key_hash"], name="uq_authgate_api_keys_key_hash")
+        ]
+        indexes: ClassVar[list[Any]] = [
+            models.Index(fields=["user"], name="ix_authgate_api_keys_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...)"

@@ -20,11 +20,13 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.db import Error as DatabaseError, IntegrityError, connections, router, transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 
 from authgate.django.models import (
     ROLES_CACHE,
+    ApiKey,
     OutboxNotice,
+    RefreshToken,
     Role,
     SecurityEvent as EventRow,
     Session,
@@ -35,8 +37,10 @@ from authgate.django.models import (
 )
 from authgate.errors import UserExists, ValidationError
 from authgate.models import (
+    ApiKeyRecord,
     EmailRecord,
     Notice,
+    RefreshTokenRecord,
     SecurityEvent,
     SessionRecord,
     canonical_email,
@@ -441,6 +445,23 @@ class DjangoStore:
 
         return self._read(work)
 
+    def get_session_by_id(self, session_id: str) -> tuple[SessionRecord, Any | None] | None:
+        """The session with this id and its user, as :meth:`get_session` loads them."""
+        query = (
+            Session.objects.using(self.using)
+            .select_related("user")
+            .prefetch_related(self._roles_prefetch("user__assigned_roles"))
+            .filter(pk=session_id)
+        )
+
+        def work() -> tuple[SessionRecord, Any | None] | None:
+            found = list(query[:1])
+            if not found:
+                return None
+            return self._record(found[0]), found[0].user
+
+        return self._read(work)
+
     def touch_session(self, session_id: str, last_seen_at: dt.datetime) -> None:
         """Record activity."""
         sessions = Session.objects.using(self.using).filter(pk=session_id)
@@ -495,6 +516,107 @@ class DjangoStore:
         """Delete sessions whose absolute expiry has passed; returns how many."""
         sessions = Session.objects.using(self.using).filter(expires_at__lte=now)
         return self._write(lambda: int(sessions.delete()[0]))
+
+    # -- refresh tokens -----------------------------------------------------------
+
+    def add_refresh_token(self, record: RefreshTokenRecord) -> None:
+        """Store the first token of a family."""
+        row = dataclasses.asdict(record)
+        self._write(lambda: RefreshToken.objects.using(self.using).create(**row))
+
+    def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        """The token with this digest, or ``None``."""
+        query = RefreshToken.objects.using(self.using).filter(pk=token_hash)
+        return self._read(lambda: next((_refresh(row) for row in query[:1]), None))
+
+    def rotate_refresh_token(
+        self, token_hash: str, new: RefreshTokenRecord, now: dt.datetime
+    ) -> bool:
+        """Retire ``token_hash`` (a conditional UPDATE) and insert ``new``, in one transaction."""
+        tokens = RefreshToken.objects.using(self.using)
+        live = tokens.filter(pk=token_hash, used_at__isnull=True, expires_at__gt=now)
+        row = dataclasses.asdict(new)
+
+        def work() -> bool:
+            if live.update(used_at=now) != 1:
+                return False
+            tokens.create(**row)
+            return True
+
+        try:
+            return self._write(work, expect_conflict=True)
+        except IntegrityError:  # the session went meanwhile: a loss, nothing written
+            return False
+
+    def delete_refresh_tokens(self, session_id: str) -> int:
+        """Delete every token of a family."""
+        tokens = RefreshToken.objects.using(self.using).filter(session_id=session_id)
+        return self._write(lambda: int(tokens.delete()[0]))
+
+    def purge_refresh_tokens(self, now: dt.datetime) -> int:
+        """Delete expired tokens."""
+        tokens = RefreshToken.objects.using(self.using).filter(expires_at__lte=now)
+        return self._write(lambda: int(tokens.delete()[0]))
+
+    # -- API keys ------------------------------------------------------------------
+
+    def create_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a new key."""
+        try:
+            user_id = _key(record.user_id)
+        except _Invalid:
+            raise ValidationError(fields={"user_id": "invalid"}) from None
+        row = dataclasses.asdict(record)
+        row.update(user_id=user_id, scopes=json.dumps(list(record.scopes)),
+                   allowed_ips=json.dumps(list(record.allowed_ips)))  # fmt: skip
+        self._write(lambda: ApiKey.objects.using(self.using).create(**row))
+
+    def get_api_key(self, key_hash: str) -> tuple[ApiKeyRecord, Any | None] | None:
+        """The key with this digest and its user (one query, roles prefetched)."""
+        query = (
+            ApiKey.objects.using(self.using)
+            .select_related("user")
+            .prefetch_related(self._roles_prefetch("user__assigned_roles"))
+            .filter(key_hash=key_hash)
+        )
+
+        def work() -> tuple[ApiKeyRecord, Any | None] | None:
+            found = list(query[:1])
+            return (_api_key(found[0]), found[0].user) if found else None
+
+        return self._read(work)
+
+    def list_api_keys(self, user_id: Any) -> list[ApiKeyRecord]:
+        """The user's keys, newest first."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return []
+        query = ApiKey.objects.using(self.using).filter(user_id=key).order_by("-created_at", "-id")
+        return self._read(lambda: [_api_key(row) for row in query])
+
+    def delete_api_key(self, key_id: str, user_id: Any | None = None) -> bool:
+        """Delete one key; with ``user_id``, only if it is that user's."""
+        conditions: dict[str, Any] = {"pk": key_id}
+        if user_id is not None:
+            try:
+                conditions["user_id"] = _key(user_id)
+            except _Invalid:
+                return False
+        keys = ApiKey.objects.using(self.using).filter(**conditions)
+        return self._write(lambda: bool(keys.delete()[0]))
+
+    def touch_api_key(
+        self, key_id: str, used_at: dt.datetime, ip: str | None, not_since: dt.datetime
+    ) -> bool:
+        """Record a use unless one was recorded at or after ``not_since`` (conditional UPDATE)."""
+        keys = ApiKey.objects.using(self.using).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=not_since), pk=key_id
+        )
+        address = None if ip is None else ip[:64]
+        return self._write(
+            lambda: bool(keys.update(last_used_at=used_at, last_used_ip=address) == 1)
+        )
 
     # -- extra email addresses --------------------------------------------------
 
@@ -831,3 +953,30 @@ class DjangoStore:
         values["data"] = json.loads(row.data) if row.data else {}
         values["remember"] = bool(row.remember)
         return SessionRecord(**values)
+
+
+def _refresh(row: Any) -> RefreshTokenRecord:
+    return RefreshTokenRecord(
+        token_hash=row.token_hash,
+        session_id=row.session_id,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        used_at=row.used_at,
+    )
+
+
+def _api_key(row: Any) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row.id,
+        key_hash=row.key_hash,
+        user_id=str(row.user_id),
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        scopes=tuple(json.loads(row.scopes or "[]")),
+        allowed_ips=tuple(json.loads(row.allowed_ips or "[]")),
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        last_used_ip=row.last_used_ip,
+    )

@@ -12,6 +12,15 @@ A session is valid while all of these hold:
 
 Activity is recorded at most once per touch interval, so a busy session does
 not write to the database on every request.
+
+With ``jwt_access_tokens``, :func:`start_session` (the one place every way
+of signing in goes through) also issues the token pair: a JWT access token
+naming the session (``sid``) and the first refresh token of the session's
+family. The session stays the server-side state: it is listed, revoked and
+ended by credential changes as any other, its ``authenticated_at`` is what
+freshness is measured on (an access token makes the same checks through its
+session), and ending it ends its refresh tokens. Every function here that
+takes a token accepts an access token in place of the session token.
 """
 
 from __future__ import annotations
@@ -30,14 +39,15 @@ from authgate.errors import (
     ValidationError,
 )
 from authgate.flows import audit
-from authgate.models import SessionRecord
+from authgate.models import RefreshTokenRecord, SessionRecord
 from authgate.results import AuthResult, SessionEntry, SessionInfo
 from authgate.session_cache import StoreNeeded
-from authgate.tokens import MAX_TOKEN_LENGTH, new_session_token, token_digest
+from authgate.tokens import MAX_TOKEN_LENGTH, looks_like_jwt, new_session_token, token_digest
 
 __all__ = [
     "EMAIL_LINK",
     "PASSWORD",
+    "check_session",
     "create_session",
     "deleted_user_marker",
     "ensure_fresh",
@@ -47,13 +57,17 @@ __all__ = [
     "is_fresh",
     "list_sessions",
     "own_session",
+    "refresh_record",
     "require_fresh",
     "revoke_other_sessions",
     "revoke_session",
+    "session_id_of",
+    "session_info",
     "session_record",
     "sign_out",
     "signed_in_by_link",
     "start_session",
+    "token_pair",
     "verify_token",
 ]
 
@@ -118,6 +132,11 @@ def create_session(
     return token, record
 
 
+def session_info(record: SessionRecord, user: Any) -> SessionInfo:
+    """The :class:`SessionInfo` of a session record and its user."""
+    return _info(record, user)
+
+
 def _info(record: SessionRecord, user: Any) -> SessionInfo:
     return SessionInfo(
         id=record.id,
@@ -141,11 +160,61 @@ def start_session(
     client: Client = NO_CLIENT,
     method: str = PASSWORD,
 ) -> AuthResult:
-    """Create a session bound to ``stamp`` (see :func:`create_session`) and wrap it as a sign-in."""
+    """Create a session bound to ``stamp`` (see :func:`create_session`) and wrap it as a sign-in.
+
+    With ``jwt_access_tokens`` the result carries the token pair of the new
+    session (:func:`token_pair`); the session token is then
+    :attr:`~authgate.results.AuthResult.session_token` (the cookie's value).
+    """
     token, record = create_session(
         ctx, user, stamp=stamp, remember=remember, client=client, method=method
     )
-    return AuthResult(user=user, token=token, session=_info(record, user))
+    info = _info(record, user)
+    if ctx.access_tokens is None:
+        return AuthResult(user=user, token=token, session=info)
+    refresh = new_session_token()
+    assert ctx.refresh_tokens is not None
+    first = refresh_record(ctx, refresh, info, user.id, record.created_at)
+    ctx.refresh_tokens.add_refresh_token(first)
+    return token_pair(ctx, user, info, refresh, session_token=token)
+
+
+def token_pair(
+    ctx: Context,
+    user: Any,
+    session: SessionInfo,
+    refresh: str,
+    *,
+    session_token: str | None = None,
+) -> AuthResult:
+    """A new access token of ``session`` for ``user``, with the refresh token ``refresh``
+    (already stored), as the answer of a sign-in or a refresh."""
+    assert ctx.access_tokens is not None
+    access = ctx.access_tokens.issue(user, session.id, ctx.now())
+    return AuthResult(
+        user=user,
+        token=access,
+        session=session,
+        refresh_token=refresh,
+        expires_in=ctx.settings.access_token_lifetime,
+        session_token=session_token,
+        aliases=("access_token",) if ctx.settings.auth101_compat else (),
+    )
+
+
+def refresh_record(
+    ctx: Context, refresh: str, session: SessionInfo, user_id: Any, now: dt.datetime
+) -> RefreshTokenRecord:
+    """The record of a refresh token of ``session``'s family, issued ``now``: it lives
+    ``refresh_token_lifetime``, never past the session's own expiry."""
+    lifetime = dt.timedelta(seconds=ctx.settings.refresh_token_lifetime)
+    return RefreshTokenRecord(
+        token_hash=token_digest(refresh),
+        session_id=session.id,
+        user_id=str(user_id),
+        created_at=now,
+        expires_at=min(now + lifetime, session.expires_at),
+    )
 
 
 def _is_live(ctx: Context, record: SessionRecord, now: dt.datetime) -> bool:
@@ -185,16 +254,42 @@ def _serve_until(ctx: Context, record: SessionRecord) -> dt.datetime:
     return until
 
 
+def check_session(ctx: Context, record: SessionRecord, user: Any | None, now: dt.datetime) -> None:
+    """Refuse a stored session that is no longer valid (see the module docstring).
+
+    Raises:
+        InvalidToken: expired (then deleted), idle too long, or its stamp is not the user's.
+        UserNotFound: its user is gone.
+        AccountDisabled: its user is deactivated.
+    """
+    if not _is_live(ctx, record, now):
+        ctx.sessions.delete_session(record.id)
+        raise InvalidToken()
+    if user is None:
+        raise UserNotFound()
+    if not secrets.compare_digest(record.security_stamp, user.security_stamp):
+        raise InvalidToken()
+    if not user.is_active:
+        raise AccountDisabled()
+
+
 def _lookup(
     ctx: Context, token: object, *, memory_only: bool = False
 ) -> tuple[SessionRecord, SessionInfo]:
     """The live session behind ``token`` (record and info), from the cache or the store.
 
-    With ``memory_only``, :class:`StoreNeeded` is raised instead of going to
-    the store (async integrations then retry in a worker thread).
+    ``token`` is a session token or an access token (``jwt_access_tokens``),
+    whose ``sid`` names the session. With ``memory_only``,
+    :class:`StoreNeeded` is raised instead of going to the store (async
+    integrations then retry in a worker thread).
     """
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken()
+    claims = None
+    if ctx.access_tokens is not None and looks_like_jwt(token):
+        claims = ctx.access_tokens.verify(token)
+        if claims.session_id is None:  # signed by auth101: no session behind it
+            raise InvalidToken()
     digest = token_digest(token)
     cache = ctx.session_cache
     epoch = 0
@@ -207,30 +302,30 @@ def _lookup(
         epoch = cache.epoch
     if memory_only:
         raise StoreNeeded()
-    found = ctx.sessions.get_session(digest)
-    if found is None:
-        # Sessions go with their user; a tombstone left at deletion tells the
-        # difference between "no such session" and "its user was deleted".
-        if ctx.tokens.is_claimed(deleted_user_marker(digest)):
-            raise UserNotFound()
-        raise InvalidToken()
+    if claims is not None:
+        found = ctx.sessions.get_session_by_id(claims.session_id)  # type: ignore[arg-type]
+        if found is None or found[0].user_id != claims.subject:
+            raise InvalidToken()
+    else:
+        found = ctx.sessions.get_session(digest)
+        if found is None:
+            # Sessions go with their user; a tombstone left at deletion tells the
+            # difference between "no such session" and "its user was deleted".
+            if ctx.tokens.is_claimed(deleted_user_marker(digest)):
+                raise UserNotFound()
+            raise InvalidToken()
     record, user = found
     now = ctx.now()
-    if not _is_live(ctx, record, now):
-        ctx.sessions.delete_session(record.id)
-        raise InvalidToken()
-    if user is None:
-        raise UserNotFound()
-    if not secrets.compare_digest(record.security_stamp, user.security_stamp):
-        raise InvalidToken()
-    if not user.is_active:
-        raise AccountDisabled()
+    check_session(ctx, record, user, now)
     if _touch_due(ctx, record, now):
         ctx.sessions.touch_session(record.id, now)
         record.last_seen_at = now
     info = _info(record, user)
     if cache is not None:
-        cache.put(digest, record, info, _serve_until(ctx, record), epoch)
+        until = _serve_until(ctx, record)
+        if claims is not None:
+            until = min(until, dt.datetime.fromtimestamp(claims.expires_at, dt.timezone.utc))
+        cache.put(digest, record, info, until, epoch)
     return record, info
 
 
@@ -295,12 +390,12 @@ def sign_out(ctx: Context, token: object, client: Client = NO_CLIENT) -> bool:
 def list_sessions(ctx: Context, user: Any, current: str | None = None) -> list[SessionEntry]:
     """The user's live sessions, newest first; ``current`` (a token or session id) is flagged."""
     current_id = None
+    records = ctx.sessions.list_sessions(user.id)
     if current is not None:
-        digest = token_digest(current)
-        records = ctx.sessions.list_sessions(user.id)
-        current_id = next((r.id for r in records if r.token_hash == digest), current)
-    else:
-        records = ctx.sessions.list_sessions(user.id)
+        current_id = session_id_of(ctx, current)
+        if current_id is None:
+            digest = token_digest(current)
+            current_id = next((r.id for r in records if r.token_hash == digest), current)
     now = ctx.now()
     return [
         SessionEntry(
@@ -315,6 +410,16 @@ def list_sessions(ctx: Context, user: Any, current: str | None = None) -> list[S
         for r in records
         if _is_live(ctx, r, now) and r.security_stamp == user.security_stamp
     ]
+
+
+def session_id_of(ctx: Context, token: str) -> str | None:
+    """The session an access token names (its ``sid``); ``None`` for anything else."""
+    if ctx.access_tokens is None or not looks_like_jwt(token):
+        return None
+    try:
+        return ctx.access_tokens.verify(token).session_id
+    except InvalidToken:
+        return None
 
 
 def revoke_session(ctx: Context, user: Any, session_id: object, client: Client = NO_CLIENT) -> None:

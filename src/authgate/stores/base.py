@@ -1,8 +1,9 @@
 """Store protocols: the small contracts every storage backend fulfils.
 
 A backend may provide all of them (memory, SQLAlchemy, Django ORM) or only
-some (Redis provides only sessions: single-use claims must stay durable; a
-store without :class:`AuditStore` leaves the audit trail to the log). Rules every implementation
+some (Redis provides only sessions and refresh tokens: single-use claims and
+API keys must stay durable; a store without :class:`AuditStore` leaves the
+audit trail to the log). Rules every implementation
 follows, checked by ``tests/stores/test_contract.py``:
 
 * Each method is one transaction: it either completes or leaves nothing behind.
@@ -27,12 +28,21 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from authgate.models import EmailRecord, Notice, SecurityEvent, SessionRecord
+from authgate.models import (
+    ApiKeyRecord,
+    EmailRecord,
+    Notice,
+    RefreshTokenRecord,
+    SecurityEvent,
+    SessionRecord,
+)
 
 __all__ = [
+    "ApiKeyStore",
     "AuditStore",
     "EmailStore",
     "OutboxStore",
+    "RefreshTokenStore",
     "RoleStore",
     "SessionStore",
     "Store",
@@ -163,6 +173,11 @@ class SessionStore(Protocol):
         One indexed lookup; must not scan.
         """
 
+    def get_session_by_id(self, session_id: str) -> tuple[SessionRecord, Any | None] | None:
+        """The session with this id and its user (``None`` if the user is gone), like
+        :meth:`get_session`; for refresh tokens and access tokens, which name their
+        session by id. One lookup by primary key."""
+
     def touch_session(self, session_id: str, last_seen_at: dt.datetime) -> None:
         """Record activity (called at most once per touch interval, not per request)."""
 
@@ -197,6 +212,63 @@ class TokenStore(Protocol):
 
     def purge_used_tokens(self, now: dt.datetime) -> int:
         """Forget claims whose token has expired anyway."""
+
+
+@runtime_checkable
+class RefreshTokenStore(Protocol):
+    """Refresh tokens (``jwt_access_tokens``), by digest, in families (one per session).
+
+    Kept where the sessions are (SQL, Django, or Redis with ``redis_url``).
+    A token whose session is gone is worthless: the flows look the session
+    up on every refresh, so a store need not delete a family's tokens with
+    its session (the SQL stores do, by a cascading foreign key).
+    """
+
+    def add_refresh_token(self, record: RefreshTokenRecord) -> None:
+        """Store the first token of a family (at sign-in)."""
+
+    def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        """The token with this digest (retired ones too, until they expire), or ``None``."""
+
+    def rotate_refresh_token(
+        self, token_hash: str, new: RefreshTokenRecord, now: dt.datetime
+    ) -> bool:
+        """Retire the token ``token_hash`` and store ``new`` in ONE conditional write.
+
+        The write happens only if the token exists, is not retired and has not
+        expired at ``now``: of any number of concurrent callers with the same
+        token exactly one gets ``True`` (and its ``new`` is stored), every
+        other ``False`` with nothing written.
+        """
+
+    def delete_refresh_tokens(self, session_id: str) -> int:
+        """Delete every token of a family; returns how many."""
+
+    def purge_refresh_tokens(self, now: dt.datetime) -> int:
+        """Delete tokens (retired or not) whose expiry has passed; returns how many."""
+
+
+@runtime_checkable
+class ApiKeyStore(Protocol):
+    """Personal API keys, by digest; they stay in the main store (never in Redis)."""
+
+    def create_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a new key (its digest is unique)."""
+
+    def get_api_key(self, key_hash: str) -> tuple[ApiKeyRecord, Any | None] | None:
+        """The key with this digest and its user (``None`` if gone); one indexed lookup."""
+
+    def list_api_keys(self, user_id: Any) -> list[ApiKeyRecord]:
+        """The user's keys, newest first (expired ones included)."""
+
+    def delete_api_key(self, key_id: str, user_id: Any | None = None) -> bool:
+        """Delete one key; with ``user_id``, only if it is that user's."""
+
+    def touch_api_key(
+        self, key_id: str, used_at: dt.datetime, ip: str | None, not_since: dt.datetime
+    ) -> bool:
+        """Record a use, unless one was recorded at or after ``not_since`` (one
+        conditional write: a busy key is written at most once per interval)."""
 
 
 @runtime_checkable
@@ -312,7 +384,16 @@ class OutboxStore(Protocol):
 
 
 class Store(
-    UserStore, RoleStore, SessionStore, TokenStore, EmailStore, AuditStore, OutboxStore, Protocol
+    UserStore,
+    RoleStore,
+    SessionStore,
+    TokenStore,
+    EmailStore,
+    AuditStore,
+    OutboxStore,
+    RefreshTokenStore,
+    ApiKeyStore,
+    Protocol,
 ):
     """A backend that provides everything (memory, SQLAlchemy, Django ORM)."""
 

@@ -19,8 +19,10 @@ from typing import Any
 
 from authgate.errors import UserExists, ValidationError
 from authgate.models import (
+    ApiKeyRecord,
     EmailRecord,
     Notice,
+    RefreshTokenRecord,
     Role,
     SecurityEvent,
     SessionRecord,
@@ -72,6 +74,9 @@ class MemoryStore:
         self._events: list[SecurityEvent] = []
         self._event_ids = itertools.count(1)
         self._notices: dict[str, Notice] = {}
+        self._refresh: dict[str, RefreshTokenRecord] = {}
+        self._api_keys: dict[str, ApiKeyRecord] = {}
+        self._by_key_hash: dict[str, str] = {}
 
     # -- users ------------------------------------------------------------------
 
@@ -189,6 +194,8 @@ class MemoryStore:
             for record in [r for r in self._emails.values() if r.user_id == str(user.id)]:
                 del self._emails[record.id]
             self._keep_notices(outbox, user)
+            for key in [k for k in self._api_keys.values() if k.user_id == str(user.id)]:
+                self._drop_api_key(key)
             return True
 
     # -- roles ------------------------------------------------------------------
@@ -284,6 +291,14 @@ class MemoryStore:
             user = self._users.get(self._user_key(record.user_id))
             return _copy(record), user
 
+    def get_session_by_id(self, session_id: str) -> tuple[SessionRecord, Any | None] | None:
+        """The session with this id and its user (``None`` if gone)."""
+        with self._lock:
+            record = self._sessions.get(session_id)
+            if record is None:
+                return None
+            return _copy(record), self._users.get(self._user_key(record.user_id))
+
     def touch_session(self, session_id: str, last_seen_at: dt.datetime) -> None:
         """Record activity."""
         with self._lock:
@@ -343,6 +358,99 @@ class MemoryStore:
             for record in doomed:
                 self._drop_session(record)
             return len(doomed)
+
+    # -- refresh tokens ----------------------------------------------------------
+
+    def add_refresh_token(self, record: RefreshTokenRecord) -> None:
+        """Store the first token of a family."""
+        with self._lock:
+            self._refresh[record.token_hash] = dataclasses.replace(record)
+
+    def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        """The token with this digest, or ``None``."""
+        with self._lock:
+            record = self._refresh.get(token_hash)
+            return None if record is None else dataclasses.replace(record)
+
+    def rotate_refresh_token(
+        self, token_hash: str, new: RefreshTokenRecord, now: dt.datetime
+    ) -> bool:
+        """Retire ``token_hash`` and store ``new``, under the lock: one caller wins."""
+        with self._lock:
+            record = self._refresh.get(token_hash)
+            if record is None or record.used_at is not None or record.expires_at <= now:
+                return False
+            record.used_at = now
+            self._refresh[new.token_hash] = dataclasses.replace(new)
+            return True
+
+    def delete_refresh_tokens(self, session_id: str) -> int:
+        """Delete every token of a family."""
+        with self._lock:
+            doomed = [h for h, r in self._refresh.items() if r.session_id == session_id]
+            for token_hash in doomed:
+                del self._refresh[token_hash]
+            return len(doomed)
+
+    def purge_refresh_tokens(self, now: dt.datetime) -> int:
+        """Delete expired tokens (and those whose session is gone)."""
+        with self._lock:
+            doomed = [
+                h
+                for h, r in self._refresh.items()
+                if r.expires_at <= now or r.session_id not in self._sessions
+            ]
+            for token_hash in doomed:
+                del self._refresh[token_hash]
+            return len(doomed)
+
+    # -- API keys ------------------------------------------------------------------
+
+    def create_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a new key."""
+        with self._lock:
+            if record.key_hash in self._by_key_hash:
+                raise ValidationError(fields={"key": "taken"})
+            self._api_keys[record.id] = dataclasses.replace(record, user_id=str(record.user_id))
+            self._by_key_hash[record.key_hash] = record.id
+
+    def get_api_key(self, key_hash: str) -> tuple[ApiKeyRecord, Any | None] | None:
+        """The key with this digest and its user."""
+        with self._lock:
+            record = self._api_keys.get(self._by_key_hash.get(key_hash, ""))
+            if record is None:
+                return None
+            user = self._users.get(self._user_key(record.user_id))
+            return dataclasses.replace(record), user
+
+    def list_api_keys(self, user_id: Any) -> list[ApiKeyRecord]:
+        """The user's keys, newest first."""
+        owner = self._owner(user_id)
+        with self._lock:
+            found = [dataclasses.replace(k) for k in self._api_keys.values() if k.user_id == owner]
+        return sorted(found, key=lambda k: (k.created_at, k.id), reverse=True)
+
+    def delete_api_key(self, key_id: str, user_id: Any | None = None) -> bool:
+        """Delete one key; with ``user_id``, only if it is theirs."""
+        with self._lock:
+            record = self._api_keys.get(key_id)
+            if record is None or (user_id is not None and record.user_id != self._owner(user_id)):
+                return False
+            self._drop_api_key(record)
+            return True
+
+    def touch_api_key(
+        self, key_id: str, used_at: dt.datetime, ip: str | None, not_since: dt.datetime
+    ) -> bool:
+        """Record a use unless one was recorded at or after ``not_since``."""
+        with self._lock:
+            record = self._api_keys.get(key_id)
+            if record is None or (
+                record.last_used_at is not None and record.last_used_at >= not_since
+            ):
+                return False
+            record.last_used_at, record.last_used_ip = used_at, ip
+            return True
 
     # -- extra email addresses ---------------------------------------------------
 
@@ -601,6 +709,12 @@ class MemoryStore:
     def _drop_session(self, record: SessionRecord) -> None:
         del self._sessions[record.id]
         self._by_token.pop(record.token_hash, None)
+        for token_hash in [h for h, r in self._refresh.items() if r.session_id == record.id]:
+            del self._refresh[token_hash]
+
+    def _drop_api_key(self, record: ApiKeyRecord) -> None:
+        del self._api_keys[record.id]
+        self._by_key_hash.pop(record.key_hash, None)
 
 
 def _copy(record: SessionRecord) -> SessionRecord:

@@ -20,6 +20,10 @@ Layout, under the ``redis_prefix`` ``P`` (default ``authgate``):
 * ``P:user:<user id>`` — a sorted set of the user's session ids by creation
   time (listing, "sign out everywhere"); it lives as long as the user's
   longest session, and ids whose session has gone are dropped when listed.
+* ``P:refresh:<token digest>`` — a hash: one refresh token
+  (:class:`RedisRefreshTokenStore`), until it would expire (a retired one
+  too, so that its reuse is recognised); ``P:family:<session id>`` — the set
+  of its family's digests (ending a family).
 
 Keys are built only from digests and ids authgate made, under the prefix:
 a presented token is hashed (SHA-256) before any lookup, so no raw input
@@ -58,12 +62,12 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environm
     ) from exc
 
 from authgate.errors import ValidationError
-from authgate.models import SessionRecord, utcnow
+from authgate.models import RefreshTokenRecord, SessionRecord, utcnow
 from authgate.ratelimit import REDIS_POOL_SIZE, REDIS_POOL_WAIT
 from authgate.stores._common import unavailable
 from authgate.stores.base import UserStore
 
-__all__ = ["RedisSessionStore", "connect", "redis_errors"]
+__all__ = ["RedisRefreshTokenStore", "RedisSessionStore", "connect", "redis_errors"]
 
 T = TypeVar("T")
 
@@ -335,6 +339,22 @@ class RedisSessionStore:
         record = _decode(raw)
         return record, self._user_of(record.user_id)
 
+    def get_session_by_id(self, session_id: str) -> tuple[SessionRecord, Any | None] | None:
+        """The session with this id (its ``sid`` key, then its hash) and its user."""
+        sid = f"{self.prefix}:sid:{session_id}"
+
+        def read() -> Any:
+            token_hash = self.client.get(sid)
+            if token_hash is None:
+                return None
+            return self.client.hgetall(self._session_prefix + _text(token_hash))
+
+        raw = self._call(read)
+        if not raw:
+            return None
+        record = _decode(raw)
+        return record, self._user_of(record.user_id)
+
     def touch_session(self, session_id: str, last_seen_at: dt.datetime) -> None:
         """Record activity."""
         args = [self.prefix, session_id, last_seen_at.isoformat()]
@@ -392,4 +412,148 @@ class RedisSessionStore:
 
     def purge_expired_sessions(self, now: dt.datetime) -> int:
         """Nothing to do: Redis removes each session at its absolute expiry. Returns 0."""
+        return 0
+
+
+#: Retire a refresh token and store its successor: ARGV = prefix, old digest,
+#: used_at, now (µs since the epoch), new digest, ttl ms of the new one, session
+#: id, then the new token's field/value pairs. 1 for the one caller that
+#: retired it; 0 (nothing written) when it is gone, retired or expired at now.
+_ROTATE = """
+local p = ARGV[1]
+local old = p .. ':refresh:' .. ARGV[2]
+local expires = redis.call('HGET', old, 'exp_us')
+if not expires or redis.call('HEXISTS', old, 'used_at') == 1 then return 0 end
+if tonumber(expires) <= tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', old, 'used_at', ARGV[3])
+local key = p .. ':refresh:' .. ARGV[5]
+local ttl = tonumber(ARGV[6])
+redis.call('HSET', key, unpack(ARGV, 8))
+redis.call('PEXPIRE', key, ttl)
+local family = p .. ':family:' .. ARGV[7]
+redis.call('SADD', family, ARGV[5])
+if redis.call('PTTL', family) < ttl then redis.call('PEXPIRE', family, ttl) end
+return 1
+"""
+
+#: Store a family's first token: ARGV = prefix, digest, ttl ms, session id, pairs.
+_ADD = """
+local p = ARGV[1]
+local key = p .. ':refresh:' .. ARGV[2]
+local ttl = tonumber(ARGV[3])
+redis.call('DEL', key)
+redis.call('HSET', key, unpack(ARGV, 5))
+redis.call('PEXPIRE', key, ttl)
+local family = p .. ':family:' .. ARGV[4]
+redis.call('SADD', family, ARGV[2])
+if redis.call('PTTL', family) < ttl then redis.call('PEXPIRE', family, ttl) end
+return 1
+"""
+
+#: End a family: ARGV = prefix, session id. Returns how many tokens went.
+_END_FAMILY = """
+local p = ARGV[1]
+local family = p .. ':family:' .. ARGV[2]
+local deleted = 0
+for _, digest in ipairs(redis.call('SMEMBERS', family)) do
+  deleted = deleted + redis.call('DEL', p .. ':refresh:' .. digest)
+end
+redis.call('DEL', family)
+return deleted
+"""
+
+
+def _refresh_pairs(record: RefreshTokenRecord) -> list[str]:
+    pairs = [
+        "session_id", record.session_id,
+        "user_id", str(record.user_id),
+        "created_at", record.created_at.isoformat(),
+        "expires_at", record.expires_at.isoformat(),
+        "exp_us", str(_micros(record.expires_at)),
+    ]  # fmt: skip
+    if record.used_at is not None:
+        pairs += ["used_at", record.used_at.isoformat()]
+    return pairs
+
+
+class RedisRefreshTokenStore:
+    """Refresh tokens in Redis, next to the sessions they belong to (``redis_url``).
+
+    An allowlist like the sessions: a token exists while its key does, so a
+    flush or an eviction ends families and can never revive one. A rotation
+    is one Lua script (retire, store the successor), so of concurrent
+    refreshes with one token exactly one wins.
+
+    Args:
+        redis: a ``redis.Redis`` client (the sessions' own).
+        prefix: the key prefix (``redis_prefix``).
+        clock: the app's clock, from which the TTLs are reckoned.
+    """
+
+    def __init__(
+        self, redis: Any, *, prefix: str = "authgate", clock: Callable[[], dt.datetime] = utcnow
+    ) -> None:
+        self.client = redis
+        self.prefix = prefix
+        self._clock = clock
+        self._key_prefix = f"{prefix}:refresh:"
+        self._rotate = self.client.register_script(_ROTATE)
+        self._add = self.client.register_script(_ADD)
+        self._end = self.client.register_script(_END_FAMILY)
+
+    def __repr__(self) -> str:
+        return f"<RedisRefreshTokenStore prefix={self.prefix!r}>"
+
+    def _call(self, work: Callable[[], T]) -> T:
+        try:
+            return work()
+        except redis_errors as exc:
+            raise unavailable(exc) from None
+
+    def _ttl_ms(self, expires_at: dt.datetime) -> int:
+        return int((expires_at - self._clock()).total_seconds() * 1000)
+
+    def add_refresh_token(self, record: RefreshTokenRecord) -> None:
+        """Store a family's first token until it expires."""
+        ttl = self._ttl_ms(record.expires_at)
+        if ttl <= 0:
+            return
+        args = [self.prefix, record.token_hash, ttl, record.session_id, *_refresh_pairs(record)]
+        self._call(lambda: self._add(args=args))
+
+    def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        """One ``HGETALL`` of a key made of the prefix and the digest."""
+        raw = self._call(lambda: self.client.hgetall(self._key_prefix + token_hash))
+        if not raw:
+            return None
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        used = fields.get("used_at")
+        return RefreshTokenRecord(
+            token_hash=token_hash,
+            session_id=fields["session_id"],
+            user_id=fields["user_id"],
+            created_at=dt.datetime.fromisoformat(fields["created_at"]),
+            expires_at=dt.datetime.fromisoformat(fields["expires_at"]),
+            used_at=None if used is None else dt.datetime.fromisoformat(used),
+        )
+
+    def rotate_refresh_token(
+        self, token_hash: str, new: RefreshTokenRecord, now: dt.datetime
+    ) -> bool:
+        """Retire ``token_hash`` and store ``new`` in one script; one caller wins."""
+        ttl = self._ttl_ms(new.expires_at)
+        if ttl <= 0:
+            return False
+        args = [
+            self.prefix, token_hash, now.isoformat(), _micros(now), new.token_hash, ttl,
+            new.session_id, *_refresh_pairs(new),
+        ]  # fmt: skip
+        return bool(self._call(lambda: self._rotate(args=args)))
+
+    def delete_refresh_tokens(self, session_id: str) -> int:
+        """Delete every token of a family; returns how many."""
+        return int(self._call(lambda: self._end(args=[self.prefix, session_id])))
+
+    def purge_refresh_tokens(self, now: dt.datetime) -> int:
+        """Nothing to do: Redis removes each token when it expires. Returns 0."""
         return 0

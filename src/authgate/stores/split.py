@@ -13,8 +13,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from authgate.models import Notice, SessionRecord
-from authgate.stores.base import SessionStore, Store
+from authgate.models import Notice, RefreshTokenRecord, SessionRecord
+from authgate.stores.base import RefreshTokenStore, SessionStore, Store
 
 __all__ = ["SplitStore"]
 
@@ -26,14 +26,23 @@ class SplitStore:
         store: users, roles, emails and token claims (and their own sessions
             table, which then stays empty).
         sessions: where sessions live (a :class:`~authgate.stores.redis.RedisSessionStore`).
+        refresh_tokens: where refresh tokens live, next to the sessions (a
+            :class:`~authgate.stores.redis.RedisRefreshTokenStore`); ``None``
+            keeps them in the main store.
     """
 
-    def __init__(self, store: Store, sessions: SessionStore) -> None:
+    def __init__(
+        self,
+        store: Store,
+        sessions: SessionStore,
+        refresh_tokens: RefreshTokenStore | None = None,
+    ) -> None:
         self.main = store
         self.sessions = sessions
+        self.refresh_tokens: RefreshTokenStore = refresh_tokens or store
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("main", "sessions"):  # not set yet (a copy being made)
+        if name in ("main", "sessions", "refresh_tokens"):  # not set yet (a copy being made)
             raise AttributeError(name)
         return getattr(self.main, name)
 
@@ -65,6 +74,9 @@ class SplitStore:
     def get_session(self, token_hash: str) -> tuple[SessionRecord, Any | None] | None:
         return self.sessions.get_session(token_hash)
 
+    def get_session_by_id(self, session_id: str) -> tuple[SessionRecord, Any | None] | None:
+        return self.sessions.get_session_by_id(session_id)
+
     def touch_session(self, session_id: str, last_seen_at: dt.datetime) -> None:
         self.sessions.touch_session(session_id, last_seen_at)
 
@@ -82,3 +94,22 @@ class SplitStore:
 
     def purge_expired_sessions(self, now: dt.datetime) -> int:
         return int(self.sessions.purge_expired_sessions(now))
+
+    # -- refresh tokens --------------------------------------------------------------
+
+    def add_refresh_token(self, record: RefreshTokenRecord) -> None:
+        self.refresh_tokens.add_refresh_token(record)
+
+    def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        return self.refresh_tokens.get_refresh_token(token_hash)
+
+    def rotate_refresh_token(
+        self, token_hash: str, new: RefreshTokenRecord, now: dt.datetime
+    ) -> bool:
+        return bool(self.refresh_tokens.rotate_refresh_token(token_hash, new, now))
+
+    def delete_refresh_tokens(self, session_id: str) -> int:
+        return int(self.refresh_tokens.delete_refresh_tokens(session_id))
+
+    def purge_refresh_tokens(self, now: dt.datetime) -> int:
+        return int(self.refresh_tokens.purge_refresh_tokens(now))

@@ -30,6 +30,7 @@ from authgate.errors import (
 )
 from authgate.flows import (
     account,
+    api_keys,
     confirmation,
     email_change,
     emails,
@@ -37,11 +38,12 @@ from authgate.flows import (
     magic_link,
     reauth,
     recovery,
+    refresh,
     sessions,
     signin,
     signup,
 )
-from authgate.web.credentials import Credentials, Principal
+from authgate.web.credentials import ACCOUNT_MECHANISMS, Credentials, Principal
 from authgate.web.http import ApiRequest, ApiResponse
 from authgate.web.links import check_form_nonce, link_page
 from authgate.web.redirects import safe_next
@@ -126,6 +128,25 @@ _USERNAME = _str("3 to 64 letters, digits, '.', '_' or '-'", pattern=r"^\s*[\w.-
 _TOKEN = _str("The token from the emailed link", maxLength=4096)
 _ID = _str(maxLength=256)
 _BOOL = {"type": "boolean"}
+_REFRESH = _str("The refresh token", maxLength=4096)
+_SCOPES = {
+    "type": ["array", "null"],
+    "maxItems": 32,
+    "description": "Scopes the key grants",
+    "items": {"type": "string", "pattern": r"^[A-Za-z0-9:._\-/*]{1,64}$"},
+}
+_EXPIRES_IN = {
+    "type": ["integer", "null"],
+    "minimum": 60,
+    "maximum": 10 * 366 * 24 * 3600,
+    "description": "Seconds until the key expires; null: never",
+}
+_ALLOWED_IPS = {
+    "type": ["array", "null"],
+    "maxItems": 32,
+    "description": "Addresses or networks (CIDR) the key works from; none: any",
+    "items": {"type": "string", "minLength": 1, "maxLength": 64},
+}
 
 
 def _success() -> ApiResponse:
@@ -144,9 +165,14 @@ def _respond(call: Call, data: Any, default_next: str) -> ApiResponse:
 def _signed_in(call: Call, result: Any) -> ApiResponse:
     settings = call.api.auth.settings
     response = _respond(call, result.to_dict(), settings.post_login_url)
-    if result.token:
-        call.api.credentials.set_session_cookie(response, result.token, result.session)
+    _set_cookie(call, response, result)
     return response
+
+
+def _set_cookie(call: Call, response: ApiResponse, result: Any) -> None:
+    """The session cookie of a sign-in (its session token; never an access token)."""
+    if result.session_token:
+        call.api.credentials.set_session_cookie(response, result.session_token, result.session)
 
 
 def _sign_up(call: Call) -> ApiResponse:
@@ -234,7 +260,9 @@ def _change_username(call: Call) -> ApiResponse:
 
 def _list_sessions(call: Call) -> ApiResponse:
     assert call.principal is not None
-    entries = sessions.list_sessions(call.api.auth.ctx, call.user, call.principal.token)
+    session = call.principal.session
+    current = session.id if session is not None else call.principal.token
+    entries = sessions.list_sessions(call.api.auth.ctx, call.user, current)
     return ApiResponse.json({"sessions": [e.to_dict() for e in entries]})
 
 
@@ -328,8 +356,7 @@ def _link_result(call: Call, result: Any) -> ApiResponse:
     """A redeemed link: JSON for API clients, a redirect (with the cookie) for link pages."""
     if call.from_form:
         response = ApiResponse.redirect(call.api.auth.settings.post_login_url)
-        if result.token:
-            call.api.credentials.set_session_cookie(response, result.token, result.session)
+        _set_cookie(call, response, result)
         return response
     return _signed_in(call, result)
 
@@ -404,8 +431,7 @@ def _reset_password(call: Call) -> ApiResponse:
     if call.from_form:
         return _link_result(call, result)
     response = _success()
-    if result.token:
-        call.api.credentials.set_session_cookie(response, result.token, result.session)
+    _set_cookie(call, response, result)
     return response
 
 
@@ -471,6 +497,62 @@ def _make_primary(call: Call) -> ApiResponse:
         call.api.credentials.client(call.request), token=_token(call),
     )  # fmt: skip
     return ApiResponse.json({"user": user.to_dict()})
+
+
+# -- tokens for APIs (SPEC §10) ---------------------------------------------------------
+def _auth101(call: Call) -> None:
+    if not call.api.auth.settings.auth101_compat:
+        raise FeatureDisabled()
+
+
+def _auth101_refresh(call: Call) -> ApiResponse:
+    _auth101(call)
+    return _refresh(call)
+
+
+def _refresh(call: Call) -> ApiResponse:
+    result = refresh.refresh(
+        call.api.auth.ctx, call.data.get("refresh_token"), call.api.credentials.client(call.request)
+    )
+    return ApiResponse.json(result.to_dict())
+
+
+def _revoke_refresh(call: Call) -> ApiResponse:
+    _auth101(call)
+    refresh.revoke_refresh_token(
+        call.api.auth.ctx, call.data.get("refresh_token"), call.api.credentials.client(call.request)
+    )
+    return _success()
+
+
+def _jwks(call: Call) -> ApiResponse:
+    """The public keys: public data, cached for 5 minutes (a new key is added before it signs)."""
+    response = ApiResponse.json(call.api.auth.jwks())
+    response.headers = [(k, v) for k, v in response.headers if k.lower() != "cache-control"]
+    response.headers.append(("Cache-Control", "public, max-age=300"))
+    return response
+
+
+def _create_api_key(call: Call) -> ApiResponse:
+    record, key = api_keys.create_api_key(
+        call.api.auth.ctx, call.user, call.data.get("name"), scopes=call.data.get("scopes"),
+        expires_in=call.data.get("expires_in"), allowed_ips=call.data.get("allowed_ips"),
+        token=_token(call), client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return ApiResponse.json({"api_key": record.to_dict(), "key": key})
+
+
+def _list_api_keys(call: Call) -> ApiResponse:
+    keys = api_keys.list_api_keys(call.api.auth.ctx, call.user)
+    return ApiResponse.json({"api_keys": [k.to_dict() for k in keys]})
+
+
+def _revoke_api_key(call: Call) -> ApiResponse:
+    api_keys.revoke_api_key(
+        call.api.auth.ctx, call.user, call.data.get("id"),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return _success()
 
 
 def _openapi(call: Call) -> ApiResponse:
@@ -608,6 +690,38 @@ ROUTES: tuple[Route, ...] = (
           fields={"email_id": (_ID, True), "password": (_PASSWORD, True)}, auth=True,
           feature="multiple_emails", response="UserResult",
           errors=(*_FRESH, "USER_EXISTS", "FEATURE_DISABLED")),
+    Route("refreshToken", "POST", "/token/refresh",
+          "A new access and refresh token for a refresh token (which is retired; presenting "
+          "it again ends its whole family)", _refresh,
+          fields={"refresh_token": (_REFRESH, True)}, response="AuthResult",
+          feature="jwt_enabled",
+          errors=("INVALID_TOKEN", "USER_NOT_FOUND", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
+    Route("jwks", "GET", "/jwks.json",
+          "The public keys of the access tokens (a JWK set; empty for HS256)", _jwks,
+          response="JWKS", feature="jwt_enabled", errors=("FEATURE_DISABLED",)),
+    Route("auth101Refresh", "POST", "/refresh",
+          "auth101's name for /token/refresh", _auth101_refresh,
+          fields={"refresh_token": (_REFRESH, True)}, response="AuthResult",
+          feature="auth101_compat",
+          errors=("INVALID_TOKEN", "USER_NOT_FOUND", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
+    Route("auth101Revoke", "POST", "/revoke",
+          "End the session of a refresh token (auth101's sign-out)", _revoke_refresh,
+          fields={"refresh_token": (_REFRESH, True)}, feature="auth101_compat",
+          errors=("INVALID_TOKEN", "FEATURE_DISABLED")),
+    Route("createApiKey", "POST", "/api-keys",
+          "Make a personal API key (fresh session); the key is in this answer only",
+          _create_api_key,
+          fields={"name": (_str("What the key is for", maxLength=100), True),
+                  "scopes": (_SCOPES, False), "expires_in": (_EXPIRES_IN, False),
+                  "allowed_ips": (_ALLOWED_IPS, False)},
+          auth=True, response="ApiKeyCreated", feature="api_keys",
+          errors=("REAUTH_REQUIRED", "FEATURE_DISABLED")),
+    Route("listApiKeys", "GET", "/api-keys", "The signed-in user's API keys", _list_api_keys,
+          auth=True, response="ApiKeyList", feature="api_keys", errors=("FEATURE_DISABLED",)),
+    Route("revokeApiKey", "POST", "/api-keys/revoke",
+          "Revoke one of the user's API keys (another id is NOT_FOUND)", _revoke_api_key,
+          fields={"id": (_str(maxLength=64), True)}, auth=True, feature="api_keys",
+          errors=("NOT_FOUND", "FEATURE_DISABLED")),
     Route("invite", "POST", "/invite", "Invite someone to sign up", _invite,
           fields={"email": (_EMAIL, True)}, auth=True,
           errors=("FORBIDDEN", "USER_EXISTS")),
@@ -710,7 +824,9 @@ class AuthAPI:
         try:
             principal = None
             if route.auth:
-                principal = self.credentials.authenticate(request, ("token", "session"))
+                principal = self.credentials.authenticate(
+                    request, ACCOUNT_MECHANISMS, with_session=True
+                )
                 if principal is None:
                     raise Unauthorized()
             takes_body = bool(route.fields or route.open_body or route.form)

@@ -2,7 +2,15 @@
 
 Transports, tried in order:
 
-* ``token`` — ``Authorization: Bearer <token>``; never needs CSRF protection.
+* ``token`` — ``Authorization: Bearer <token>``: a session token, or (with
+  ``jwt_access_tokens``) a JWT access token, checked without a database read
+  unless ``jwt_check_stamp`` asks for its session; never needs CSRF protection.
+* ``api_key`` — a personal API key (``ag_...``) as ``Authorization: Bearer``
+  or ``X-API-Key``; accepted by default next to tokens and sessions (a key is
+  a credential its owner made for scripts), limited by its scopes where a view
+  asks for them. Never needs CSRF protection (a browser never sends it by
+  itself). The JSON API's own routes do not take API keys: managing the
+  account needs the user's session or access token.
 * ``session`` — the HttpOnly session cookie; unsafe methods need a CSRF token
   (``X-CSRF-Token`` header or ``csrf_token`` form field) bound to the session.
 * ``basic`` — ``Authorization: Basic`` with email (or username) and password,
@@ -26,25 +34,36 @@ from typing import TYPE_CHECKING, Any, Literal
 from itsdangerous import BadSignature, Signer
 
 from authgate.context import Client
-from authgate.errors import CSRFFailed, InvalidToken, ValidationError
-from authgate.flows import sessions as session_flows
+from authgate.errors import AccountDisabled, CSRFFailed, InvalidToken, ValidationError
+from authgate.flows import api_keys as api_key_flows, sessions as session_flows
 from authgate.flows.signin import authenticate as password_authenticate
 from authgate.results import SessionInfo
 from authgate.session_cache import StoreNeeded
-from authgate.tokens import token_digest
+from authgate.tokens import looks_like_jwt, token_digest
 from authgate.web.http import ApiRequest, ApiResponse, format_cookie
 from authgate.web.links import FLOW_COOKIE
 
 if TYPE_CHECKING:
     from authgate.auth import Auth
 
-__all__ = ["DEFAULT_MECHANISMS", "Credentials", "Mechanism", "Principal", "client_of"]
+__all__ = [
+    "ACCOUNT_MECHANISMS",
+    "DEFAULT_MECHANISMS",
+    "Credentials",
+    "Mechanism",
+    "Principal",
+    "client_of",
+]
 
-Mechanism = Literal["session", "token", "basic"]
-ALL_MECHANISMS: tuple[Mechanism, ...] = ("token", "session", "basic")
+Mechanism = Literal["session", "token", "api_key", "basic"]
+ALL_MECHANISMS: tuple[Mechanism, ...] = ("token", "api_key", "session", "basic")
 #: What ``login_required``, ``current_user``, the role decorators... accept (SPEC §5:
 #: HTTP Basic only where an app asks for it).
-DEFAULT_MECHANISMS: tuple[Mechanism, ...] = ("token", "session")
+DEFAULT_MECHANISMS: tuple[Mechanism, ...] = ("token", "api_key", "session")
+#: What the JSON API's signed-in routes accept: managing the account takes the
+#: user's own session or access token, never an API key.
+ACCOUNT_MECHANISMS: tuple[Mechanism, ...] = ("token", "session")
+API_KEY_HEADER = "x-api-key"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 
@@ -57,6 +76,10 @@ class Principal:
     mechanism: Mechanism
     session: SessionInfo | None = None
     token: str | None = None
+    #: The scopes an API key grants; ``None``: not scope-limited (a session, a token).
+    scopes: frozenset[str] | None = None
+    #: The API key's id (``mechanism == "api_key"``).
+    api_key_id: str | None = None
 
 
 def client_of(request: ApiRequest, trusted_proxies: int) -> Client:
@@ -87,6 +110,9 @@ class Credentials:
         self.flow_cookie_name = ("__Host-" if secure else "") + FLOW_COOKIE
         self._secure = secure
         self._signer = Signer(list(reversed(settings.secrets)), salt="authgate.csrf")
+        self._check_stamp = settings.jwt_check_stamp
+        #: With ``api_keys`` off no key is ever looked up (``X-API-Key`` is ignored).
+        self._keys = settings.api_keys
 
     # -- reading ------------------------------------------------------------------
     def client(self, request: ApiRequest) -> Client:
@@ -99,31 +125,44 @@ class Credentials:
         mechanisms: Sequence[Mechanism] = DEFAULT_MECHANISMS,
         *,
         memory_only: bool = False,
+        with_session: bool = False,
     ) -> Principal | None:
         """Identify the caller; ``None`` when no credential was sent.
 
-        Only the ``mechanisms`` given count (default: bearer token and session
-        cookie); credentials of another kind are ignored.
+        Only the ``mechanisms`` given count (default: bearer token, API key
+        and session cookie); credentials of another kind are ignored, except a
+        bearer API key where tokens but not keys count (``INVALID_TOKEN``).
 
         With ``memory_only`` nothing blocks: a session not in the session cache,
-        and HTTP Basic (which hashes), raise :class:`StoreNeeded` instead.
+        an API key, and HTTP Basic (which hashes), raise :class:`StoreNeeded`.
+
+        With ``with_session`` (the JSON API), an access token is resolved to its
+        session and the stored user, as ``jwt_check_stamp`` does everywhere.
 
         Raises:
-            InvalidToken: a bearer token or session cookie that is not valid.
+            InvalidToken: a bearer token, API key or session cookie that is not valid.
             CSRFFailed: a cookie-authenticated unsafe request without a valid CSRF token.
-            InvalidCredentials / RateLimited: bad HTTP Basic credentials.
+            InvalidCredentials / RateLimited: bad HTTP Basic credentials, too many wrong keys.
         """
         authorization = request.headers.get("authorization", "")
         scheme, _, value = authorization.partition(" ")
         scheme = scheme.lower()
-        if authorization and scheme == "bearer" and "token" in mechanisms:
+        if authorization and scheme == "bearer":
             token = value.strip()
-            info = session_flows.get_session(self.auth.ctx, token, memory_only=memory_only)
-            return Principal(info.user, "token", info, token)
+            if self._keys and api_key_flows.looks_like_api_key(token):
+                if "api_key" in mechanisms:
+                    return self._api_key(request, token, memory_only)
+                if "token" in mechanisms:
+                    raise InvalidToken("API keys are not accepted here.")
+            elif "token" in mechanisms:
+                return self._token(token, memory_only, with_session)
         if authorization and scheme == "basic" and "basic" in mechanisms:
             if memory_only:
                 raise StoreNeeded()
             return self._basic(request, value.strip())
+        key = request.headers.get(API_KEY_HEADER)
+        if key and self._keys and "api_key" in mechanisms:
+            return self._api_key(request, key.strip(), memory_only)
         cookie = request.cookies.get(self.cookie_name)
         if cookie and "session" in mechanisms:
             info = session_flows.get_session(self.auth.ctx, cookie, memory_only=memory_only)
@@ -131,6 +170,38 @@ class Credentials:
                 self.check_csrf(request, cookie)
             return Principal(info.user, "session", info, cookie)
         return None
+
+    def _token(self, token: str, memory_only: bool, with_session: bool) -> Principal:
+        """A bearer token: an access token (from its claims, or its session) or a session token."""
+        ctx = self.auth.ctx
+        access = ctx.access_tokens
+        if access is not None and looks_like_jwt(token):
+            claims = access.verify(token)
+            if claims.session_id is None:  # auth101's own token: its user by email
+                if memory_only:
+                    raise StoreNeeded()
+                return Principal(self._legacy_user(claims.user.email), "token", None, token)
+            if not (with_session or self._check_stamp):
+                return Principal(claims.user, "token", None, token)
+        info = session_flows.get_session(ctx, token, memory_only=memory_only)
+        return Principal(info.user, "token", info, token)
+
+    def _legacy_user(self, email: str) -> Any:
+        """The stored user of a token auth101 signed (``auth101_compat``)."""
+        from authgate.models import canonical_email
+
+        user = self.auth.ctx.users.get_user_by_email(canonical_email(email))
+        if user is None:
+            raise InvalidToken()
+        if not user.is_active:
+            raise AccountDisabled()
+        return user
+
+    def _api_key(self, request: ApiRequest, key: str, memory_only: bool) -> Principal:
+        if memory_only:
+            raise StoreNeeded()
+        record, user = api_key_flows.verify_api_key(self.auth.ctx, key, self.client(request))
+        return Principal(user, "api_key", scopes=frozenset(record.scopes), api_key_id=record.id)
 
     def _basic(self, request: ApiRequest, value: str) -> Principal:
         # Browsers resend cached Basic credentials with cross-site requests; scripts

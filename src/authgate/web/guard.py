@@ -13,8 +13,12 @@ its user. A real CORS preflight (``OPTIONS`` with ``Origin`` and
 answered with an empty 204 instead of running the view; the app's CORS layer,
 if any, adds its headers to that answer.
 
-The credentials that count are the bearer token and the session cookie; HTTP
-Basic only where the view asks for it (``auth_required("basic", ...)``).
+The credentials that count are the bearer token (a session token or an
+access token), a personal API key and the session cookie; HTTP Basic only
+where the view asks for it (``auth_required("basic", ...)``). A rule with
+scopes (``scopes_required``) limits API keys to the scopes they were given;
+sessions and access tokens are the user themselves and are not limited by
+scopes (guard those views by role or permission too if they must be).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from urllib.parse import quote
 
 from authgate import authz
 from authgate.errors import AuthError, Forbidden, Unauthorized
+from authgate.flows.api_keys import has_scopes
 from authgate.web.api import AuthAPI
 from authgate.web.credentials import ALL_MECHANISMS, DEFAULT_MECHANISMS, Mechanism, Principal
 from authgate.web.http import ApiRequest, ApiResponse
@@ -58,7 +63,8 @@ def check_specs(decorator: str, specs: tuple[Any, ...], what: str) -> tuple[auth
         TypeError: no names (e.g. ``@roles_required`` used bare), or not strings /
             lists of strings.
     """
-    example = f"@{decorator}('admin')" if what == "role" else f"@{decorator}('post.edit')"
+    sample = {"role": "admin", "scope": "read:reports"}.get(what, "post.edit")
+    example = f"@{decorator}('{sample}')"
     if not specs or any(callable(s) for s in specs):
         raise TypeError(f"{decorator} needs at least one {what} name, e.g. {example}")
     for spec in specs:
@@ -81,7 +87,8 @@ def check_mechanisms(mechanisms: tuple[Any, ...]) -> tuple[Mechanism, ...]:
     unknown = [m for m in mechanisms if m not in ALL_MECHANISMS]
     if unknown:
         raise ValueError(
-            f"auth_required: unknown mechanism {unknown[0]!r}; use 'session', 'token' or 'basic'"
+            f"auth_required: unknown mechanism {unknown[0]!r}; "
+            "use 'session', 'token', 'api_key' or 'basic'"
         )
     return tuple(dict.fromkeys(mechanisms))
 
@@ -95,6 +102,8 @@ class Rule:
     args: tuple[Any, ...] = ()
     #: ``anonymous_required``: signed-in users are turned away instead.
     anonymous: bool = False
+    #: ``scopes_required``: what an API key must grant (strings ALL, lists ANY).
+    scopes: tuple[authz.RoleSpec, ...] = ()
 
     @classmethod
     def login(cls, *mechanisms: Mechanism) -> Rule:
@@ -115,6 +124,11 @@ class Rule:
     def permissions(cls, *permissions: authz.RoleSpec) -> Rule:
         """``permissions_required``: strings ALL, list arguments ANY."""
         return cls(predicate=authz.has_all_permissions, args=permissions)
+
+    @classmethod
+    def scoped(cls, *scopes: authz.RoleSpec) -> Rule:
+        """``scopes_required``: an API key must grant the scopes (strings ALL, lists ANY)."""
+        return cls(scopes=tuple(s if isinstance(s, str) else tuple(s) for s in scopes))
 
     @classmethod
     def permissions_any(cls, *permissions: authz.RoleSpec) -> Rule:
@@ -158,8 +172,8 @@ class Guard:
         Raises:
             Preflight: a CORS preflight; the view must not run (see :meth:`deny`).
             Unauthorized / InvalidToken / CSRFFailed: no or bad credential.
-            Forbidden: authenticated without the role or permission, or signed in
-                on an ``anonymous_required`` view.
+            Forbidden: authenticated without the role or permission, an API key
+                without the scopes, or signed in on an ``anonymous_required`` view.
         """
         if request.method == "OPTIONS" and is_preflight(request):
             raise Preflight()
@@ -174,6 +188,8 @@ class Guard:
             raise Unauthorized()
         if rule.predicate is not None and not rule.predicate(principal.user, *rule.args):
             raise Forbidden()
+        if rule.scopes and not has_scopes(principal.scopes, *rule.scopes):
+            raise Forbidden("This API key does not grant the scopes this needs.")
         return principal
 
     def deny(

@@ -34,6 +34,7 @@ __all__ = ["SECURITY_SCHEMES", "build_openapi", "document_guard", "inline_refs"]
 #: The schemes a guarded view may accept, by name in ``components.securitySchemes``.
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "bearerAuth": {"type": "http", "scheme": "bearer"},
+    "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     "basicAuth": {"type": "http", "scheme": "basic"},
 }
 
@@ -105,13 +106,49 @@ def _schemas(api: AuthAPI) -> dict[str, Any]:
         user_props[name] = {"description": "Application field"}
     instant = {"type": "string", "format": "date-time"}
     user = {"$ref": _REF + "User"}
+    settings = api.auth.settings
+    result: dict[str, Any] = {
+        "user": user,
+        "token": {
+            "type": ["string", "null"],
+            "description": "Access token (JWT) with jwt_access_tokens, else the session "
+            "token; null when email confirmation comes first",
+        },
+    }
+    if settings.jwt_enabled:
+        result["refresh_token"] = {"type": "string", "description": "Present with a token"}
+        result["expires_in"] = {"type": "integer", "description": "Seconds the token is valid"}
+        result["token_type"] = {"type": "string", "const": "Bearer"}
+        if settings.auth101_compat:
+            result["access_token"] = {"type": "string", "description": "auth101's name of token"}
+    nullable_instant = {"type": ["string", "null"], "format": "date-time"}
+    api_key = _object(
+        {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "prefix": {"type": "string"},
+            "scopes": {"type": "array", "items": {"type": "string"}},
+            "allowed_ips": {"type": "array", "items": {"type": "string"}},
+            "created_at": instant,
+            "expires_at": nullable_instant,
+            "last_used_at": nullable_instant,
+            "last_used_ip": {"type": ["string", "null"]},
+        },
+        ["id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at"],
+    )
     return {
         "User": _object(user_props, ["id", "email", "username", "is_active", "email_confirmed",
                                      "roles"]),
-        "AuthResult": _object(
-            {"user": user, "token": {"type": ["string", "null"], "description":
-                                     "Session token; null when email confirmation comes first"}},
-            ["user", "token"],
+        "AuthResult": _object(result, ["user", "token"]),
+        "JWKS": _object({"keys": {"type": "array", "items": {"type": "object"}}}, ["keys"]),
+        "ApiKey": api_key,
+        "ApiKeyCreated": _object(
+            {"api_key": {"$ref": _REF + "ApiKey"},
+             "key": {"type": "string", "description": "The key itself, shown this once"}},
+            ["api_key", "key"],
+        ),
+        "ApiKeyList": _object(
+            {"api_keys": {"type": "array", "items": {"$ref": _REF + "ApiKey"}}}, ["api_keys"]
         ),
         "UserResult": _object({"user": user}, ["user"]),
         "SessionResult": _object(
@@ -313,9 +350,10 @@ def document_guard(operation: dict[str, Any], rules: list[Rule | None], method: 
         The names of the :data:`SECURITY_SCHEMES` the operation now refers to.
     """
     required = [rule for rule in rules if rule is not None]
-    mechanisms = {m for rule in required for m in rule.mechanisms} or {"token"}
-    names = [name for name, mechanism in (("bearerAuth", "token"), ("basicAuth", "basic"))
-             if mechanism in mechanisms]  # fmt: skip
+    mechanisms = {m for rule in required for m in rule.mechanisms} or {"token", "api_key"}
+    schemes = (("bearerAuth", {"token", "api_key"}), ("apiKeyAuth", {"api_key"}),
+               ("basicAuth", {"basic"}))  # fmt: skip
+    names = [name for name, accepted in schemes if accepted & mechanisms]
     requirements = operation.setdefault("security", [])
     for name in names:
         if {name: []} not in requirements:
@@ -329,7 +367,9 @@ def document_guard(operation: dict[str, Any], rules: list[Rule | None], method: 
     codes = ["UNAUTHORIZED", "INVALID_TOKEN", "USER_NOT_FOUND"]
     if "basic" in mechanisms:
         codes += ["INVALID_CREDENTIALS", "RATE_LIMITED"]
-    if any(rule.predicate is not None for rule in required):
+    if "api_key" in mechanisms:
+        codes += ["RATE_LIMITED", "ACCOUNT_DISABLED"]
+    if any(rule.predicate is not None or rule.scopes for rule in required):
         codes.append("FORBIDDEN")
     if "session" in mechanisms and method.upper() not in ("GET", "HEAD", "OPTIONS"):
         codes.append("CSRF_FAILED")

@@ -13,6 +13,7 @@ from authgate.bottle import (
     permissions_required,
     roles_accepted,
     roles_required,
+    scopes_required,
     setup_for_bottle,
 )
 from tests.web.clients import ContractClient, WSGIClient
@@ -40,6 +41,8 @@ def create_app(auth: Auth, prefix: str = "/auth") -> bottle.Bottle:
     app.get("/token-only", callback=auth_required("token")(me))
     app.get("/session-only", callback=auth_required("session")(me))
     app.route("/basic", ["GET", "POST"], auth_required("basic")(me))
+    app.get("/scoped", callback=scopes_required("read:reports")(me))
+    app.get("/key-only", callback=auth_required("api_key")(me))
 
     # Views routed for every method (``ANY``): S1.
     app.route("/opt/login", "ANY", login_required(me))

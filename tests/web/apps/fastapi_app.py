@@ -13,6 +13,7 @@ from authgate.fastapi import (
     require_auth,
     require_permissions,
     require_roles,
+    require_scopes,
     setup_for_fastapi,
 )
 from tests.web.clients import ASGIClient, ContractClient
@@ -61,6 +62,14 @@ def create_app(auth: Auth, prefix: str = "/auth") -> FastAPI:
 
     @app.get("/session-only")
     def session_only(user: Annotated[Any, Depends(require_auth("session"))]) -> JSON:
+        return {"email": user.email}
+
+    @app.get("/scoped")
+    def scoped(user: Annotated[Any, Depends(require_scopes("read:reports"))]) -> JSON:
+        return {"email": user.email}
+
+    @app.get("/key-only")
+    def key_only(user: Annotated[Any, Depends(require_auth("api_key"))]) -> JSON:
         return {"email": user.email}
 
     @app.get("/basic")

@@ -13,6 +13,7 @@ from authgate.flask import (
     permissions_required,
     roles_accepted,
     roles_required,
+    scopes_required,
     setup_for_flask,
 )
 from tests.web.clients import ContractClient, WSGIClient
@@ -42,6 +43,8 @@ def create_app(auth: Auth, prefix: str = "/auth") -> Flask:
     app.add_url_rule("/token-only", "token_only", auth_required("token")(me))
     app.add_url_rule("/session-only", "session_only", auth_required("session")(me))
     app.add_url_rule("/basic", "basic", auth_required("basic")(me), methods=["GET", "POST"])
+    app.add_url_rule("/scoped", "scoped", scopes_required("read:reports")(me))
+    app.add_url_rule("/key-only", "key_only", auth_required("api_key")(me))
 
     # Views routed for OPTIONS themselves (hand-rolled CORS, catch-alls): S1.
     both = ["GET", "OPTIONS"]

@@ -29,6 +29,8 @@ RULES: dict[tuple[str, str], Rule | None] = {
     ("GET", "/basic"): Rule.login("basic"),
     ("POST", "/basic"): Rule.login("basic"),
     ("GET", "/anon"): Rule(anonymous=True),
+    ("GET", "/scoped"): Rule.scoped("read:reports"),
+    ("GET", "/key-only"): Rule.login("api_key"),
 }
 for _method in ("GET", "OPTIONS"):
     RULES[(_method, "/opt/login")] = Rule.login()

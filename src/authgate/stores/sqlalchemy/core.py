@@ -86,6 +86,8 @@ class StoreCore:
             or tables.emails is None
             or tables.events is None
             or tables.outbox is None
+            or tables.refresh_tokens is None
+            or tables.api_keys is None
             or tables.role_model is not self.role_model
         ):
             raise TypeError(
@@ -98,6 +100,8 @@ class StoreCore:
         self._emails: Table = tables.emails
         self._events: Table = tables.events
         self._outbox: Table = tables.outbox
+        self._refresh_tokens: Table = tables.refresh_tokens
+        self._api_keys: Table = tables.api_keys
         self._users: Table = self._user_pk.table
         self._roles: Table = self._role_pk.table
         self._user_columns = column_attributes(self.user_model)
@@ -211,7 +215,7 @@ class StoreCore:
 
         authgate's default models are migrated with the shipped Alembic
         migrations (one query when already at head). App-owned models get
-        their user and role tables plus authgate's six tables created if
+        their user and role tables plus authgate's own tables created if
         missing (``create_all`` with ``checkfirst``); evolving them is the
         app's own migrations' job.
 
@@ -236,6 +240,8 @@ class StoreCore:
                         self._emails,
                         self._events,
                         self._outbox,
+                        self._refresh_tokens,
+                        self._api_keys,
                     ],
                     checkfirst=True,
                 )

@@ -57,6 +57,16 @@ class SessionQueries(StoreCore):
             return record, None
         return record, self._loader.user(first, rows)
 
+    def get_session_by_id(self, session_id: str) -> tuple[SessionRecord, Any | None] | None:
+        """The session with this id and its user (by primary key; the user as
+        :meth:`get_session_user` builds it)."""
+        query = select(self._sessions).where(self._sessions.c.id == session_id)
+        rows = self._run(lambda s: [dict(row) for row in s.execute(query).mappings()])
+        if not rows:
+            return None
+        record = self._record(rows[0])
+        return record, self.get_session_user(record.user_id)
+
     def get_session_user(self, user_id: Any) -> Any | None:
         """The user with this id and their roles, built as :meth:`get_session` builds them.
 

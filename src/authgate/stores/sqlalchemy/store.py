@@ -3,15 +3,18 @@ audit trail and the notice outbox in SQL.
 
 One class, :class:`SQLAlchemyStore`, assembled from a query module per concern
 (:mod:`.users`, :mod:`.sessions`, :mod:`.emails`, :mod:`.tokens`, :mod:`.audit`,
-:mod:`.outbox`) over the connections and transactions of :mod:`.core`.
+:mod:`.outbox`, :mod:`.refresh`, :mod:`.api_keys`) over the connections and transactions
+of :mod:`.core`.
 """
 
 from __future__ import annotations
 
+from authgate.stores.sqlalchemy.api_keys import ApiKeyQueries
 from authgate.stores.sqlalchemy.audit import AuditQueries
 from authgate.stores.sqlalchemy.emails import EmailQueries
 from authgate.stores.sqlalchemy.engine import make_engine
 from authgate.stores.sqlalchemy.outbox import OutboxQueries
+from authgate.stores.sqlalchemy.refresh import RefreshTokenQueries
 from authgate.stores.sqlalchemy.sessions import SessionQueries
 from authgate.stores.sqlalchemy.tokens import TokenQueries
 from authgate.stores.sqlalchemy.users import UserQueries
@@ -20,7 +23,14 @@ __all__ = ["SQLAlchemyStore", "make_engine"]
 
 
 class SQLAlchemyStore(
-    UserQueries, SessionQueries, EmailQueries, TokenQueries, AuditQueries, OutboxQueries
+    UserQueries,
+    SessionQueries,
+    EmailQueries,
+    TokenQueries,
+    AuditQueries,
+    OutboxQueries,
+    RefreshTokenQueries,
+    ApiKeyQueries,
 ):
     """Every store protocol on a SQL database through SQLAlchemy 2.
 
