@@ -20,6 +20,7 @@ Policy (SPEC §7, SECURITY.md R6/F6), decided once here:
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import uuid
@@ -118,7 +119,9 @@ class MailService:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="authgate-mail")
-            future = self._pool.submit(self._deliver, kind, to, user, context)
+            # In the request's context: the email is rendered in its language.
+            run = contextvars.copy_context().run
+            future = self._pool.submit(run, self._deliver, kind, to, user, context)
             self._pending.add(future)
         future.add_done_callback(self._pending.discard)
 
