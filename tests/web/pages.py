@@ -42,10 +42,13 @@ class _Forms(HTMLParser):
                 self._current.fields[a["name"]] = a.get("value", "")
         elif tag == "select" and self._current is not None:
             self._select = a.get("name", "")
-        elif tag == "option" and self._current is not None and self._select:
-            # The first option unless one is selected, as a browser sends it.
-            if self._select not in self._current.fields or "selected" in a:
-                self._current.fields[self._select] = a.get("value", "")
+        elif (
+            tag == "option"
+            and self._current is not None
+            and self._select
+            and (self._select not in self._current.fields or "selected" in a)
+        ):  # the first option unless one is selected, as a browser sends it
+            self._current.fields[self._select] = a.get("value", "")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "form":

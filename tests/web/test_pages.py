@@ -24,8 +24,9 @@ from .test_http_contract import bearer
 
 BASE = "https://app.example"
 NEW_PASSWORD = "another horse battery staple"
-ALL_ON: dict[str, Any] = dict(confirmable=True, usernames=True, multiple_emails=True,
-                              passwordless=True)  # fmt: skip
+ALL_ON: dict[str, Any] = {
+    "confirmable": True, "usernames": True, "multiple_emails": True, "passwordless": True,
+}  # fmt: skip
 
 
 class PageBase(DeclarativeBase):
