@@ -197,22 +197,19 @@ def reason_text(reason: str, locale: str | None = None) -> str:
 def localized_message(error: AuthError, locale: str | None = None) -> str:
     """``error.message`` in ``locale`` (default: the current one, see :mod:`authgate.i18n`).
 
-    Every message authgate raises is in the catalogs; a message of the app's
-    own, or one with run-time values, stays as it is. A ``VALIDATION_ERROR``
-    whose message was made from its fields is made again from them: each
-    field's name, then its reason as a sentence.
+    Every message authgate raises is in the catalogs. A ``VALIDATION_ERROR``
+    whose message is not (made from its fields, or with run-time values) is
+    made again from its fields: each field's name, then its reason as a
+    sentence. Any other message (an app's own) stays as it is.
     """
-    if (
-        isinstance(error, ValidationError)
-        and error.fields
-        and error.message == _describe_fields(error.fields)
-    ):
-        if (locale or current_locale()) == DEFAULT_LOCALE:
-            return error.message
+    if (locale or current_locale()) == DEFAULT_LOCALE:
+        return error.message
+    translated = gettext(error.message, locale)
+    if translated == error.message and isinstance(error, ValidationError) and error.fields:
         return " ".join(
             f"{name}: {reason_text(reason, locale)}" for name, reason in error.fields.items()
         )
-    return gettext(error.message, locale)
+    return translated
 
 
 class UserExists(AuthError):
