@@ -152,7 +152,7 @@ def test_login_and_register_with_the_keyboard_alone(
         with page.expect_navigation():
             page.keyboard.press("Enter")
         assert page.url == site.url("/")
-        cookie = [c for c in context.cookies() if c["name"] == "authgate_session"][0]
+        cookie = next(c for c in context.cookies() if c["name"] == "authgate_session")
         assert cookie["expires"] > 0  # "keep me signed in": a lasting cookie
     finally:
         context.close()
