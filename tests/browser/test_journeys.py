@@ -216,3 +216,51 @@ def test_farsi_journey_right_to_left(serve: Callable[..., Site], browser: Any) -
         assert '<html lang="fa" dir="rtl">' in html
     finally:
         context.close()
+
+
+def test_the_demo_in_a_browser(
+    browser: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """``make demo``: from the home page to a confirmed, signed-in account, links from the console."""
+    import re
+
+    from authgate.demo import create_app
+
+    from .conftest import _wsgi, free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AUTHGATE_DEMO_URL", base)
+    monkeypatch.setenv("AUTHGATE_ARGON2_MEMORY_COST", "1024")
+    app = create_app(tmp_path)
+    stop = _wsgi(app, port)
+    context = browser.new_context()
+    context.set_default_timeout(8000)
+    try:
+        page = context.new_page()
+        page.goto(base + "/")
+        with page.expect_navigation():
+            page.click("text=Create an account")
+        page.fill("#f-email", "visitor@example.com")
+        page.fill("#f-username", "visitor")
+        page.fill("#f-password", PASSWORD)
+        with page.expect_navigation():
+            page.click("main button[type=submit]")
+        app.extensions["authgate"].auth.mail.flush()
+        printed = capsys.readouterr().out
+        link = re.search(re.escape(base) + r"/auth/verify-email\?token=\S+", printed)
+        assert link is not None, printed
+        page.goto(link.group(0))
+        check_accessibility(page)
+        with page.expect_navigation():
+            page.click("main button[type=submit]")
+        assert page.url == base + "/"  # the demo signs in on confirmation
+        assert "Signed in as visitor@example.com" in page.inner_text("body")
+        with page.expect_navigation():
+            page.click("text=Your account")
+        assert page.inner_text("h1") == "Your profile"
+        screenshot(page, "demo-profile")
+    finally:
+        context.close()
+        stop()

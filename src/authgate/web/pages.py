@@ -567,7 +567,7 @@ PAGES: tuple[Page, ...] = (
     Page("change_username", "/account/username", "authgate/change_username.html",
          _change_username, member=True, feature="usernames", nav=N_("Username")),
     Page("change_email", "/account/email", "authgate/change_email.html", _change_email,
-         member=True, feature="change_email", nav=N_("Email address")),
+         member=True, feature="change_email", nav=N_("Change your email address")),
     Page("emails", "/account/emails", "authgate/emails.html", _emails, member=True,
          feature="multiple_emails", nav=N_("Email addresses")),
     Page("sessions", "/account/sessions", "authgate/sessions.html", _sessions, member=True,
