@@ -27,7 +27,7 @@ _INDEX = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>authgate demo</title>
 <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}}
 code,pre{{background:#f4f4f4;padding:.1rem .3rem}}pre{{padding:.6rem;overflow:auto}}
-.links{{display:flex;flex-wrap:wrap;gap:.5rem 1.25rem;padding:0;list-style:none;font-size:1.1rem}}</style>
+.links{{display:flex;flex-wrap:wrap;gap:.5rem 1.25rem;padding:0;list-style:none}}</style>
 </head><body><h1>authgate demo</h1>
 <p>{status}</p>
 <nav><ul class="links">{links}</ul></nav>
