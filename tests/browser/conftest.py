@@ -49,8 +49,14 @@ def _missing(what: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    """Chromium for one test.
+
+    Not shared between tests: Playwright's sync API keeps an event loop running in
+    the test thread while it is open, and Django refuses database calls from a
+    thread with a running loop (the other tests of this worker would fail).
+    """
     if not CHROMIUM.exists():
         _missing("Debian's chromium (/usr/bin/chromium)")
     if not AXE.exists():
