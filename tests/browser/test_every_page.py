@@ -44,6 +44,11 @@ def test_every_page_is_accessible(locale: str, serve: Callable[..., Site], brows
             assert page.get_attribute("html", "dir") == ("rtl" if locale == "fa" else "ltr")
             check_accessibility(page)
             screenshot(page, f"page-{locale}-{name}")
+        page.set_viewport_size({"width": 390, "height": 800})  # a phone
+        page.goto(site.url("/auth/login-or-register"))
+        check_accessibility(page)
+        screenshot(page, f"page-{locale}-login-or-register-phone")
+        page.set_viewport_size({"width": 1000, "height": 760})
         # Errors are part of a page: a failed sign-in, then a sign-up with bad fields.
         page.goto(site.url("/auth/login"))
         page.fill("#f-identifier", "eve")
@@ -79,8 +84,6 @@ def test_every_page_is_accessible(locale: str, serve: Callable[..., Site], brows
         page.goto(site.url("/auth/account/sessions"))
         check_accessibility(page)
         screenshot(page, f"page-{locale}-sessions-phone")
-        page.goto(site.url("/auth/login-or-register"))
-        screenshot(page, f"page-{locale}-login-or-register-phone")
     finally:
         context.close()
 
