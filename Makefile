@@ -9,7 +9,15 @@ DEV_STAMP     := $(VENV)/.installed-dev-$(SUM)
 # Two cores on CI: one pytest worker per core.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test lint typecheck bench clean
+# Translations (Babel, a dev tool): the .po sources and the compiled .mo files both ship.
+LOCALE_DIR := src/authgate/locale
+LOCALES    := de es fr nl it pt_BR ru tr zh_Hans ja fa
+PYBABEL    := $(BIN)/pybabel
+# The browser tests: Debian's Chromium and axe-core from npm (tests/package-lock.json).
+CHROMIUM   := /usr/bin/chromium
+AXE        := tests/node_modules/axe-core/axe.min.js
+
+.PHONY: install demo test lint typecheck bench clean messages catalogs browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +43,32 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+# Chromium (Debian's; never a browser download) and axe-core for tests/browser.
+browser: $(AXE)
+	@test -x $(CHROMIUM) || (apt-get install -y -q chromium fonts-noto-core fonts-noto-cjk \
+	  || (apt-get update -q && apt-get install -y -q chromium fonts-noto-core fonts-noto-cjk))
+
+$(AXE): tests/package.json tests/package-lock.json
+	npm ci --prefix tests --no-audit --no-fund --loglevel=error
+	touch $(AXE)
+
+# Extract every message (N_(...) in the code, the templates' text) and merge it into each .po.
+messages: install
+	$(PYBABEL) extract -F babel.cfg -o $(LOCALE_DIR)/authgate.pot --no-location --sort-output \
+	  --project authgate --copyright-holder "authgate developers" -k N_ -k ngettext:1,2 .
+	for l in $(LOCALES); do \
+	  if [ -f $(LOCALE_DIR)/$$l/LC_MESSAGES/authgate.po ]; then \
+	    $(PYBABEL) update -D authgate -i $(LOCALE_DIR)/authgate.pot -d $(LOCALE_DIR) -l $$l \
+	      --no-fuzzy-matching --ignore-obsolete; \
+	  else $(PYBABEL) init -D authgate -i $(LOCALE_DIR)/authgate.pot -d $(LOCALE_DIR) -l $$l; fi; \
+	done
+
+# Compile the .po sources into the .mo files the package reads.
+catalogs: install
+	$(PYBABEL) compile -D authgate -d $(LOCALE_DIR) --statistics
 
 bench: install
 	$(BIN)/python bench/run.py

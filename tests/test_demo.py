@@ -23,7 +23,11 @@ def test_demo_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytes
     password = app.config["DEMO_ADMIN_PASSWORD"]
     assert len(password) >= 12  # generated, never a default credential
     client = Client(app)
-    assert b"authgate demo" in client.get("/").data
+    home = client.get("/").data
+    assert b"authgate demo" in home
+    assert b'href="/auth/register"' in home and b'href="/auth/login"' in home
+    page = client.get("/auth/register", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and b'name="username"' in page.data  # every feature on
     assert client.get("/me").status_code == 401
     r = client.post("/auth/sign-in/email", json={"email": ADMIN_EMAIL, "password": password})
     assert r.status_code == 200

@@ -31,6 +31,9 @@ def test_make_demo_installs_no_test_tools(tmp_path: Path) -> None:
     assert make is not None, "make is needed to build the project"
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "tests").mkdir()
+    for name in ("package.json", "package-lock.json"):  # the browser tests' axe-core
+        shutil.copy(ROOT / "tests" / name, tmp_path / "tests" / name)
     plan = subprocess.run(
         [make, "-n", "demo"], cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout

@@ -30,7 +30,7 @@ from authgate.flows import (
 from authgate.flows.decoys import Decoys
 from authgate.flows.links import DEFAULT_BASE_URL
 from authgate.flows.notify import MailService
-from authgate.flows.validation import signup_fields
+from authgate.flows.validation import profile_fields, signup_fields
 from authgate.models import ApiKeyRecord, utcnow
 from authgate.outbox import Outbox
 from authgate.passwords import PasswordHasher
@@ -172,6 +172,7 @@ class Auth:
             api_keys=flows_store if hasattr(store, "create_api_key") else None,
         )
         signup_fields(self.settings, store.user_model)  # a wrong name fails now, not at sign-up
+        profile_fields(self.settings, store.user_model)
         if self.settings.base_url is None and not self.settings.debug:
             warnings.warn(
                 f"base_url is not set, so emailed links (confirmation, reset, sign-in) point "
@@ -517,6 +518,21 @@ class Auth:
             RateLimited, ReauthRequired.
         """
         return account.change_username(self.ctx, user, new_username, password, token=token)
+
+    def update_user(
+        self, user: Any, *, ip: str | None = None, user_agent: str | None = None, **fields: Any
+    ) -> Any:
+        """Change the user's own app fields that the app allows (``profile_fields``).
+
+        Returns the updated user. Any other name is a ``VALIDATION_ERROR``.
+
+        Raises:
+            ValidationError, UserNotFound.
+
+        Examples:
+            >>> auth.update_user(user, first_name="Ada")  # doctest: +SKIP
+        """
+        return account.update_profile(self.ctx, user, fields, Client(ip, user_agent))
 
     def delete_account(self, user: Any, password: str | None, *, token: str | None = None) -> None:
         """Delete the user's own account (freshness first, then the password).

@@ -31,6 +31,7 @@ different :class:`~authgate.Auth` objects can run in one process.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 from urllib.parse import parse_qsl
@@ -50,6 +51,7 @@ from authgate.web.api import AuthAPI, one_prefix
 from authgate.web.credentials import Mechanism, Principal
 from authgate.web.guard import Guard, Preflight, Rule, check_mechanisms, check_specs
 from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView, read_at_most
+from authgate.web.pages import AuthPages
 
 __all__ = [
     "AnonymousUser",
@@ -95,9 +97,11 @@ class AuthGatePlugin:
     #: Bottle's plugin API version (not authgate's JSON API).
     api = 2
 
-    def __init__(self, auth: Auth, api: AuthAPI) -> None:
+    def __init__(self, auth: Auth, api: AuthAPI, pages: AuthPages | None = None) -> None:
         self.auth = auth
         self.guard = Guard(api)
+        #: The HTML pages in front of the API, or ``None`` when switched off.
+        self.pages = pages
 
     def setup(self, app: Any) -> None:
         """Refuse a second authgate plugin on the same app."""
@@ -130,8 +134,10 @@ def setup_for_bottle(
     send_email: Any = None,
     *,
     prefix: str | None = None,
+    pages: bool | None = None,
+    template_dirs: list[str] | None = None,
 ) -> Auth:
-    """Mount authgate on a Bottle app: the JSON API under ``url_prefix``.
+    """Mount authgate on a Bottle app: the JSON API and the pages under ``url_prefix``.
 
     Args:
         auth: the :class:`~authgate.Auth` to serve.
@@ -141,6 +147,10 @@ def setup_for_bottle(
         send_email: a mailer (``send(message)``) or a callable ``send_email(message)``;
             the ``Auth`` sends through it from now on.
         prefix: the same as ``url_prefix``, under the name every ``setup_for_*`` takes.
+        pages: serve the HTML pages; default: the ``pages`` setting (on). Their
+            routes are named ``authgate.<page>``: ``app.get_url("authgate.login")``.
+        template_dirs: folders whose ``authgate/...`` templates override the
+            package's; default: the folders of ``bottle.TEMPLATE_PATH`` that exist.
 
     Returns:
         ``auth``.
@@ -151,17 +161,28 @@ def setup_for_bottle(
     Examples:
         >>> app = bottle.Bottle()
         >>> auth = setup_for_bottle(Auth(secret="s" * 32), app)
-        >>> [r.rule for r in app.routes][:1]
+        >>> [r.rule for r in app.routes][-1:]
         ['/auth/<path:path>']
+        >>> app.get_url("authgate.login")
+        '/auth/login'
     """
     if send_email is not None:
         auth.mail.use(send_email)
-    plugin = AuthGatePlugin(auth, AuthAPI(auth, one_prefix(prefix, url_prefix)))
+    api = AuthAPI(auth, one_prefix(prefix, url_prefix))
+    site = None
+    if auth.settings.pages if pages is None else pages:
+        if template_dirs is None:
+            template_dirs = [os.path.abspath(d) for d in bottle.TEMPLATE_PATH if os.path.isdir(d)]
+        site = AuthPages(api, template_dirs)
+    plugin = AuthGatePlugin(auth, api, site)
     app.install(plugin)
     # Every method (``ANY``) reaches authgate's dispatcher, which answers OPTIONS,
     # 404 and 405 itself, in JSON.
     serve = functools.partial(_serve_api, plugin)
-    prefix = plugin.guard.api.prefix
+    prefix = api.prefix
+    for page in site.pages if site is not None else ():
+        app.route(f"{prefix}{page.path}", method="ANY", name=f"authgate.{page.name}",
+                  callback=functools.partial(serve, path=page.path[1:]))  # fmt: skip
     app.route(f"{prefix}/", method="ANY", callback=functools.partial(serve, path=""))
     app.route(f"{prefix}/<path:path>", method="ANY", name="authgate.api", callback=serve)
     return auth
@@ -273,7 +294,8 @@ def _serve_api(plugin: AuthGatePlugin, path: str) -> Any:
         request = _api_request("/" + path, with_body=True)
     except AuthError as error:
         return _to_bottle(api.error(error))
-    return _to_bottle(api.handle(request))
+    site = plugin.pages or api
+    return _to_bottle(site.handle(request))
 
 
 # -- current_user -------------------------------------------------------------------

@@ -3,7 +3,9 @@
 A Flask app on http://127.0.0.1:8000 with an embedded SQLite database, every
 implemented feature switched on, emails printed to the console, and a seeded
 admin whose password is generated at first start and printed (there is no
-default credential to forget about).
+default credential to forget about). Its home page links to the pages
+(register, sign in, account...): the whole journey works in a browser, the
+emailed links being read from the console.
 """
 
 from __future__ import annotations
@@ -24,9 +26,14 @@ ADMIN_EMAIL = "admin@example.com"
 _INDEX = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>authgate demo</title>
 <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}}
-code,pre{{background:#f4f4f4;padding:.1rem .3rem}}pre{{padding:.6rem;overflow:auto}}</style>
+code,pre{{background:#f4f4f4;padding:.1rem .3rem}}pre{{padding:.6rem;overflow:auto}}
+.links{{display:flex;flex-wrap:wrap;gap:.5rem 1.25rem;padding:0;list-style:none}}</style>
 </head><body><h1>authgate demo</h1>
 <p>{status}</p>
+<nav><ul class="links">{links}</ul></nav>
+<p>Every page is in twelve languages (the picker at the bottom of each page, or your
+browser's language). Confirmation, reset and sign-in links are emailed: here they are
+printed in the terminal running the demo; open them in this browser.</p>
 <p>The JSON API lives under <code>{prefix}</code>; its OpenAPI document is at
 <a href="{prefix}/openapi.json">{prefix}/openapi.json</a>. Emails (confirmation links,
 reset links, magic links) are printed in the terminal running the demo.</p>
@@ -83,12 +90,20 @@ def create_app(directory: str | os.PathLike[str] = ".authgate-demo", *, debug: b
 
     @app.get("/")
     def index() -> str:
+        prefix = auth.settings.url_prefix
         if current_user.is_authenticated:
             status = f"Signed in as <b>{html.escape(current_user.email)}</b>."
+            pages = [("account", "Your account"), ("account/sessions", "Signed-in devices"),
+                     ("logout", "Sign out")]  # fmt: skip
         else:
             status = "Not signed in."
+            pages = [("register", "Create an account"), ("login", "Sign in"),
+                     ("login-or-register", "Sign in or create an account"),
+                     ("magic-link", "Sign in with an email link"),
+                     ("forgot", "Forgot your password?")]  # fmt: skip
+        links = "".join(f'<li><a href="{prefix}/{path}">{label}</a></li>' for path, label in pages)
         return _INDEX.format(
-            status=status, prefix=auth.settings.url_prefix, base=base_url, admin=ADMIN_EMAIL
+            status=status, prefix=prefix, base=base_url, admin=ADMIN_EMAIL, links=links
         )
 
     @app.get("/me")

@@ -36,7 +36,10 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+from authgate.i18n import DEFAULT_LOCALE, N_, Formatted, current_locale, gettext
+
 __all__ = [
+    "REASON_TEXTS",
     "AccountDisabled",
     "AuthError",
     "CSRFFailed",
@@ -60,6 +63,8 @@ __all__ = [
     "UserExists",
     "UserNotFound",
     "ValidationError",
+    "localized_message",
+    "reason_text",
 ]
 
 
@@ -103,7 +108,7 @@ class AuthError(Exception):
 
     default_code: ClassVar[ErrorCode] = ErrorCode.VALIDATION_ERROR
     default_status: ClassVar[int] = 400
-    default_message: ClassVar[str] = "The request could not be processed."
+    default_message: ClassVar[str] = N_("The request could not be processed.")
 
     def __init__(
         self,
@@ -138,7 +143,7 @@ class ValidationError(AuthError):
 
     default_code = ErrorCode.VALIDATION_ERROR
     default_status = 400
-    default_message = "Some fields are missing or invalid."
+    default_message = N_("Some fields are missing or invalid.")
 
     def __init__(
         self, message: str | None = None, *, fields: Mapping[str, str] | None = None
@@ -170,12 +175,52 @@ def _describe_fields(fields: Mapping[str, str]) -> str:
     return "; ".join(parts).capitalize() + "."
 
 
+#: Each ``VALIDATION_ERROR`` reason as a sentence to show next to its field (translated
+#: when shown: :func:`reason_text`).
+REASON_TEXTS: Mapping[str, str] = {
+    "required": N_("This field is required."),
+    "invalid": N_("This value is not valid."),
+    "too_short": N_("This is too short."),
+    "too_long": N_("This is too long."),
+    "too_common": N_("This password is too common; choose a less predictable one."),
+    "breached": N_("This password has appeared in a data breach; choose another one."),
+    "contains_identifier": N_("The password must not contain your email address or username."),
+    "unknown_field": N_("This field is not allowed."),
+}
+
+
+def reason_text(reason: str, locale: str | None = None) -> str:
+    """The sentence for a ``VALIDATION_ERROR`` reason, in ``locale`` (default: the current one)."""
+    return gettext(REASON_TEXTS.get(reason, REASON_TEXTS["invalid"]), locale)
+
+
+def localized_message(error: AuthError, locale: str | None = None) -> str:
+    """``error.message`` in ``locale`` (default: the current one, see :mod:`authgate.i18n`).
+
+    Every message authgate raises is in the catalogs. A ``VALIDATION_ERROR``
+    whose message is not (made from its fields, or with run-time values) is
+    made again from its fields: each field's name, then its reason as a
+    sentence. Any other message (an app's own) stays as it is.
+    """
+    if (locale or current_locale()) == DEFAULT_LOCALE:
+        return error.message
+    message = error.message
+    if isinstance(message, Formatted) and gettext(message.template, locale) != message.template:
+        return gettext(message.template, locale, **message.params)  # its values filled in again
+    translated = gettext(error.message, locale)
+    if translated == error.message and isinstance(error, ValidationError) and error.fields:
+        return " ".join(
+            f"{name}: {reason_text(reason, locale)}" for name, reason in error.fields.items()
+        )
+    return translated
+
+
 class UserExists(AuthError):
     """The email or username is already registered."""
 
     default_code = ErrorCode.USER_EXISTS
     default_status = 409
-    default_message = "An account with this email or username already exists."
+    default_message = N_("An account with this email or username already exists.")
 
     def __init__(self, message: str | None = None, *, field: str = "email") -> None:
         self.field = field
@@ -187,7 +232,7 @@ class InvalidCredentials(AuthError):
 
     default_code = ErrorCode.INVALID_CREDENTIALS
     default_status = 401
-    default_message = "Invalid credentials."
+    default_message = N_("Invalid credentials.")
 
 
 class InvalidToken(AuthError):
@@ -195,7 +240,7 @@ class InvalidToken(AuthError):
 
     default_code = ErrorCode.INVALID_TOKEN
     default_status = 401
-    default_message = "The token is invalid or has expired."
+    default_message = N_("The token is invalid or has expired.")
 
 
 class Unauthorized(AuthError):
@@ -203,7 +248,7 @@ class Unauthorized(AuthError):
 
     default_code = ErrorCode.UNAUTHORIZED
     default_status = 401
-    default_message = "Authentication required."
+    default_message = N_("Authentication required.")
 
 
 class UserNotFound(AuthError):
@@ -211,7 +256,7 @@ class UserNotFound(AuthError):
 
     default_code = ErrorCode.USER_NOT_FOUND
     default_status = 401
-    default_message = "The user no longer exists."
+    default_message = N_("The user no longer exists.")
 
 
 class Forbidden(AuthError):
@@ -219,7 +264,7 @@ class Forbidden(AuthError):
 
     default_code = ErrorCode.FORBIDDEN
     default_status = 403
-    default_message = "You do not have permission to do this."
+    default_message = N_("You do not have permission to do this.")
 
 
 class AccountDisabled(AuthError):
@@ -227,7 +272,7 @@ class AccountDisabled(AuthError):
 
     default_code = ErrorCode.ACCOUNT_DISABLED
     default_status = 403
-    default_message = "This account is disabled."
+    default_message = N_("This account is disabled.")
 
 
 class EmailNotConfirmed(AuthError):
@@ -235,7 +280,7 @@ class EmailNotConfirmed(AuthError):
 
     default_code = ErrorCode.EMAIL_NOT_CONFIRMED
     default_status = 403
-    default_message = "Please confirm your email address first."
+    default_message = N_("Please confirm your email address first.")
 
 
 class TwoFactorRequired(AuthError):
@@ -243,7 +288,7 @@ class TwoFactorRequired(AuthError):
 
     default_code = ErrorCode.TWO_FACTOR_REQUIRED
     default_status = 401
-    default_message = "A second factor is required."
+    default_message = N_("A second factor is required.")
 
     def __init__(self, message: str | None = None, *, challenge: str = "") -> None:
         self.challenge = challenge
@@ -260,7 +305,7 @@ class FeatureDisabled(AuthError):
 
     default_code = ErrorCode.FEATURE_DISABLED
     default_status = 404
-    default_message = "This feature is not enabled."
+    default_message = N_("This feature is not enabled.")
 
 
 class InvalidCode(AuthError):
@@ -268,7 +313,7 @@ class InvalidCode(AuthError):
 
     default_code = ErrorCode.INVALID_CODE
     default_status = 401
-    default_message = "The code is invalid."
+    default_message = N_("The code is invalid.")
 
 
 class ReauthRequired(AuthError):
@@ -276,7 +321,7 @@ class ReauthRequired(AuthError):
 
     default_code = ErrorCode.REAUTH_REQUIRED
     default_status = 401
-    default_message = "Please sign in again to make this change."
+    default_message = N_("Please sign in again to make this change.")
 
 
 class CSRFFailed(AuthError):
@@ -284,7 +329,7 @@ class CSRFFailed(AuthError):
 
     default_code = ErrorCode.CSRF_FAILED
     default_status = 403
-    default_message = "The CSRF token is missing or invalid."
+    default_message = N_("The CSRF token is missing or invalid.")
 
 
 class _RetryAfterError(AuthError):
@@ -306,7 +351,7 @@ class RateLimited(_RetryAfterError):
 
     default_code = ErrorCode.RATE_LIMITED
     default_status = 429
-    default_message = "Too many attempts. Please wait and try again."
+    default_message = N_("Too many attempts. Please wait and try again.")
 
 
 class ServiceUnavailable(_RetryAfterError):
@@ -314,7 +359,7 @@ class ServiceUnavailable(_RetryAfterError):
 
     default_code = ErrorCode.SERVICE_UNAVAILABLE
     default_status = 503
-    default_message = "The service is temporarily unavailable. Please try again shortly."
+    default_message = N_("The service is temporarily unavailable. Please try again shortly.")
 
 
 class NotFound(AuthError):
@@ -322,7 +367,7 @@ class NotFound(AuthError):
 
     default_code = ErrorCode.NOT_FOUND
     default_status = 404
-    default_message = "No such endpoint."
+    default_message = N_("No such endpoint.")
 
 
 class MethodNotAllowed(AuthError):
@@ -330,7 +375,7 @@ class MethodNotAllowed(AuthError):
 
     default_code = ErrorCode.METHOD_NOT_ALLOWED
     default_status = 405
-    default_message = "Method not allowed."
+    default_message = N_("Method not allowed.")
 
     def __init__(self, message: str | None = None, *, allowed: Iterable[str] = ()) -> None:
         self.allowed: tuple[str, ...] = tuple(allowed)
@@ -345,7 +390,7 @@ class PayloadTooLarge(AuthError):
 
     default_code = ErrorCode.PAYLOAD_TOO_LARGE
     default_status = 413
-    default_message = "The request body is too large."
+    default_message = N_("The request body is too large.")
 
 
 class UnsupportedMediaType(AuthError):
@@ -353,7 +398,7 @@ class UnsupportedMediaType(AuthError):
 
     default_code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
     default_status = 415
-    default_message = "The request body must be JSON (Content-Type: application/json)."
+    default_message = N_("The request body must be JSON (Content-Type: application/json).")
 
 
 class InternalError(AuthError):
@@ -365,7 +410,7 @@ class InternalError(AuthError):
 
     default_code = ErrorCode.INTERNAL_ERROR
     default_status = 500
-    default_message = "Internal error."
+    default_message = N_("Internal error.")
 
     def __init__(self, reference: str) -> None:
         self.reference = reference

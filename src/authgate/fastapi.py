@@ -43,6 +43,7 @@ from authgate.web.credentials import Mechanism, Principal
 from authgate.web.guard import Guard, Preflight, Rule
 from authgate.web.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, HeadersView
 from authgate.web.openapi import SECURITY_SCHEMES, document_guard, inline_refs
+from authgate.web.pages import AuthPages
 
 try:
     from fastapi import APIRouter, Depends, FastAPI, Request
@@ -109,7 +110,13 @@ class _Integration:
 
 # -- setup ------------------------------------------------------------------------
 def setup_for_fastapi(
-    auth: Auth, app: FastAPI, prefix: str | None = None, send_email: Any = None
+    auth: Auth,
+    app: FastAPI,
+    prefix: str | None = None,
+    send_email: Any = None,
+    *,
+    pages: bool = False,
+    template_dirs: Sequence[str] = (),
 ) -> Auth:
     """Mount authgate's JSON API on ``app`` and enable the dependencies.
 
@@ -128,6 +135,12 @@ def setup_for_fastapi(
             setting, ``/auth``).
         send_email: a mailer (``send(message)``) or a callable ``send_email(message)``;
             the ``Auth`` sends through it from now on.
+        pages: also serve the HTML pages (login, register, account...) under
+            ``prefix``; routes named ``authgate.<page>``
+            (``request.url_for("authgate.login")``). Off by default: a FastAPI app
+            is usually an API; and on only if the ``pages`` setting is on too.
+        template_dirs: folders whose ``authgate/...`` templates override the
+            package's pages (e.g. ``["templates"]``).
 
     Returns:
         ``auth``, so that ``auth = setup_for_fastapi(Auth(...), app)`` works.
@@ -145,6 +158,8 @@ def setup_for_fastapi(
     api = AuthAPI(auth, prefix)
     setattr(app.state, _STATE, _Integration(api, Guard(api)))
     router = _router(api)
+    if pages and auth.settings.pages:
+        router.routes[:0] = _page_routes(AuthPages(api, list(template_dirs))).routes
     # One Mount, not ~50 routes ahead of the app's own: a request for any other
     # path is turned away by a single prefix check (each route tried costs ~2 µs).
     app.router.routes.append(Mount(api.prefix, routes=router.routes))
@@ -230,6 +245,34 @@ def _router(api: AuthAPI) -> APIRouter:
         name="authgate:not_found", include_in_schema=False,
     )  # fmt: skip
     return router
+
+
+def _page_routes(site: AuthPages) -> APIRouter:
+    """One route per page (named ``authgate.<page>``) and the static files, not documented.
+
+    They go first: a page's path that is also a JSON route (an emailed link's
+    landing) is answered by the pages, which hand the API's requests to it.
+    """
+    router = APIRouter()
+    methods = [*_OTHER_METHODS, "HEAD"]
+    for page in site.pages:
+        router.add_api_route(
+            page.path, _site_endpoint(site, page.path), methods=methods,
+            name=f"authgate.{page.name}", include_in_schema=False, response_class=Response,
+        )  # fmt: skip
+    router.add_api_route(
+        "/static/{name}", _site_endpoint(site, None), methods=methods, name="authgate.static",
+        include_in_schema=False, response_class=Response,
+    )  # fmt: skip
+    return router
+
+
+def _site_endpoint(site: AuthPages, path: str | None) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        below = "/static/" + request.path_params["name"] if path is None else path
+        return _response(await run_in_threadpool(site.handle, await _read(request, below)))
+
+    return endpoint
 
 
 def _secure_documented(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:

@@ -77,6 +77,7 @@ from authgate.web.http import (
     read_at_most,
     still_chunked,
 )
+from authgate.web.pages import AuthPages
 
 __all__ = [
     "AnonymousUser",
@@ -112,11 +113,13 @@ class AuthGateState:
         auth: the app's :class:`~authgate.Auth`.
         api: the JSON API mounted at ``api.prefix``.
         guard: applies the decorators' rules.
+        pages: the HTML pages in front of the API, or ``None`` when switched off.
     """
 
     auth: Auth
     api: AuthAPI
     guard: Guard
+    pages: AuthPages | None = None
 
 
 _ANONYMOUS = ANONYMOUS
@@ -132,8 +135,9 @@ def setup_for_flask(
     send_email: Any = None,
     *,
     prefix: str | None = None,
+    pages: bool | None = None,
 ) -> Auth:
-    """Mount authgate on a Flask app: the JSON API, ``current_user`` and ``flask authgate``.
+    """Mount authgate on a Flask app: the JSON API, the pages, ``current_user``, ``flask authgate``.
 
     Call it once per app, in an app factory if you use one. With ``auth=None``
     the :class:`~authgate.Auth` is built from ``AUTHGATE_*`` keys of
@@ -149,9 +153,12 @@ def setup_for_flask(
         send_email: a mailer (``send(message)``) or a callable ``send_email(message)``;
             the ``Auth`` sends through it from now on.
         prefix: the same as ``url_prefix``, under the name every ``setup_for_*`` takes.
+        pages: serve the HTML pages (login, register, account...); default: the
+            ``pages`` setting (on). Their endpoints are ``authgate.<page>``:
+            ``url_for("authgate.login")``.
 
-    Email templates in the app's ``templates/authgate/email/`` folder override
-    the package's.
+    Templates in the app's ``templates/authgate/`` folder (pages, and emails
+    under ``email/``) override the package's.
 
     Returns:
         The ``Auth`` in use (handy with ``auth=None``).
@@ -189,7 +196,9 @@ def setup_for_flask(
     if os.path.isdir(os.path.join(templates, "authgate")):
         auth.mail.add_template_dir(templates)  # the app's authgate/email/... win
     api = AuthAPI(auth, url_prefix)
-    state = AuthGateState(auth=auth, api=api, guard=Guard(api))
+    serve_pages = auth.settings.pages if pages is None else pages
+    site = AuthPages(api, [templates]) if serve_pages else None
+    state = AuthGateState(auth=auth, api=api, guard=Guard(api), pages=site)
     app.extensions[EXTENSION_KEY] = state
 
     blueprint = Blueprint("authgate", __name__)
@@ -197,6 +206,9 @@ def setup_for_flask(
     options: dict[str, Any] = {"methods": _API_METHODS, "provide_automatic_options": False}
     blueprint.add_url_rule(f"{api.prefix}/", "api", serve, defaults={"path": ""}, **options)
     blueprint.add_url_rule(f"{api.prefix}/<path:path>", "api", serve, **options)
+    for page in site.pages if site is not None else ():
+        blueprint.add_url_rule(f"{api.prefix}{page.path}", page.name, serve,
+                               defaults={"path": page.path[1:]}, **options)  # fmt: skip
     app.register_blueprint(blueprint)
     app.context_processor(_template_context)
     app.cli.add_command(make_cli(functools.partial(_cli_auth, app, state)), "authgate")
@@ -322,7 +334,8 @@ def _serve_api(state: AuthGateState, path: str) -> Response:
         api_request = _api_request("/" + path, with_body=True)
     except AuthError as error:
         return _to_flask(state.api.error(error))
-    return _to_flask(state.api.handle(api_request))
+    site = state.pages or state.api
+    return _to_flask(site.handle(api_request))
 
 
 # -- current_user -------------------------------------------------------------------

@@ -36,6 +36,7 @@ from limits.storage import RedisStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from authgate.errors import RateLimited
+from authgate.i18n import N_
 from authgate.settings import Settings
 from authgate.stores._common import unavailable
 
@@ -177,13 +178,17 @@ class SignInThrottle:
             raise unavailable(exc) from None
 
     def _limited(self, scope: str, item: RateLimitItem, *identifiers: str) -> RateLimited:
+        # How long: Retry-After and ``retry_after`` in the body say it to the second.
         wait = self._retry_after(item, *identifiers)
-        minutes = max(1, math.ceil(wait / 60))
-        when = f"{minutes} minute{'s' if minutes > 1 else ''}"
-        message = f"Too many failed attempts. Try again in {when}"
         if scope == "sign-in" and self.reset_hint:
-            message += ", or reset your password to get back in at once"
-        return RateLimited(message + ".", retry_after=wait)
+            return RateLimited(
+                N_(
+                    "Too many failed attempts. Try again later, or reset your password to get "
+                    "back in at once."
+                ),
+                retry_after=wait,
+            )
+        return RateLimited(retry_after=wait)
 
     def allow(self, scope: str, key: str, amount: int, window: int) -> bool:
         """Count one event for ``key`` and say whether it is within ``amount`` per ``window`` s.

@@ -18,6 +18,8 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from authgate.i18n import LOCALES, normalize_locale
+
 __all__ = ["InsecureSettingWarning", "Settings", "closest_name"]
 
 MINUTE = 60
@@ -320,8 +322,34 @@ class Settings:
     post_login_url: str = "/"
     #: Where page requests go after sign-out.
     post_logout_url: str = "/"
-    #: Name of the site, used in emails and as a context word for passwords.
+    #: Name of the site, used in emails and pages and as a context word for passwords.
     site_name: str = "authgate"
+
+    # -- pages and languages ------------------------------------------------
+    #: Serve the HTML pages (login, register, account...) under ``url_prefix``.
+    #: Flask, Django and Bottle serve them unless this is ``False`` (or
+    #: ``setup_for_flask(..., pages=False)``); FastAPI only with
+    #: ``setup_for_fastapi(..., pages=True)``.
+    pages: bool = True
+    #: Where browsers are sent to sign in when a page needs a user (the
+    #: decorators' redirect, with ``?next=``): ``None`` is authgate's own page,
+    #: ``<url_prefix>/login``; a path or URL of your app's page otherwise.
+    login_url: str | None = None
+    #: The language when neither the visitor's choice nor ``Accept-Language``
+    #: names a shipped one (``en``, ``de``, ``es``, ``fr``, ``nl``, ``it``,
+    #: ``pt_BR``, ``ru``, ``tr``, ``zh_Hans``, ``ja``, ``fa``).
+    default_locale: str = "en"
+    #: ``(request) -> locale or None``: your app's choice of language (e.g. from
+    #: the user's profile), asked first on every page, API answer and email;
+    #: ``None`` (or an unknown locale) falls back to the visitor's choice,
+    #: ``Accept-Language``, then ``default_locale``. It gets the neutral
+    #: :class:`~authgate.web.http.ApiRequest` (``cookies``, ``headers``).
+    locale_selector: Callable[[Any], object] | None = None
+    #: The app's own user columns a signed-in user may change on the profile
+    #: page and with ``POST /update-user``. Empty: the model's
+    #: ``__authgate_profile_fields__``, else ``signup_fields``. Names must be app
+    #: columns of the model, as for ``signup_fields``.
+    profile_fields: tuple[str, ...] = ()
 
     # -----------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -414,7 +442,7 @@ def build_settings(**values: Any) -> Settings:
         raise TypeError("Auth() needs a secret: Auth(secret=..., ...) with 32 or more bytes")
     if isinstance(values.get("jwt_keys"), str):  # one key
         values["jwt_keys"] = (values["jwt_keys"],)
-    for name in ("secret", "signup_fields", "jwt_keys"):
+    for name in ("secret", "signup_fields", "profile_fields", "jwt_keys"):
         if isinstance(values.get(name), list):
             values[name] = tuple(values[name])
     return Settings(**values)
@@ -563,14 +591,25 @@ def _validate(s: Settings) -> None:
                 "support yet, and a setting must never look on while doing nothing; "
                 f"remove {feature}=True (or set it to False)"
             )
-    fields: object = s.signup_fields
-    if not isinstance(fields, tuple) or not all(
-        isinstance(name, str) and name.isidentifier() for name in fields
-    ):
+    for setting in ("signup_fields", "profile_fields"):
+        fields: object = getattr(s, setting)
+        if not isinstance(fields, tuple) or not all(
+            isinstance(name, str) and name.isidentifier() for name in fields
+        ):
+            raise ValueError(
+                f"{setting} must be a list of column names, e.g. {setting}=['first_name'], "
+                f"got {fields!r}"
+            )
+    locale = normalize_locale(s.default_locale)
+    if locale is None:
         raise ValueError(
-            "signup_fields must be a list of column names, e.g. signup_fields=['first_name'], "
-            f"got {s.signup_fields!r}"
+            f"default_locale must be one of {', '.join(LOCALES)}, got {s.default_locale!r}"
         )
+    object.__setattr__(s, "default_locale", locale)  # "pt-BR" is pt_BR
+    if s.locale_selector is not None and not callable(s.locale_selector):
+        raise ValueError("locale_selector must be a callable (request) -> locale or None")
+    if s.login_url is not None and not s.login_url.startswith(("/", "http://", "https://")):
+        raise ValueError(f"login_url must be a path or an http(s) URL, got {s.login_url!r}")
     if s.cookie_samesite == "none" and not s.secure_cookies:
         raise ValueError("cookie_samesite='none' requires secure cookies (browsers reject it)")
     if not s.url_prefix.startswith("/") or (s.url_prefix.endswith("/") and s.url_prefix != "/"):

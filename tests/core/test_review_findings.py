@@ -37,6 +37,7 @@ from authgate.errors import (
     InvalidCredentials,
     RateLimited,
     ValidationError,
+    localized_message,
 )
 from authgate.mail.console import ConsoleMailer
 from authgate.passwords import PasswordHasher
@@ -312,6 +313,10 @@ def test_password_messages_state_the_limits(make_auth: Callable[..., Auth]) -> N
         auth.sign_up("not an address", "short")
     assert both.value.fields == {"email": "invalid", "password": "too_short"}
     assert "at least 8 characters" in both.value.message
+    # Translated with its values: the limits are in every language's words too.
+    german = localized_message(short.value, "de")
+    assert "mindestens 8 Zeichen" in german
+    assert "%(" not in localized_message(long.value, "ja") and "1024" in localized_message(long.value, "ja")
 
 
 def test_password_messages_common_passwords_refused_by_default(
@@ -322,7 +327,7 @@ def test_password_messages_common_passwords_refused_by_default(
     with pytest.raises(ValidationError) as caught:
         auth.sign_up("a@example.com", "password123")
     assert caught.value.fields == {"password": "too_common"}
-    assert "between 8 and 1024 characters" in caught.value.message
+    assert "8 to 1024 characters" in caught.value.message
     r = auth.sign_up("a@example.com", PASSWORD)
     with pytest.raises(ValidationError) as changed:
         auth.change_password(r.user, PASSWORD, "iloveyou123")
@@ -377,7 +382,6 @@ def test_lockout_message_says_how_to_get_back_in(make_auth: Callable[..., Auth])
             auth.sign_in(identifier, PASSWORD)
         messages[identifier] = caught.value.message
     assert "reset your password" in messages["alice@example.com"]
-    assert re.search(r"Try again in \d+ minutes?", messages["alice@example.com"])
     assert len(set(messages.values())) == 1  # the same words whether the account exists or not
     no_reset = make_auth(sign_in_max_failures=1, recoverable=False)
     _guess(no_reset, "x@example.com")

@@ -78,7 +78,9 @@ def test_confirmation_link_get(mk: MakeClient, outbox: OutboxMailer) -> None:
 
 
 def test_link_page_form_post_needs_the_page_nonce(mk: MakeClient, outbox: OutboxMailer) -> None:
-    client = mk(confirmable=True)
+    """The API's own plain confirm page (no pages: FastAPI's default); the templated
+    pages have their own tests in ``tests/pages``."""
+    client = mk(confirmable=True, pages=False)
     sign_up(client)
     path = path_of(link_of(outbox, "confirm_email"))
     token = token_of(outbox, "confirm_email")
@@ -125,7 +127,7 @@ def test_forgot_and_reset_password(mk: MakeClient, outbox: OutboxMailer) -> None
 
 
 def test_reset_password_page(mk: MakeClient, outbox: OutboxMailer) -> None:
-    client = mk()
+    client = mk(pages=False)  # the API's plain page; tests/pages tests the templated one
     sign_up(client)
     client.post("/auth/forgot-password", json={"email": "alice@example.com"})
     link = link_of(outbox, "reset_password")
@@ -379,7 +381,8 @@ def test_the_flow_cookie_is_host_only_when_secure(make_client: MakeClient, outbo
 
 def test_a_planted_unprefixed_flow_cookie_is_refused(make_client: MakeClient, outbox: OutboxMailer) -> None:
     """A sibling subdomain can set ``authgate_flow`` (not ``__Host-``): it must not count."""
-    client = make_client(cookie_secure=None, passwordless=True, send_email=outbox, base_url=BASE)
+    client = make_client(cookie_secure=None, passwordless=True, send_email=outbox, base_url=BASE,
+                         pages=False)  # the templated pages: tests/pages  # fmt: skip
     client.auth.users.create_user(email="attacker@example.com")  # type: ignore[attr-defined]
     client.post("/auth/sign-in/magic-link", json={"email": "attacker@example.com"})
     token = token_of(outbox, "login_link")

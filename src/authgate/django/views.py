@@ -43,11 +43,20 @@ from authgate.web.http import (
     read_at_most,
     still_chunked,
 )
+from authgate.web.pages import AuthPages
 
 if TYPE_CHECKING:
     from authgate.auth import Auth
 
-__all__ = ["api", "api_for", "api_request", "django_response", "mount_prefix", "with_django_csrf"]
+__all__ = [
+    "api",
+    "api_for",
+    "api_request",
+    "django_response",
+    "mount_prefix",
+    "site_for",
+    "with_django_csrf",
+]
 
 _apis: weakref.WeakKeyDictionary[Auth, dict[str, AuthAPI]] = weakref.WeakKeyDictionary()
 
@@ -60,6 +69,30 @@ def api_for(auth: Auth, prefix: str) -> AuthAPI:
     found = per_prefix.get(prefix)
     if found is None:
         found = per_prefix.setdefault(prefix, AuthAPI(auth, prefix))
+    return found
+
+
+_sites: weakref.WeakKeyDictionary[Auth, dict[str, AuthAPI | AuthPages]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def site_for(auth: Auth, prefix: str) -> AuthAPI | AuthPages:
+    """What serves requests below ``prefix``: the pages in front of the API (unless
+    ``AUTHGATE_PAGES = False``), whose templates in the project's template folders
+    (``TEMPLATES`` ``DIRS``, then the apps' ``templates``) override authgate's.
+    """
+    per_prefix = _sites.setdefault(auth, {})
+    found = per_prefix.get(prefix)
+    if found is None:
+        api = api_for(auth, prefix)
+        if auth.settings.pages:
+            from django.apps import apps
+
+            dirs = apps.get_app_config("authgate").template_dirs()
+            found = per_prefix.setdefault(prefix, AuthPages(api, dirs))
+        else:
+            found = per_prefix.setdefault(prefix, api)
     return found
 
 
@@ -205,13 +238,15 @@ def _api(request: Any, subpath: str = "") -> HttpResponse:
     """
     full = request.path
     prefix = (full[: len(full) - len(subpath)] if subpath else full).rstrip("/")
-    endpoint = api_for(get_auth(), prefix)
+    auth = get_auth()
+    endpoint = api_for(auth, prefix)
     try:
         neutral = with_django_csrf(request, api_request(request, "/" + subpath), endpoint)
     except AuthError as error:
         return django_response(endpoint.error(error))
-    return django_response(endpoint.handle(neutral), neutral.method)
+    return django_response(site_for(auth, prefix).handle(neutral), neutral.method)
 
 
-#: The JSON API view (exempt from Django's CSRF middleware: authgate checks CSRF itself).
+#: The JSON API and pages view (exempt from Django's CSRF middleware: authgate checks
+#: CSRF itself, with the session's token or, on anonymous forms, a signed double submit).
 api = csrf_exempt(_api)

@@ -1,4 +1,4 @@
-"""Changes a signed-in user makes to their own account: password, username, deletion.
+"""Changes a signed-in user makes to their own account: password, username, profile, deletion.
 
 A password change rotates the security stamp in the same conditional write
 as the new hash, so every other session and token dies with it even if the
@@ -13,6 +13,7 @@ then the password.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from authgate import signals
@@ -33,7 +34,12 @@ from authgate.flows.sessions import (
     signed_in_by_link,
 )
 from authgate.flows.signin import Verified, account_key, check_password, password_input
-from authgate.flows.validation import identifiers_of, valid_username
+from authgate.flows.validation import (
+    check_app_fields,
+    identifiers_of,
+    profile_fields,
+    valid_username,
+)
 from authgate.models import new_stamp
 
 __all__ = [
@@ -41,6 +47,7 @@ __all__ = [
     "change_username",
     "delete_account",
     "reload_user",
+    "update_profile",
     "verify_current_password",
 ]
 
@@ -212,6 +219,35 @@ def change_username(
         signals.username_changed.send(ctx.sender, user=updated, old_username=old)
     finally:
         ctx.outbox.deliver(notices, updated)
+    return updated
+
+
+def update_profile(
+    ctx: Context, user: Any, fields: Mapping[str, Any], client: Client = NO_CLIENT
+) -> Any:
+    """Change the user's own app fields that the app allows; return the updated user.
+
+    Only the names of :func:`~authgate.flows.validation.profile_fields` pass:
+    any other (``email``, ``roles``, ``is_active``, ``id``, an app column not
+    allowed...) is a ``VALIDATION_ERROR`` naming it, and nothing is written.
+    Values are checked against their column (``too_long``, ``invalid``). No
+    password is asked: these are the app's own, non-credential fields. The
+    change is recorded (``profile_update``, with the names changed) and every
+    session cache reloads the user.
+
+    Raises:
+        ValidationError: a field that is not allowed, or a bad value.
+        UserNotFound: the user no longer exists.
+    """
+    user = reload_user(ctx, user)
+    allowed = profile_fields(ctx.settings, ctx.user_model)
+    changes = check_app_fields(ctx.user_model, fields, allowed)
+    if not changes:
+        return user
+    updated = ctx.users.update_user(user.id, changes)
+    if updated is None:
+        raise UserNotFound()
+    audit.record(ctx, "profile_update", user=updated, client=client, fields=sorted(changes))
     return updated
 
 

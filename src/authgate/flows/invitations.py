@@ -18,7 +18,7 @@ from authgate.flows.validation import valid_email
 from authgate.models import canonical_email
 from authgate.tokens import state_fingerprint
 
-__all__ = ["PURPOSE", "check_invitation", "claim_invitation", "invite"]
+__all__ = ["PURPOSE", "check_invitation", "claim_invitation", "invite", "invited_address"]
 
 PURPOSE = "invite"
 
@@ -48,6 +48,21 @@ def invite(ctx: Context, email: object, invited_by: Any = None, client: Client =
     signals.user_invited.send(ctx.sender, user=invited_by, email=address, invited_by=invited_by,
                               token=token)  # fmt: skip
     return token
+
+
+def invited_address(ctx: Context, token: object) -> str:
+    """The address an invitation was sent to, without using it (the sign-up page shows it).
+
+    An invitation already used still answers here; signing up with it does not.
+
+    Raises:
+        InvalidToken: a bad or expired invitation.
+    """
+    redeemed = redeem(ctx, PURPOSE, token, ctx.settings.invite_within, claim=False)
+    email = redeemed.payload.data.get("email")
+    if not isinstance(email, str):
+        raise InvalidToken()
+    return email
 
 
 def check_invitation(ctx: Context, token: object, email: str) -> Any:

@@ -24,6 +24,7 @@ Policy (SPEC §7, SECURITY.md R6/F6), decided once here:
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import threading
@@ -141,7 +142,8 @@ class MailService:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="authgate-mail")
-            future = self._pool.submit(task)
+            # In the request's context: the email is rendered in its language.
+            future = self._pool.submit(contextvars.copy_context().run, task)
             self._pending.add(future)
         future.add_done_callback(self._pending.discard)
 

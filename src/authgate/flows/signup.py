@@ -91,7 +91,8 @@ def sign_up(
     if problems:
         # Every field's reason, and every sentence (the password's states the limits).
         raise ValidationError(
-            " ".join(exc.message for exc in problems),
+            # One problem keeps its message as it is (translatable with its values).
+            problems[0].message if len(problems) == 1 else " ".join(e.message for e in problems),
             fields={name: reason for exc in problems for name, reason in exc.fields.items()},
         )
     assert clean_email is not None

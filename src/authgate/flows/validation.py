@@ -15,6 +15,7 @@ from authgate.settings import Settings
 __all__ = [
     "check_app_fields",
     "identifiers_of",
+    "profile_fields",
     "require_text",
     "signup_fields",
     "valid_email",
@@ -78,14 +79,37 @@ def signup_fields(settings: Settings, model: type[Any]) -> tuple[str, ...]:
             columns, private ones and unknown names can never be allowed).
     """
     names = tuple(settings.signup_fields) or tuple(getattr(model, "__authgate_signup_fields__", ()))
+    return _app_columns("signup_fields", names, model, "set at sign-up")
+
+
+def profile_fields(settings: Settings, model: type[Any]) -> tuple[str, ...]:
+    """The app columns a signed-in user may change on their own profile.
+
+    The ``profile_fields`` setting, else the model's ``__authgate_profile_fields__``,
+    else the sign-up allow-list (:func:`signup_fields`).
+
+    Raises:
+        ValueError: a name that is not an app column of ``model``.
+    """
+    names = tuple(settings.profile_fields) or tuple(
+        getattr(model, "__authgate_profile_fields__", ())
+    )
+    if not names:
+        return signup_fields(settings, model)
+    return _app_columns("profile_fields", names, model, "changed by their user")
+
+
+def _app_columns(
+    setting: str, names: tuple[str, ...], model: type[Any], what: str
+) -> tuple[str, ...]:
     columns = set(app_fields(model))
     wrong = [name for name in names if name not in columns]
     if wrong:
         choices = ", ".join(sorted(columns)) or "none: the model has no app columns"
         raise ValueError(
-            f"signup_fields names {', '.join(map(repr, wrong))}, which is not an app column "
+            f"{setting} names {', '.join(map(repr, wrong))}, which is not an app column "
             f"of {model.__name__} (allowed: {choices}); authgate's own columns (email, "
-            "is_active, roles...) and private ones can never be set at sign-up"
+            f"is_active, roles...) and private ones can never be {what}"
         )
     return names
 

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 
+from authgate.i18n import current_locale, html_lang, is_rtl, jinja_callables, ngettext, use_locale
 from authgate.mail.message import EmailMessage
 from authgate.settings import Settings
 
@@ -37,7 +38,9 @@ __all__ = ["EMAIL_KINDS", "EmailKind", "EmailRenderer", "EmailTemplateNotFound"]
 _KIND = re.compile(r"[a-z][a-z0-9_]*")
 # Values the renderer supplies; a flow passing them would be a bug (or an
 # attempt to point links at another site through base_url).
-_RESERVED = frozenset({"site_name", "base_url", "to", "subject", "kind"})
+_RESERVED = frozenset(
+    {"site_name", "base_url", "to", "subject", "kind", "gettext", "ngettext", "_", "lang", "dir"}
+)
 # RFC 3834: an automatic message; Exchange/Outlook: no out-of-office replies.
 _HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -86,15 +89,18 @@ class EmailTemplateNotFound(jinja2.TemplateNotFound):
 
 
 def duration(minutes: int | float | None) -> str:
-    """Minutes as words: ``10 minutes``, ``1 hour``, ``3 days`` (``""`` for ``None``)."""
+    """Minutes as words in the current language: ``10 minutes``, ``1 hour``, ``3 days``.
+
+    ``""`` for ``None``.
+    """
     if minutes is None:
         return ""
     value = int(minutes)
-    for size, unit in ((1440, "day"), (60, "hour")):
-        if value >= size and value % size == 0:
-            count = value // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{value} minute{'s' if value != 1 else ''}"
+    if value >= 1440 and value % 1440 == 0:
+        return ngettext("%(num)d day", "%(num)d days", value // 1440)
+    if value >= 60 and value % 60 == 0:
+        return ngettext("%(num)d hour", "%(num)d hours", value // 60)
+    return ngettext("%(num)d minute", "%(num)d minutes", value)
 
 
 def mask_email(address: object) -> str:
@@ -166,18 +172,26 @@ class EmailRenderer:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"],
         )
+        # {% trans %} and _() take keywords and are escaped in HTML (new style); the
+        # callables of the email's language come with each render.
+        self.environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
         self.environment.filters.update(
             duration=duration, mask_email=mask_email, display_name=display_name
         )
 
-    def render(self, kind: str, to: str, user: Any, **context: Any) -> EmailMessage:
+    def render(
+        self, kind: str, to: str, user: Any, *, locale: str | None = None, **context: Any
+    ) -> EmailMessage:
         """Render the subject, text and HTML of ``kind`` for ``to``.
 
         Args:
             kind: the email kind, e.g. ``"reset_password"`` (see :data:`EMAIL_KINDS`).
             to: the recipient address.
             user: the user the email is about, or ``None``.
+            locale: the language (default: the current one, that of the request
+                that caused the email; see :mod:`authgate.i18n`).
             **context: the flow's values: ``link``, ``expires_in_minutes``...
 
         Returns:
@@ -207,17 +221,22 @@ class EmailRenderer:
         if kind in _TO_NEW_ADDRESS:
             values["new_email"] = to
         values.update({k: v for k, v in context.items() if v is not None or k not in values})
+        language = locale or current_locale()
         values.update(
             site_name=self.settings.site_name,
             base_url=self.settings.base_url,
             user=user,
             to=to,
+            lang=html_lang(language),
+            dir="rtl" if is_rtl(language) else "ltr",
+            **jinja_callables(language),
         )
-        # Collapsed to one line: a value with a newline must not break the header.
-        subject = " ".join(self._render(kind, f"{kind}_subject.txt", values).split())
-        values["subject"] = subject
-        text = self._render(kind, f"{kind}.txt", values).strip() + "\n"
-        html = self._render(kind, f"{kind}.html", values).strip() + "\n"
+        with use_locale(language):  # the filters (duration) speak it too
+            # Collapsed to one line: a value with a newline must not break the header.
+            subject = " ".join(self._render(kind, f"{kind}_subject.txt", values).split())
+            values["subject"] = subject
+            text = self._render(kind, f"{kind}.txt", values).strip() + "\n"
+            html = self._render(kind, f"{kind}.html", values).strip() + "\n"
         return EmailMessage(
             to=to,
             subject=subject,

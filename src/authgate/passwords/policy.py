@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from authgate.errors import ServiceUnavailable, ValidationError
+from authgate.i18n import N_, Formatted
 from authgate.passwords.base import normalize_password, utf8
 from authgate.passwords.breached import DEFAULT_TIMEOUT, BreachCheckUnavailable, is_breached
 from authgate.settings import Settings
@@ -145,28 +146,39 @@ class PasswordPolicy:
         """The sentence shown for a refused password: what is wrong and what is allowed.
 
         NIST SP 800-63B asks verifiers to say why a password was refused and how
-        to choose one that is not; so the limits are in the words.
+        to choose one that is not; so the limits are in the words (translated
+        with them: see :class:`~authgate.i18n.Formatted`).
         """
-        low, high = self.settings.password_min_length, self.settings.password_max_length
-        limits = f"between {low} and {high} characters"
-        return {
-            "too_short": f"The password is too short: use at least {low} characters.",
-            "too_long": f"The password is too long: use at most {high} characters.",
-            "contains_identifier": (
-                "The password must not be your email address, your username or the name "
-                f"of this site. Any {limits} will do otherwise."
+        limits = {
+            "min": self.settings.password_min_length,
+            "max": self.settings.password_max_length,
+        }
+        templates = {
+            "too_short": N_("The password is too short: use at least %(min)s characters."),
+            "too_long": N_("The password is too long: use at most %(max)s characters."),
+            "contains_identifier": N_(
+                "The password must not be your email address, your username or the name of "
+                "this site. Any other of %(min)s to %(max)s characters will do."
             ),
-            "too_common": (
+            "too_common": N_(
                 "This password is one of the most common ones, which attackers try first. "
-                f"Choose a less common one ({limits}); a few unrelated words work well."
+                "Choose a less common one of %(min)s to %(max)s characters; a few unrelated "
+                "words work well."
             ),
-            "breached": (
-                "This password has appeared in a data breach, so attackers have it. "
-                f"Choose another one ({limits})."
+            "breached": N_(
+                "This password has appeared in a data breach, so attackers have it. Choose "
+                "another one of %(min)s to %(max)s characters."
             ),
-            "required": f"A password is required ({limits}).",
-            "invalid": f"The password must be text of {limits}.",
-        }.get(reason, f"This password cannot be used. Choose another one ({limits}).")
+            "required": N_("A password of %(min)s to %(max)s characters is required."),
+            "invalid": N_("The password must be text of %(min)s to %(max)s characters."),
+        }
+        template = templates.get(
+            reason,
+            N_(
+                "This password cannot be used. Choose another one of %(min)s to %(max)s characters."
+            ),
+        )
+        return Formatted(template, **limits)
 
     def _error(self, field: str, reason: str) -> ValidationError:
         return ValidationError(self.describe(reason), fields={field: reason})

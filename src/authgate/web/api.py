@@ -27,6 +27,7 @@ from authgate.errors import (
     Unauthorized,
     UserNotFound,
     ValidationError,
+    localized_message,
 )
 from authgate.flows import (
     account,
@@ -43,6 +44,7 @@ from authgate.flows import (
     signin,
     signup,
 )
+from authgate.i18n import DEFAULT_LOCALE, choose_locale, current_locale, use_locale
 from authgate.web.credentials import ACCOUNT_MECHANISMS, Credentials, Principal
 from authgate.web.http import ApiRequest, ApiResponse
 from authgate.web.links import check_form_nonce, link_page
@@ -305,6 +307,13 @@ def _delete_user(call: Call) -> ApiResponse:
     response = _success()
     call.api.credentials.clear_session_cookie(response)
     return response
+
+
+def _update_user(call: Call) -> ApiResponse:
+    user = account.update_profile(
+        call.api.auth.ctx, call.user, call.data, call.api.credentials.client(call.request)
+    )
+    return ApiResponse.json({"user": user.to_dict()})
 
 
 #: ``GET /security-events``: events per page by default, and at most.
@@ -626,6 +635,10 @@ ROUTES: tuple[Route, ...] = (
     Route("deleteUser", "POST", "/delete-user",
           "Delete the account (fresh session; the password unless the account has none)",
           _delete_user, fields={"password": (_PASSWORD, False)}, auth=True, errors=_FRESH),
+    Route("updateUser", "POST", "/update-user",
+          "Change the user's own profile fields (those the app allows: profile_fields)",
+          _update_user, open_body=True, auth=True, response="UserResult",
+          errors=("VALIDATION_ERROR",)),
     Route("securityEvents", "GET", "/security-events",
           "The signed-in user's own security events, newest first", _security_events,
           query=("limit", "before"), optional_query=("limit", "before"), auth=True,
@@ -812,6 +825,10 @@ class AuthAPI:
         route = self.match(request.method, request.path)
         if isinstance(route, Route):
             return self.dispatch(route, request)
+        with use_locale(self.locale(request)):
+            return self._not_served(request, route)
+
+    def _not_served(self, request: ApiRequest, route: bool | None) -> ApiResponse:
         if route is None:
             return self.error(NotFound())
         allowed = self.allowed(request.path)
@@ -819,8 +836,21 @@ class AuthAPI:
             return ApiResponse(status=204, headers=[("Allow", ", ".join(allowed))])
         return self.error(MethodNotAllowed(allowed=allowed))
 
+    def locale(self, request: ApiRequest) -> str:
+        """The language of the answer and of any email sent meanwhile (:mod:`authgate.i18n`)."""
+        settings = self.auth.settings
+        return choose_locale(request, settings.default_locale, settings.locale_selector)
+
     def dispatch(self, route: Route, request: ApiRequest) -> ApiResponse:
-        """Run one route: authenticate, parse, call the flow, render any error."""
+        """Run one route: authenticate, parse, call the flow, render any error.
+
+        Error messages, and the emails the flow sends, are in the request's
+        language (:meth:`locale`).
+        """
+        with use_locale(self.locale(request)):
+            return self._dispatch(route, request)
+
+    def _dispatch(self, route: Route, request: ApiRequest) -> ApiResponse:
         try:
             principal = None
             if route.auth:
@@ -856,9 +886,13 @@ class AuthAPI:
         """The JSON response for an :class:`AuthError`.
 
         A 401 carries ``WWW-Authenticate`` (with ``Basic`` when ``basic``: the
-        route accepts HTTP Basic).
+        route accepts HTTP Basic). The message is in the current language
+        (:func:`~authgate.i18n.use_locale`).
         """
-        response = ApiResponse.json(exc.to_dict(), exc.status, exc.headers().items())
+        body = exc.to_dict()
+        if current_locale() != DEFAULT_LOCALE:
+            body["error"]["message"] = localized_message(exc)
+        response = ApiResponse.json(body, exc.status, exc.headers().items())
         if exc.status == 401:
             response.headers.append(("WWW-Authenticate", www_authenticate(exc, basic=basic)))
         return response

@@ -31,12 +31,21 @@ from urllib.parse import quote
 from authgate import authz
 from authgate.errors import AuthError, Forbidden, Unauthorized
 from authgate.flows.api_keys import has_scopes
+from authgate.i18n import use_locale
 from authgate.web.api import AuthAPI
 from authgate.web.credentials import ALL_MECHANISMS, DEFAULT_MECHANISMS, Mechanism, Principal
 from authgate.web.http import ApiRequest, ApiResponse
 from authgate.web.redirects import safe_next
 
-__all__ = ["Guard", "Preflight", "Rule", "check_mechanisms", "check_specs", "is_preflight"]
+__all__ = [
+    "Guard",
+    "Preflight",
+    "Rule",
+    "check_mechanisms",
+    "check_specs",
+    "is_preflight",
+    "login_redirect",
+]
 
 
 class Preflight(Exception):
@@ -213,8 +222,20 @@ class Guard:
         if request.wants_html and error.status == 401:
             settings = self.api.auth.settings
             target = safe_next(full_path, default=settings.post_login_url)
-            return ApiResponse.redirect(f"{self.api.prefix}/login?next={quote(target, safe='')}")
+            return ApiResponse.redirect(login_redirect(self.api, target))
         if request.wants_html and isinstance(error, Forbidden) and "Already" in error.message:
             return ApiResponse.redirect(self.api.auth.settings.post_login_url)
         basic = rule is not None and "basic" in rule.mechanisms
-        return AuthAPI.error(error, basic=basic)
+        with use_locale(self.api.locale(request)):
+            return AuthAPI.error(error, basic=basic)
+
+
+def login_redirect(api: AuthAPI, target: str) -> str:
+    """Where a browser goes to sign in and come back to ``target`` (an already safe path).
+
+    The ``login_url`` setting (the app's own page) when set, else
+    ``<prefix>/login``; ``next`` is added to its query.
+    """
+    login = api.auth.settings.login_url or f"{api.prefix}/login"
+    joiner = "&" if "?" in login else "?"
+    return f"{login}{joiner}next={quote(target, safe='')}"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from authgate import __version__
 from authgate.errors import AuthError, ErrorCode
-from authgate.flows.validation import signup_fields
+from authgate.flows.validation import profile_fields, signup_fields
 from authgate.models import app_fields
 
 if TYPE_CHECKING:
@@ -220,10 +220,11 @@ def _field(api: AuthAPI, spec: dict[str, Any]) -> dict[str, Any]:
 
 def _body_schema(api: AuthAPI, route: Route) -> dict[str, Any]:
     fields = dict(route.fields)
-    if route.open_body:  # sign-up: the app columns it allows, and a username only when used
+    if route.open_body:  # the app columns allowed (at sign-up, or on the profile)
         if not api.auth.settings.usernames:
             fields.pop("username", None)
-        for name in signup_fields(api.auth.settings, api.auth.User):
+        allowed = profile_fields if route.name == "updateUser" else signup_fields
+        for name in allowed(api.auth.settings, api.auth.User):
             fields[name] = ({"type": ["string", "integer", "number", "boolean", "null"],
                              "description": "Application field"}, False)  # fmt: skip
     required = [name for name, (_, req) in fields.items() if req]

@@ -24,7 +24,8 @@ JSON = dict[str, Any]
 def create_app(auth: Auth, prefix: str = "/auth") -> FastAPI:
     """A fresh FastAPI app with authgate at ``prefix`` and the contract's demo routes."""
     app = FastAPI()
-    setup_for_fastapi(auth, app, prefix)
+    # The pages too, as the other frameworks serve them by default (pages=False: not).
+    setup_for_fastapi(auth, app, prefix, pages=auth.settings.pages)
 
     @app.get("/public")
     async def public() -> JSON:

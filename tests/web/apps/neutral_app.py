@@ -13,6 +13,7 @@ from authgate import Auth, AuthError
 from authgate.web.api import AuthAPI
 from authgate.web.guard import Guard, Preflight, Rule
 from authgate.web.http import ApiRequest, ApiResponse, Headers
+from authgate.web.pages import AuthPages
 
 from ..clients import ContractClient
 
@@ -46,6 +47,8 @@ class NeutralClient(ContractClient):
         super().__init__()
         self.api = AuthAPI(auth, prefix)
         self.guard = Guard(self.api)
+        #: The pages in front of the API, as Flask, Django and Bottle serve them by default.
+        self.site: AuthAPI | AuthPages = AuthPages(self.api) if auth.settings.pages else self.api
         self.prefix = prefix
 
     def _send(
@@ -70,7 +73,7 @@ class NeutralClient(ContractClient):
     def _route(self, request: ApiRequest, full_path: str) -> ApiResponse:
         if request.path.startswith(self.prefix + "/"):
             request.path = request.path[len(self.prefix) :]
-            return self.api.handle(request)
+            return self.site.handle(request)
         key = (request.method, request.path)
         if key == ("GET", "/optional"):
             principal = self.guard.principal(request)
