@@ -90,7 +90,7 @@ def test_login_user_starts_a_real_session_and_sets_the_cookie(
     (entry,) = auth.list_sessions(user)
     assert entry.current is False and entry.ip == "127.0.0.1"
     assert logged_in[0]["method"] == "app" and logged_in[0]["session_id"] == entry.id
-    (event,) = [e for e in auth.audit.events(user, kinds="sign_in")]
+    (event,) = auth.audit.events(user, kinds="sign_in")
     assert event.details == {"factor": "app"}
     assert auth.users.find_user(email="alice@example.com").sign_in_count == 1
 
