@@ -65,6 +65,7 @@ EVENT_KINDS: Mapping[str, str] = {
     "email_make_primary": "an extra address became the primary one; failures as above",
     "session_revoke": "one session was revoked",
     "sessions_revoke_others": "every other session was revoked; details: count",
+    "sessions_revoke": "every session of the user was revoked (an administrator); details: count",
     "account_delete": "the account was deleted (by its user, an admin or the command line); "
     "failures as above",
     "user_create": "an admin created the account",
