@@ -8,8 +8,10 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime-$(SUM)
 DEV_STAMP     := $(VENV)/.installed-dev-$(SUM)
 # Two cores on CI: one pytest worker per core.
 PYTEST_WORKERS ?= 2
+# The browser tests: Debian's Chromium (driven by Playwright, never a browser download).
+CHROMIUM   := /usr/bin/chromium
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench clean browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +44,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+# Chromium (Debian's; never a browser download) for the browser tests.
+browser:
+	@test -x $(CHROMIUM) || (apt-get install -y -q chromium \
+	  || (apt-get update -q && apt-get install -y -q chromium))
 
 bench: install
 	$(BIN)/python bench/run.py
