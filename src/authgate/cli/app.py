@@ -18,6 +18,7 @@ from authgate.auth import Auth
 from authgate.cli.audit import audit_group
 from authgate.cli.base import CONTEXT_SETTINGS, RUNTIME_KEY, AuthGateGroup, Runtime
 from authgate.cli.db import db_group
+from authgate.cli.importing import import_command
 from authgate.cli.mail import mail_group
 from authgate.cli.roles import roles_group
 from authgate.cli.users import users_group
@@ -38,8 +39,8 @@ def make_cli(get_auth: Callable[[], Auth] | None = None) -> AuthGateGroup:
 
     Returns:
         A fresh group with the ``users``, ``roles``, ``db``, ``audit`` and
-        ``mail`` subgroups; the caller may add or remove commands without affecting
-        other groups.
+        ``mail`` subgroups and the ``import`` command; the caller may add or
+        remove commands without affecting other groups.
 
     Examples:
         Flask::
@@ -81,4 +82,5 @@ def make_cli(get_auth: Callable[[], Auth] | None = None) -> AuthGateGroup:
         group = mounted
     for subgroup in (users_group(), roles_group(), db_group(), audit_group(), mail_group()):
         group.add_command(subgroup)
+    group.add_command(import_command)
     return group
