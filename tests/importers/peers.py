@@ -264,12 +264,12 @@ def seed_django(url: str, *, allauth: bool = False) -> list[Expected]:
     assert done.returncode == 0, done.stderr
     return [
         Expected("root@djapp.io", "root's password 1", "root", ["staff", "superuser"],
-                 confirmed=not allauth),  # fmt: skip
+                 confirmed=not allauth),
         Expected("ada@djapp.io", "ada's password 1", "ada", ["editors"],
-                 extra_emails=["ada.home@djapp.io"] if allauth else []),  # fmt: skip
+                 extra_emails=["ada.home@djapp.io"] if allauth else []),
         Expected("argon@djapp.io", "argon's password 1", "argon", confirmed=not allauth),
         Expected("gone@djapp.io", "gone's password 1", "gone", active=False,
-                 confirmed=not allauth),  # fmt: skip
+                 confirmed=not allauth),
         Expected("web@djapp.io", "web's password 1", None, confirmed=not allauth),
     ]
 
