@@ -78,6 +78,7 @@ def import_from(
     batch: int = DEFAULT_BATCH,
     progress: Callable[[int], None] | None = None,
     tables: Mapping[str, str] | None = None,
+    workers: int | None = None,
 ) -> ImportReport:
     """Import the users of the ``name`` system whose database is at ``url`` into ``auth``.
 
@@ -90,6 +91,8 @@ def import_from(
         progress: called with the number of users handled after each page.
         tables: renamed tables (e.g. ``{"users": "accounts_user"}`` for a
             custom Django user model).
+        workers: threads writing users at once; by default 4 when authgate's
+            database is a server (PostgreSQL, MySQL/MariaDB), 1 otherwise.
 
     Raises:
         SourceError: an unknown system, or a database or table that cannot be read.
@@ -97,7 +100,9 @@ def import_from(
     chosen = source(name, **(tables or {}))
     db = SourceDB(url)
     try:
-        return import_users(auth, chosen, db, batch=batch, progress=progress)
+        if workers is None:
+            workers = default_workers(auth)
+        return import_users(auth, chosen, db, batch=batch, progress=progress, workers=workers)
     finally:
         db.close()
 
@@ -115,3 +120,10 @@ def count_users(name: str, url: str, tables: Mapping[str, str] | None = None) ->
         return chosen.count(db)
     finally:
         db.close()
+
+
+def default_workers(auth: Auth) -> int:
+    """4 writer threads when ``auth`` stores in a database server, else 1 (SQLite, memory)."""
+    engine = getattr(auth.store, "engine", None)
+    dialect = getattr(getattr(engine, "dialect", None), "name", "")
+    return 4 if dialect in {"postgresql", "mysql", "mariadb"} else 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -116,6 +117,14 @@ class ImportReport:
     not_carried: Counter[str] = field(default_factory=Counter)
     #: Advice about the import as a whole (a setting to turn on...).
     notes: list[str] = field(default_factory=list)
+
+    def merge(self, other: ImportReport) -> None:
+        """Add the counts of ``other`` (one user's, from a worker thread) to these."""
+        for name in ("seen", "imported", "existing", "completed", "roles_created", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        room = MAX_LISTED - len(self.failures)
+        self.failures.extend(other.failures[: max(room, 0)])
+        self.not_carried.update(other.not_carried)
 
     def fail(self, user: SourceUser, reason: str) -> None:
         """Count a user not imported."""
@@ -270,6 +279,7 @@ def import_users(
     *,
     batch: int = DEFAULT_BATCH,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> ImportReport:
     """Import ``source``'s users from ``db`` into ``auth``'s store (see the module docstring).
 
@@ -279,6 +289,8 @@ def import_users(
         db: its database.
         batch: users read per page.
         progress: called with the number of users handled after each page.
+        workers: threads writing users at once (each user is one transaction of
+            its own; a database server commits several at a time; SQLite does not).
 
     Raises:
         SourceError: the source's tables are not there or cannot be read.
@@ -289,19 +301,25 @@ def import_users(
     for role in source.roles(db):
         _ensure_role(auth, role, report)
     usernames = extra_emails = False
-    for page in source.users(db, batch):
-        for user in page:
-            report.seen += 1
-            for what in user.dropped:
-                report.not_carried[what] += 1
-            usernames = usernames or bool(user.username)
-            extra_emails = extra_emails or bool(user.extra_emails)
-            try:
-                _write(auth, admin, user, report)
-            except AuthError as error:  # a storage failure: reported, the run goes on
-                report.fail(user, error.message)
-        if progress is not None:
-            progress(len(page))
+
+    def one(user: SourceUser) -> ImportReport:
+        partial = ImportReport(source.name, seen=1)
+        for what in user.dropped:
+            partial.not_carried[what] += 1
+        try:
+            _write(auth, admin, user, partial)
+        except AuthError as error:  # a storage failure: reported, the run goes on
+            partial.fail(user, error.message)
+        return partial
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="authgate-import") as pool:
+        for page in source.users(db, batch):
+            for partial in pool.map(one, page) if workers > 1 else map(one, page):
+                report.merge(partial)
+            usernames = usernames or any(user.username for user in page)
+            extra_emails = extra_emails or any(user.extra_emails for user in page)
+            if progress is not None:
+                progress(len(page))
     if usernames and not auth.settings.usernames:
         report.notes.append(
             "usernames were imported; users sign in with them once usernames=True "
