@@ -499,3 +499,28 @@ def test_staff_see_what_their_roles_grant(client: Any, auth: Any) -> None:
     assert client.get("/admin/authgate/user/").status_code == 200
     assert client.get("/admin/authgate/session/").status_code == 403
     assert client.get("/admin/authgate/user/add/").status_code == 403
+
+
+def test_the_admin_manages_roles_through_authgate(admin_client: Any, auth: Any) -> None:
+    url = "/admin/authgate/role/add/"
+    added = admin_client.post(url, {"csrfmiddlewaretoken": csrf(admin_client, url),
+                                    "name": "writer", "description": "Writes",
+                                    "permissions": "blog.add_post"})  # fmt: skip
+    assert added.status_code == 302
+    role = auth.users.find_role("writer")
+    assert role.get_permissions() == {"blog.add_post"}
+    create(auth, "writer@example.com", "writer")
+    token = auth.sign_in("writer@example.com", PASSWORD).token
+    assert auth.get_session(token).user.has_perm("blog.add_post")  # now cached
+    change = f"/admin/authgate/role/{role.pk}/change/"
+    admin_client.post(change, {"csrfmiddlewaretoken": csrf(admin_client, change),
+                               "name": "writer", "description": "Writes",
+                               "permissions": "blog.add_post, blog.change_post"})  # fmt: skip
+    user = auth.get_session(token).user  # the cached session saw the change at once
+    assert user.permissions == {"blog.add_post", "blog.change_post"}
+    delete = f"/admin/authgate/role/{role.pk}/delete/"
+    admin_client.post(delete, {"csrfmiddlewaretoken": csrf(admin_client, delete), "post": "yes"})
+    assert auth.users.find_role("writer") is None
+    assert auth.get_session(token).user.role_names == []
+    events = {e.kind for e in auth.audit.events(kinds=["role_create", "role_delete"])}
+    assert events == {"role_create", "role_delete"}
