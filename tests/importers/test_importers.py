@@ -268,3 +268,19 @@ def test_authgate_import_command(tmp_path: Path) -> None:
     wrong = runner.invoke(cli, ["--database-url", target, "import", "auth101", "--from", source,
                                 "--table", "groups=x"], env=env)  # fmt: skip
     assert wrong.exit_code == 2 and "groups" in wrong.output
+
+
+def test_an_existing_account_is_never_given_the_sources_roles(auth: Auth, tmp_path: Path) -> None:
+    """Someone already holding the address in authgate (no password: a passwordless or
+    invited account) is not the source's user: no role, no address comes from the import."""
+    url = f"sqlite:///{tmp_path / 'fu.db'}"
+    peers.seed_flask_user(url, several_emails=True)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:  # a source user without a password either
+        connection.execute(sa.text("UPDATE users SET password = '' WHERE username = 'ada'"))
+    engine.dispose()
+    auth.users.create_user(email="ada@fuapp.io")  # no password
+    report = import_from(auth, "flask-user", url)
+    assert (report.imported, report.existing, report.completed) == (1, 1, 0)
+    ada = auth.users.get_user("ada@fuapp.io")
+    assert ada.role_names == [] and auth.ctx.emails.list_emails(ada.id) == []

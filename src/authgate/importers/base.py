@@ -10,9 +10,10 @@ the store. Nothing is written to authgate's tables in SQL.
 
 Running it again imports nothing twice: a user whose email already has an
 authgate account is left alone, except that an account this importer made
-and nobody has used since (the same hash) gets the roles and addresses a
-stopped run did not give it yet. So a run that stopped half-way is finished
-by running it again.
+and nobody has used since (the same salted hash) gets the roles and
+addresses a stopped run did not give it yet. So a run that stopped half-way
+is finished by running it again. An account that has no password, or
+another one, is never given the source's roles: it may be someone else's.
 """
 
 from __future__ import annotations
@@ -353,23 +354,27 @@ def _ensure_role(auth: Auth, role: SourceRole, report: ImportReport) -> None:
         admin.add_permissions_to_role(name, sorted(missing))
 
 
-def _usable_hash(auth: Auth, user: SourceUser, report: ImportReport) -> str | None:
-    """The source hash if authgate can verify it; else ``None`` and the reason counted."""
-    stored = user.password_hash
+def _carried_hash(auth: Auth, stored: str | None) -> tuple[str | None, str | None]:
+    """``(hash, None)`` when authgate can verify ``stored``; else ``(None, why not)``."""
     if not stored:
-        return None
+        return None, None
     if stored.startswith("!"):  # Django's unusable password: there was none
-        report.not_carried["an unusable password (none to carry)"] += 1
-        return None
+        return None, "an unusable password (none to carry)"
     hasher = auth.ctx.hasher
     scheme = hasher.identify(stored)
     if scheme is None:
-        report.not_carried[f"password hash of an unknown scheme ({_scheme(stored)})"] += 1
-        return None
+        return None, f"password hash of an unknown scheme ({_scheme(stored)})"
     if not hasher.acceptable(stored) or len(stored) > 255:
-        report.not_carried[f"password hash costlier than authgate verifies ({scheme})"] += 1
-        return None
-    return stored
+        return None, f"password hash costlier than authgate verifies ({scheme})"
+    return stored, None
+
+
+def _usable_hash(auth: Auth, user: SourceUser, report: ImportReport) -> str | None:
+    """The source hash if authgate can verify it; else ``None`` and the reason counted."""
+    carried, reason = _carried_hash(auth, user.password_hash)
+    if reason is not None:
+        report.not_carried[reason] += 1
+    return carried
 
 
 def _scheme(stored: str) -> str:
@@ -385,7 +390,10 @@ def _write(auth: Auth, admin: Any, user: SourceUser, report: ImportReport) -> No
     existing = auth.ctx.users.get_user_by_email(canonical)
     if existing is not None:
         report.existing += 1
-        if existing.password_hash == (user.password_hash or None) and _complete(
+        # Only an account this importer made from this very user (the same salted hash)
+        # is completed: never hand a source's roles to someone else's account.
+        carried = _carried_hash(auth, user.password_hash)[0]
+        if carried is not None and existing.password_hash == carried and _complete(
             auth, existing, user
         ):
             report.completed += 1
