@@ -393,8 +393,10 @@ def _write(auth: Auth, admin: Any, user: SourceUser, report: ImportReport) -> No
         # Only an account this importer made from this very user (the same salted hash)
         # is completed: never hand a source's roles to someone else's account.
         carried = _carried_hash(auth, user.password_hash)[0]
-        if carried is not None and existing.password_hash == carried and _complete(
-            auth, existing, user
+        if (
+            carried is not None
+            and existing.password_hash == carried
+            and _complete(auth, existing, user)
         ):
             report.completed += 1
         return
