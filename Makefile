@@ -8,6 +8,8 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime-$(SUM)
 DEV_STAMP     := $(VENV)/.installed-dev-$(SUM)
 # Two cores on CI: one pytest worker per core.
 PYTEST_WORKERS ?= 2
+# The browser tests: Debian's Chromium (driven by Playwright, never a browser download).
+CHROMIUM   := /usr/bin/chromium
 
 # Translations (Babel, a dev tool): the .po sources and the compiled .mo files both ship.
 LOCALE_DIR := src/authgate/locale
@@ -29,8 +31,15 @@ $(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
 	rm -f $(VENV)/.installed-runtime-*
 	touch $(RUNTIME_STAMP)
 
+# Installed without their dependencies (listed in the dev extra instead): Flask-User and
+# auth101 require the `passlib` distribution, whose module the dev extra's libpass
+# provides (two distributions writing one module break each other); the adapter pins
+# SQLAlchemy below 2.1, which authgate supports. Flask-User's releases are yanked: pinned.
+IMPORT_PEERS := "Flask-User==1.0.2.2" "auth101==0.3.1" "fastapi-users-db-sqlalchemy==7.0.0"
+
 $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e ".[all,dev]"
+	$(BIN)/python -m pip install -q --no-deps $(IMPORT_PEERS)
 	rm -f $(VENV)/.installed-*
 	touch $(RUNTIME_STAMP) $(DEV_STAMP)
 

@@ -7,6 +7,7 @@ Usage::
     .venv/bin/python bench/run.py --only sqlite,postgres --profile --no-web --no-redis
     .venv/bin/python bench/run.py --web-only     # only bench/web.py (authgate vs its peers)
     .venv/bin/python bench/run.py --redis-only   # only bench/redis_bench.py
+    .venv/bin/python bench/run.py --import-only  # only bench/import_bench.py
 
 The claim checked: ``get_session`` from the store (the session cache off)
 costs the same with 100,000 users as with one (one indexed lookup, no scan)
@@ -17,6 +18,10 @@ it. See ``bench/RESULTS.md``.
 Then ``bench/redis_bench.py`` measures, with two real processes over
 PostgreSQL and Redis, how soon a revocation through one is refused by the
 other, and what Redis costs per request (its own section of ``RESULTS.md``).
+
+Then ``bench/import_bench.py`` imports 100,000 users from a Django project's
+tables into authgate (SQLite and PostgreSQL): time and peak memory, in its own
+section of ``RESULTS.md``.
 
 Then ``bench/web.py`` measures authgate beside Flask-Login, Flask-Security-Too,
 fastapi-users and auth101 through real web requests (in its own environment,
@@ -105,6 +110,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-redis", action="store_true", help="skip the Redis benchmarks (redis_bench.py)"
+    )
+    parser.add_argument(
+        "--no-import", action="store_true", help="skip the import benchmark (import_bench.py)"
+    )
+    web.add_argument(
+        "--import-only",
+        action="store_true",
+        help="run only the import benchmark (import_bench.py: 100,000 users imported)",
     )
     args = parser.parse_args(argv)
     if args.users is not None and args.users < 2:
@@ -272,12 +285,29 @@ def run_redis(args: argparse.Namespace) -> int:
     return returncode
 
 
+def run_import(args: argparse.Namespace) -> int:
+    """``bench/import_bench.py``; it refreshes the import section of ``args.output``."""
+    script = Path(__file__).with_name("import_bench.py")
+    command = [sys.executable, str(script), "--results", str(args.output),
+               "--postgres-url", args.postgres_url]  # fmt: skip
+    if args.quick:
+        command.append("--quick")
+    say("")
+    say("import benchmark (bench/import_bench.py): 100,000 users from Django's tables …")
+    returncode = subprocess.run(command, check=False).returncode
+    if returncode != 0:
+        say(f"bench/import_bench.py failed (exit status {returncode}); the other results stand")
+    return returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.web_only:
         return run_web(args)
     if args.redis_only:
         return run_redis(args)
+    if args.import_only:
+        return run_import(args)
     started = time.perf_counter()
     large = args.users or (1_000 if args.quick else 100_000)
     counts = [1, large]
@@ -329,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     say(text)
     say(f"written to {args.output}")
     failed = 0 if args.no_redis else run_redis(args)
+    failed = (0 if args.no_import else run_import(args)) or failed
     return (0 if args.no_web else run_web(args)) or failed
 
 

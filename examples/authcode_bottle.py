@@ -3,9 +3,10 @@
 Authcode documents ``setup_for_bottle`` but ships no Bottle example, so this
 is the closest faithful equivalent of its minimal Flask example
 (``examples/minimal/app.py``) on Bottle: an ``Auth`` with the generated user
-model ``auth.User``, a ``send_email`` hook that prints, a protected index
-page, and a demo user created when run as a script. Sign in with
-``POST /auth/sign-in/email`` (``authcode@example.com`` / ``authcode``).
+model ``auth.User``, a ``send_email`` hook that prints, an index page under
+Authcode's ``@auth.protected()``, and a demo user created when run as a
+script. Sign in with ``POST /auth/sign-in/email`` (``authcode@example.com`` /
+``authcode``).
 ``AUTHGATE_DATABASE_URL`` (default: SQLite in memory) and any other
 ``AUTHGATE_*`` setting come from the environment.
 """
@@ -15,7 +16,7 @@ import os
 import bottle
 
 from authgate import Auth
-from authgate.bottle import current_user, login_required, setup_for_bottle
+from authgate.bottle import current_user, setup_for_bottle
 
 app = bottle.Bottle()
 
@@ -34,7 +35,7 @@ User = auth.User
 
 
 @app.route("/")
-@login_required
+@auth.protected()
 def index():
     return bottle.template("Hello {{email}}", email=current_user().email)
 

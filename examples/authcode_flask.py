@@ -1,10 +1,18 @@
 """Authcode's minimal Flask example (``examples/minimal/app.py``), ported to authgate.
 
 The same app: Flask-SQLAlchemy's ``db`` handed to ``Auth``, the generated
-user model ``auth.User``, a ``send_email`` hook that prints, a protected
-index page, and a demo user created when run as a script. Sign in with
-``POST /auth/sign-in/email`` (``authcode@example.com`` / ``authcode``).
-``DATABASE_URL`` (default: in memory) and ``AUTHGATE_*`` come from the environment.
+user model ``auth.User``, a ``send_email`` hook that prints, an index page
+under Authcode's own ``@auth.protected()``, and a demo user created when run
+as a script. Sign in with ``POST /auth/sign-in/email``
+(``authcode@example.com`` / ``authcode``). ``DATABASE_URL`` (default: in
+memory) and ``AUTHGATE_*`` come from the environment.
+
+What changed besides the imports (``authcode.Auth`` -> ``authgate.Auth``,
+``authcode.setup_for_flask`` -> ``authgate.flask.setup_for_flask``):
+``send_email`` receives one message (``to``, ``subject``, ``text``...) instead
+of ``(user, subject, msg)``; users sign in with an email rather than a
+``login``, and are created with a hashed password; ``setup_for_flask`` is
+called once (Authcode's example calls it twice) and creates the tables.
 """
 
 import os
@@ -13,7 +21,7 @@ from flask import Flask, render_template_string
 from flask_sqlalchemy import SQLAlchemy
 
 from authgate import Auth
-from authgate.flask import login_required, setup_for_flask
+from authgate.flask import setup_for_flask
 
 app = Flask(__name__)
 
@@ -35,7 +43,7 @@ User = auth.User
 
 
 @app.route("/")
-@login_required
+@auth.protected()
 def index():
     return render_template_string("Hello {{ current_user.email }}")
 

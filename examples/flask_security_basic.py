@@ -1,8 +1,9 @@
-"""Flask-Security's "Basic SQLAlchemy Application" (docs/quickstart.rst), ported to authgate.
+"""Flask-Security's "Basic SQLAlchemy Application" (docs/quickstart.rst), on authgate.
 
-The same app: Flask-SQLAlchemy, the app's own ``User`` and ``Role`` models
-(on authgate's mixins), a user to test with and a home page that needs a
-signed-in user. Sign in with ``POST /auth/sign-in/email`` (JSON), then visit ``/``.
+The app is written as Flask-Security's quick start writes it; only the
+imports changed: ``flask_security`` became ``authgate.flask_security``
+(Flask-Security's names over authgate: see that module for what differs).
+Sign in with ``POST /auth/sign-in/email`` (JSON), then visit ``/``.
 ``DATABASE_URL`` (default: in memory) and ``AUTHGATE_*`` come from the environment.
 """
 
@@ -11,14 +12,19 @@ import os
 from flask import Flask, render_template_string
 from flask_sqlalchemy import SQLAlchemy
 
-from authgate import Auth, RoleMixin, UserMixin
-from authgate.flask import auth_required, setup_for_flask
+from authgate.flask_security import Security, SQLAlchemyUserDatastore, auth_required, hash_password
+from authgate.flask_security.models import fsqla_v3 as fsqla
 
 # Create app
 app = Flask(__name__)
+app.config["DEBUG"] = True
 # Generate a nice key using secrets.token_urlsafe()
 app.config["SECRET_KEY"] = os.environ.get(
     "SECRET_KEY", "pf9Wkove4IKEAXvy-cQkeDPhv9Cb3Ag-wyJILbq_dFw"
+)
+# Flask-Security's HMAC key for password hashes; authgate reads it as legacy_hmac_salt
+app.config["SECURITY_PASSWORD_SALT"] = os.environ.get(
+    "SECURITY_PASSWORD_SALT", "146585145368132386173505678016728509634"
 )
 app.config["SQLALCHEMY_DATABASE_URI"] = os.environ.get("DATABASE_URL", "sqlite://")
 app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
@@ -26,27 +32,25 @@ app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
 # Create database connection object
 db = SQLAlchemy(app)
 
-
 # Define models
-class Role(db.Model, RoleMixin):
+fsqla.FsModels.set_db_info(db)
+
+
+class Role(db.Model, fsqla.FsRoleMixin):
     pass
 
 
-class User(db.Model, UserMixin):
+class User(db.Model, fsqla.FsUserMixin):
     pass
 
 
-# Setup authgate (setup_for_flask creates the tables)
-auth = Auth.from_config(
-    app.config, defaults={"secret": app.config["SECRET_KEY"]},
-    db=db, user_model=User, role_model=Role,
-)  # fmt: skip
-setup_for_flask(auth, app)
+class WebAuthn(db.Model, fsqla.FsWebAuthnMixin):
+    pass
 
-# one time setup: a user to test with
-with app.app_context():
-    if not auth.users.find_user(email="test@me.com"):
-        auth.users.create_user(email="test@me.com", password="password")
+
+# Setup Flask-Security
+user_datastore = SQLAlchemyUserDatastore(db, User, Role)
+app.security = Security(app, user_datastore)
 
 
 # Views
@@ -55,6 +59,14 @@ with app.app_context():
 def home():
     return render_template_string("Hello {{ current_user.email }}")
 
+
+# one time setup
+with app.app_context():
+    # Create User to test with
+    db.create_all()
+    if not app.security.datastore.find_user(email="test@me.com"):
+        app.security.datastore.create_user(email="test@me.com", password=hash_password("password"))
+    db.session.commit()
 
 if __name__ == "__main__":
     app.run()

@@ -43,3 +43,15 @@ def test_make_demo_installs_no_test_tools(tmp_path: Path) -> None:
         [make, "-n", "test"], cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout
     assert '".[all,dev]"' in test_plan
+
+
+def test_the_license_file_matches_pyproject() -> None:
+    """U5: ``pyproject.toml`` says MIT but there was no LICENSE file."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert project["license"] == "MIT" and license_text.startswith("MIT License\n")
+    authors = [author["name"] for author in project["authors"]]
+    assert f"Copyright (c) 2026 {authors[0]}" in license_text
+    assert "LICENSE" in README

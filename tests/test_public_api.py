@@ -11,7 +11,8 @@ import authgate
 MODULES = [
     "authgate", "authgate.errors", "authgate.signals", "authgate.settings", "authgate.models",
     "authgate.mail", "authgate.testing", "authgate.stores", "authgate.flask", "authgate.fastapi",
-    "authgate.bottle",
+    "authgate.bottle", "authgate.importers", "authgate.flask_security",
+    "authgate.flask_security.models.fsqla_v3", "authgate.web.protect",
 ]  # fmt: skip
 
 

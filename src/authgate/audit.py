@@ -43,7 +43,7 @@ log = logging.getLogger("authgate.store")
 #: unless noted; failures carry ``details["reason"]``.
 EVENT_KINDS: Mapping[str, str] = {
     "sign_up": "an account was created by signing up",
-    "sign_in": "a sign-in; details: factor (password, email_link); failures: reason "
+    "sign_in": "a sign-in; details: factor (password, email_link, app); failures: reason "
     "(unknown, password, disabled, unconfirmed, throttled)",
     "sign_out": "a session was signed out",
     "reauthenticate": "the session proved a credential again; failures: reason "
@@ -66,6 +66,7 @@ EVENT_KINDS: Mapping[str, str] = {
     "session_revoke": "one session was revoked",
     "sessions_revoke_others": "every other session was revoked; details: count",
     "profile_update": "the user changed their own profile fields; details: fields (the names)",
+    "sessions_revoke": "every session of the user was revoked (an administrator); details: count",
     "account_delete": "the account was deleted (by its user, an admin or the command line); "
     "failures as above",
     "user_create": "an admin created the account",

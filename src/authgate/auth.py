@@ -8,7 +8,7 @@ import os
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from authgate.audit import AuditTrail
 from authgate.context import Client, Context
@@ -45,6 +45,8 @@ from authgate.tokens import EmailTokens, derive_key
 from authgate.users import UserAdmin
 
 __all__ = ["Auth"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _COMPONENTS = (
     "send_email", "db", "user_model", "role_model", "store", "clock", "template_dirs", "redis",
@@ -328,6 +330,64 @@ class Auth:
             self.ctx, identifier, password, remember=remember, by=by,
             client=Client(ip, user_agent),
         )  # fmt: skip
+
+    def login_user(
+        self,
+        user: Any,
+        *,
+        remember: bool = False,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> AuthResult:
+        """Start a session for a user the application authenticated itself (no password).
+
+        Flask-Login's and Flask-Security's ``login_user``, without a framework:
+        for an SSO callback, a sign-in form of the app's own, a test. The user
+        is read again from the store; the session is fresh and recorded as a
+        sign-in (``user_logged_in`` with ``method="app"``). The web
+        integrations' ``login_user`` helpers also set the session cookie.
+
+        Raises:
+            AccountDisabled: the user is deactivated.
+            UserNotFound: the user does not exist.
+        """
+        return signin.sign_in_user(self.ctx, user, remember=remember, client=Client(ip, user_agent))
+
+    def protected(
+        self,
+        *tests: Callable[..., Any],
+        role: str | None = None,
+        roles: Sequence[str] | None = None,
+        csrf: bool | None = None,
+    ) -> Callable[[_F], _F]:
+        """Authcode's view decorator, for Flask and Bottle apps: always called.
+
+        ``@auth.protected()`` requires a signed-in user (bearer token or
+        session cookie); ``role="admin"`` that role; ``roles=["a", "b"]`` any
+        of them (with ``role`` too: any of all). Each test is called as
+        ``test(user, *view_args, **view_kwargs)`` and must return true, else
+        ``403 FORBIDDEN``. ``csrf=False`` skips the CSRF check of
+        cookie-authenticated unsafe requests on this view; ``csrf=True``
+        checks every method, GET included. A refusal is what the framework
+        decorators answer: a page request is redirected to the login page,
+        an API request gets the JSON 401/403.
+
+        The framework is chosen when the view runs, among the integrations
+        imported (``authgate.flask``, ``authgate.bottle``); the app must be set
+        up with this ``Auth``.
+
+        Raises:
+            TypeError: used bare (``@auth.protected``), a test that is not
+                callable, or a bad role name.
+
+        Examples:
+            >>> @auth.protected(roles=["editor", "admin"])  # doctest: +SKIP
+            ... def edit():
+            ...     ...
+        """
+        from authgate.web.protect import protected
+
+        return protected(self, tests, role=role, roles=roles, csrf=csrf)
 
     def sign_out(self, token: str) -> bool:
         """Revoke the session behind ``token`` server-side; ``True`` if one was live."""

@@ -45,8 +45,9 @@ except ImportError as exc:
 
 from authgate import authz
 from authgate.auth import Auth
-from authgate.errors import AuthError, ValidationError
+from authgate.errors import AuthError, Forbidden, ValidationError
 from authgate.models import ANONYMOUS, AnonymousUser
+from authgate.web import protect
 from authgate.web.api import AuthAPI, one_prefix
 from authgate.web.credentials import Mechanism, Principal
 from authgate.web.guard import Guard, Preflight, Rule, check_mechanisms, check_specs
@@ -321,18 +322,25 @@ def current_user() -> Any:
 # -- decorators ---------------------------------------------------------------------
 
 
+def _enforce(plugin: AuthGatePlugin, rule: Rule) -> Any | None:
+    """``None`` when the request passes ``rule``; the denial response otherwise."""
+    api_request = _api_request(bottle.request.path)
+    try:
+        principal: Principal | None = plugin.guard.check(api_request, rule)
+    except (AuthError, Preflight) as error:
+        return _to_bottle(plugin.guard.deny(api_request, error, _full_path(), rule))
+    if principal is not None:
+        bottle.request.environ[_USER_KEY] = principal.user
+    return None
+
+
 def _protect(rule: Rule) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            plugin = _plugin()
-            api_request = _api_request(bottle.request.path)
-            try:
-                principal: Principal | None = plugin.guard.check(api_request, rule)
-            except (AuthError, Preflight) as error:
-                return _to_bottle(plugin.guard.deny(api_request, error, _full_path(), rule))
-            if principal is not None:
-                bottle.request.environ[_USER_KEY] = principal.user
+            denied = _enforce(_plugin(), rule)
+            if denied is not None:
+                return denied
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -430,3 +438,33 @@ def anonymous_required(view: F | None = None, /) -> F | Callable[[F], F]:
     """
     result: F | Callable[[F], F] = _bare_or_called(Rule(anonymous=True), view)
     return result
+
+
+# -- @auth.protected() ---------------------------------------------------------------
+
+
+class _Protect:
+    """``@auth.protected()`` in Bottle (see :mod:`authgate.web.protect`)."""
+
+    def serving(self) -> bool:
+        try:
+            environ = bottle.request.environ
+        except RuntimeError:
+            return False
+        return bool(environ.get(_ACTIVE_KEY))
+
+    def enforce(self, auth: Auth, rule: Rule) -> tuple[Any | None, Any]:
+        plugin = _plugin()
+        if plugin.auth is not auth:
+            raise RuntimeError(
+                "@auth.protected(): this Auth is not the one set up on the Bottle app "
+                "serving the request (setup_for_bottle(auth, app))"
+            )
+        denial = _enforce(plugin, rule)
+        return denial, bottle.request.environ.get(_USER_KEY, _ANONYMOUS)
+
+    def forbid(self, auth: Auth) -> Any:
+        return _to_bottle(AuthAPI.error(Forbidden()))
+
+
+protect.register(_Protect())

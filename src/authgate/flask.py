@@ -47,6 +47,7 @@ try:
         Blueprint,
         Flask,
         Response,
+        after_this_request,
         current_app,
         g,
         has_app_context,
@@ -62,9 +63,10 @@ except ImportError as exc:
 from authgate import authz
 from authgate.auth import Auth
 from authgate.cli.app import make_cli
-from authgate.errors import AuthError, ValidationError
+from authgate.errors import AccountDisabled, AuthError, Forbidden, UserNotFound, ValidationError
 from authgate.models import ANONYMOUS, AnonymousUser
 from authgate.settings import InsecureSettingWarning, Settings
+from authgate.web import protect
 from authgate.web.api import AuthAPI, one_prefix
 from authgate.web.credentials import Mechanism, Principal
 from authgate.web.guard import Guard, Preflight, Rule, check_mechanisms, check_specs
@@ -86,6 +88,8 @@ __all__ = [
     "auth_required",
     "current_user",
     "login_required",
+    "login_user",
+    "logout_user",
     "permissions_accepted",
     "permissions_required",
     "roles_accepted",
@@ -98,6 +102,7 @@ __all__ = [
 EXTENSION_KEY = "authgate"
 _CONFIG_PREFIX = "AUTHGATE_"
 _USER_KEY = "_authgate_user"
+_TOKEN_KEY = "_authgate_login_token"
 #: Every method reaches authgate's dispatcher (HEAD comes with GET), which answers
 #: OPTIONS, 404 and 405 itself, in JSON.
 _API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
@@ -357,6 +362,91 @@ def _get_user() -> Any:
 current_user: Any = LocalProxy(_get_user)
 
 
+# -- app-driven sign-in (Flask-Login's names) ------------------------------------------
+
+
+def _on_response(headers: list[tuple[str, str]]) -> None:
+    """Add ``headers`` (cookies) to the response of the current request."""
+
+    def add(response: Response) -> Response:
+        for name, value in headers:
+            response.headers.add(name, value)
+        return response
+
+    after_this_request(add)
+
+
+def _request_state() -> AuthGateState:
+    state = _state()
+    if not has_request_context():
+        raise RuntimeError("login_user and logout_user work while Flask handles a request")
+    return state
+
+
+def login_user(user: Any, remember: bool = False) -> bool:
+    """Sign ``user`` in from a view, as Flask-Login's ``login_user`` does.
+
+    For sign-ins the app decides itself (its own form, an SSO callback):
+    a real authgate session starts (fresh, recorded as a sign-in with
+    ``method="app"``), the session cookie is set on this request's response,
+    and ``current_user`` is ``user`` for the rest of the request.
+
+    Args:
+        user: a user object of this app's ``Auth`` (read again from the store).
+        remember: a remember-me session (``remember_lifetime``, a persistent cookie).
+
+    Returns:
+        ``True``; ``False`` for a deactivated or deleted user (nothing is set).
+
+    Raises:
+        RuntimeError: outside a request of an app set up with :func:`setup_for_flask`.
+    """
+    state = _request_state()
+    client = state.api.credentials.client(_api_request(request.path))
+    try:
+        result = state.auth.login_user(
+            user, remember=remember, ip=client.ip, user_agent=client.user_agent
+        )
+    except (AccountDisabled, UserNotFound):
+        return False
+    assert result.token is not None
+    cookies = ApiResponse()
+    state.api.credentials.set_session_cookie(cookies, result.token, result.session)
+    _on_response(cookies.headers)
+    setattr(g, _USER_KEY, result.user)
+    setattr(g, _TOKEN_KEY, result.token)
+    return True
+
+
+def logout_user() -> bool:
+    """Sign the current user out, as Flask-Login's ``logout_user`` does.
+
+    The session behind the request's credential (the cookie or a bearer
+    token), and one started by :func:`login_user` in this request, are revoked
+    server-side; the session cookie is cleared on the response and
+    ``current_user`` is anonymous for the rest of the request.
+
+    Returns:
+        ``True``.
+
+    Raises:
+        RuntimeError: outside a request of an app set up with :func:`setup_for_flask`.
+    """
+    state = _request_state()
+    tokens = {g.pop(_TOKEN_KEY, None)}
+    principal = state.guard.principal(_api_request(request.path))
+    if principal is not None:
+        tokens.add(principal.token)
+    for token in tokens - {None}:
+        assert token is not None
+        state.auth.sign_out(token)
+    cookies = ApiResponse()
+    state.api.credentials.clear_session_cookie(cookies)
+    _on_response(cookies.headers)
+    setattr(g, _USER_KEY, _ANONYMOUS)
+    return True
+
+
 # -- decorators ---------------------------------------------------------------------
 
 
@@ -493,3 +583,29 @@ def anonymous_required(view: F | None = None, /) -> F | Callable[[F], F]:
     """
     result: F | Callable[[F], F] = _bare_or_called(Rule(anonymous=True), view)
     return result
+
+
+# -- @auth.protected() ---------------------------------------------------------------
+
+
+class _Protect:
+    """``@auth.protected()`` in Flask (see :mod:`authgate.web.protect`)."""
+
+    def serving(self) -> bool:
+        return has_request_context()
+
+    def enforce(self, auth: Auth, rule: Rule) -> tuple[Any | None, Any]:
+        state = _state()
+        if state.auth is not auth:
+            raise RuntimeError(
+                f"@auth.protected(): this Auth is not the one set up on the Flask app "
+                f"{current_app.name!r} (setup_for_flask(auth, app))"
+            )
+        denial = _enforce(rule)
+        return denial, getattr(g, _USER_KEY, _ANONYMOUS)
+
+    def forbid(self, auth: Auth) -> Any:
+        return _to_flask(AuthAPI.error(Forbidden()))
+
+
+protect.register(_Protect())

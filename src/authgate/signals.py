@@ -27,9 +27,12 @@ __all__ = [
     "user_confirmed",
     "user_deleted",
     "user_invited",
+    "user_loaded_from_cookie",
+    "user_loaded_from_request",
     "user_logged_in",
     "user_logged_out",
     "user_registered",
+    "user_unauthorized",
     "username_changed",
 ]
 
@@ -74,3 +77,19 @@ user_deleted = signals.signal("user-deleted")
 #: ``user`` may then be ``None``: a resent notice's user may be gone).
 #: Extra keywords: ``kind``, ``error``, ``ref`` (the reference in the log line).
 mail_failed = signals.signal("mail-failed")
+
+# -- per request (Flask-Login's names) --------------------------------------------------
+# Sent while a request is authenticated, by every framework integration, before
+# the view runs. Nothing is committed here; keep receivers quick.
+
+#: The request's user was loaded from the session cookie. Extra keywords:
+#: ``session_id``.
+user_loaded_from_cookie = signals.signal("user-loaded-from-cookie")
+#: The request's user was loaded from a credential in the request itself (a
+#: bearer token or HTTP Basic). Extra keywords: ``mechanism`` (``"token"``,
+#: ``"basic"``), ``session_id`` (``None`` for HTTP Basic).
+user_loaded_from_request = signals.signal("user-loaded-from-request")
+#: A protected view refused a request for want of a valid credential (a 401, or
+#: the page request's redirect to the login page). ``user`` is ``None``.
+#: Extra keywords: ``code`` (``"UNAUTHORIZED"``, ``"INVALID_TOKEN"``...).
+user_unauthorized = signals.signal("user-unauthorized")

@@ -233,6 +233,27 @@ class UserAdmin:
         self._record("password_change", updated)
         return updated
 
+    # -- sessions -------------------------------------------------------------
+    def revoke_session(self, user: Any, session_id: str) -> bool:
+        """End one of ``user``'s sessions (an administrator's revoke); ``False`` if it was
+        not theirs or is gone already."""
+        user = self._resolve(user)
+        if not isinstance(session_id, str) or not session_id:
+            return False
+        if not self._ctx.sessions.delete_session(session_id, user_id=user.id):
+            return False
+        self._record("session_revoke", user)
+        signals.user_logged_out.send(self._ctx.sender, user=user, session_id=session_id)
+        return True
+
+    def revoke_sessions(self, user: Any) -> int:
+        """End every session of ``user``; returns how many there were."""
+        user = self._resolve(user)
+        count = self._ctx.sessions.delete_user_sessions(user.id)
+        if count:
+            self._record("sessions_revoke", user, count=count)
+        return int(count)
+
     # -- roles ----------------------------------------------------------------
     def create_role(
         self, name: str, description: str | None = None, permissions: Iterable[str] | str = ()

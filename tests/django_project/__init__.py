@@ -85,12 +85,40 @@ def project_settings() -> dict[str, Any]:
         "DEBUG": False,
         "ALLOWED_HOSTS": ["*"],
         "USE_TZ": True,
-        "INSTALLED_APPS": ["django.contrib.contenttypes", "authgate.django"],
+        # authgate's user is Django's user: request.user, the admin, createsuperuser.
+        "INSTALLED_APPS": [
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django.contrib.admin",
+            "authgate.django",
+        ],
+        "AUTH_USER_MODEL": "authgate.User",
+        "AUTHENTICATION_BACKENDS": ["authgate.django.backends.AuthGateBackend"],
         "MIDDLEWARE": [
             "tests.django_project.middleware.urlconf_from_environ",
+            "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
             "authgate.django.middleware.AuthGateMiddleware",
         ],
+        "TEMPLATES": [
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "DIRS": [os.path.join(os.path.dirname(__file__), "templates")],
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        "LOGIN_URL": "/admin/login/",
         "ROOT_URLCONF": "tests.django_project.urls",
         "DATABASES": databases(),
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
@@ -150,6 +178,9 @@ def wsgi_app(auth: Any, prefix: str = "/auth") -> Callable[..., Iterable[bytes]]
 
 def empty_tables(alias: str = "default") -> None:
     """Delete every authgate row in the database ``alias``, children first."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.sessions.models import Session as DjangoSession
+
     from authgate.django.models import (
         OutboxNotice,
         Role,
@@ -161,5 +192,8 @@ def empty_tables(alias: str = "default") -> None:
         UserRole,
     )
 
-    for model in (UserRole, Session, UserEmail, UsedToken, SecurityEvent, OutboxNotice, User, Role):
+    for model in (
+        LogEntry, DjangoSession, UserRole, Session, UserEmail, UsedToken, SecurityEvent,
+        OutboxNotice, User, Role,
+    ):  # fmt: skip
         model.objects.using(alias).all().delete()

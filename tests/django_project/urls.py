@@ -11,6 +11,7 @@ import sys
 import types
 from typing import Any
 
+from django.contrib import admin
 from django.urls import include, path
 
 from tests.django_project import views
@@ -39,6 +40,12 @@ def patterns(prefix: str) -> list[Any]:
         path("opt/admin", views.admin),
         path("opt/perm", views.perm),
         path("opt/token", views.token_only),
+        path("native/protected", views.native_protected),
+        path("native/perm", views.native_perm),
+        path("native/page", views.native_page),
+        path("native/login", views.native_login),
+        path("native/logout", views.native_logout),
+        path("admin/", admin.site.urls),
         path(f"{mount}/" if mount else "", include("authgate.django.urls")),
     ]
 

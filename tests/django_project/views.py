@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import JsonResponse
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.decorators import (
+    login_required as django_login_required,
+    permission_required,
+)
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_protect
 
 from authgate.django.decorators import (
     anonymous_required,
@@ -83,3 +90,36 @@ def anon(request: Any) -> JsonResponse:
 def optional(request: Any) -> JsonResponse:
     user = request.auth_user
     return JsonResponse({"email": user.email if user is not None else None})
+
+
+# -- Django's own decorators and templates over request.user (AUTH_USER_MODEL) --------
+
+
+@django_login_required
+def native_protected(request: Any) -> JsonResponse:
+    user = request.user
+    return JsonResponse({"email": user.email, "same": user == request.auth_user})
+
+
+@permission_required("blog.add_post", raise_exception=True)
+def native_perm(request: Any) -> JsonResponse:
+    return JsonResponse({"email": request.user.email})
+
+
+def native_page(request: Any) -> HttpResponse:
+    return render(request, "native.html")
+
+
+@csrf_protect
+def native_login(request: Any) -> JsonResponse:
+    """An app's own sign-in form: Django's authenticate() and login()."""
+    user = authenticate(request, username=request.POST["email"], password=request.POST["password"])
+    if user is None:
+        return JsonResponse({"ok": False}, status=401)
+    login(request, user)
+    return JsonResponse({"ok": True, "email": request.user.email})
+
+
+def native_logout(request: Any) -> JsonResponse:
+    logout(request)
+    return JsonResponse({"ok": True})

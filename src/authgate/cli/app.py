@@ -19,6 +19,7 @@ from authgate.cli.api_keys import api_keys_group
 from authgate.cli.audit import audit_group
 from authgate.cli.base import CONTEXT_SETTINGS, RUNTIME_KEY, AuthGateGroup, Runtime
 from authgate.cli.db import db_group
+from authgate.cli.importing import import_command
 from authgate.cli.keys import keys_group
 from authgate.cli.mail import mail_group
 from authgate.cli.roles import roles_group
@@ -40,8 +41,8 @@ def make_cli(get_auth: Callable[[], Auth] | None = None) -> AuthGateGroup:
 
     Returns:
         A fresh group with the ``users``, ``roles``, ``db``, ``audit``, ``mail``,
-        ``api-keys`` and ``keys`` subgroups; the caller may add or remove commands without affecting
-        other groups.
+        ``api-keys`` and ``keys`` subgroups and the ``import`` command; the caller may add or
+        remove commands without affecting other groups.
 
     Examples:
         Flask::
@@ -85,4 +86,5 @@ def make_cli(get_auth: Callable[[], Auth] | None = None) -> AuthGateGroup:
                  api_keys_group(), keys_group())  # fmt: skip
     for subgroup in subgroups:
         group.add_command(subgroup)
+    group.add_command(import_command)
     return group

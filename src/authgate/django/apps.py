@@ -61,14 +61,28 @@ class AuthGateConfig(AppConfig):  # type: ignore[misc]
     verbose_name = "authgate"
     default_auto_field = "django.db.models.BigAutoField"
 
+    #: With ``AUTH_USER_MODEL = "authgate.User"``: holders of this role are Django
+    #: superusers (every permission; ``createsuperuser`` gives it).
+    superuser_role: str = "superuser"
+    #: ...and holders of these roles are staff (may use the admin); superusers are too.
+    staff_roles: tuple[str, ...] = ("staff",)
+
     def __init__(self, app_name: str, app_module: Any) -> None:
         super().__init__(app_name, app_module)
         self._auth: Auth | None = None
         self._lock = threading.Lock()
 
     def ready(self) -> None:
-        """Register the system check that validates the ``AUTHGATE_*`` settings."""
-        from authgate.django import checks  # noqa: F401  (registers the check)
+        """Register the system checks; have ``django.contrib.auth.login()`` start authgate
+        sessions (when ``django.contrib.auth`` is installed)."""
+        from django.apps import apps
+
+        from authgate.django import checks  # noqa: F401  (registers the checks)
+
+        if apps.is_installed("django.contrib.auth"):
+            from authgate.django import login
+
+            login.connect()
 
     @property
     def auth(self) -> Auth:

@@ -24,7 +24,16 @@ from typing import Any, ClassVar
 from django.db import models
 
 from authgate.django.fields import CanonicalField, UTCDateTimeField
-from authgate.models import RoleMixin, UserMixin, new_id, new_stamp, utcnow
+from authgate.django.user import DjangoUserMixin, PasswordPrompt, UserManager
+from authgate.models import (
+    RoleMixin,
+    UserMixin,
+    canonical_email,
+    canonical_username,
+    new_id,
+    new_stamp,
+    utcnow,
+)
 
 __all__ = [
     "OutboxNotice",
@@ -122,11 +131,19 @@ class Role(RoleMixin, models.Model):  # type: ignore[misc]
         return str(self.name)
 
 
-class User(UserMixin, models.Model):  # type: ignore[misc]
-    """A user account; the same columns as authgate's SQLAlchemy ``User``."""
+class User(DjangoUserMixin, UserMixin, models.Model):  # type: ignore[misc]
+    """A user account; the same columns as authgate's SQLAlchemy ``User``.
+
+    Also a Django user: ``AUTH_USER_MODEL = "authgate.User"`` (see
+    :mod:`authgate.django.user`). ``email`` is unique through
+    ``email_canonical`` (the constraint is there); Django is told it is
+    unique (``unique=True`` in the migration state only) for its system
+    checks and forms. Saving recomputes the canonical forms and drops the
+    user's cached sessions, in this process and, with Redis, in the others.
+    """
 
     id = models.CharField(primary_key=True, max_length=36, default=new_id, editable=False)
-    email = models.CharField(max_length=255)
+    email = models.CharField(max_length=255, unique=True)
     email_canonical = CanonicalField(max_length=255, editable=False)
     username = models.CharField(max_length=150, null=True, blank=True, default=None)
     username_canonical = CanonicalField(
@@ -146,6 +163,10 @@ class User(UserMixin, models.Model):  # type: ignore[misc]
     assigned_roles = models.ManyToManyField(
         Role, through="UserRole", related_name="users", blank=True
     )
+    #: No column: makes ``createsuperuser`` ask for a password.
+    password = PasswordPrompt()
+
+    objects = UserManager()
 
     class Meta:
         db_table = "authgate_users"
@@ -173,6 +194,23 @@ class User(UserMixin, models.Model):  # type: ignore[misc]
 
     def __str__(self) -> str:
         return str(self.email)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save with the canonical email and username, and drop the cached sessions."""
+        email, username = self.email, self.username
+        self.email_canonical = canonical_email(email) if email else email  # type: ignore[assignment]
+        self.username_canonical = (
+            canonical_username(username) if username else None  # type: ignore[assignment]
+        )
+        fields = kwargs.get("update_fields")
+        if fields is not None:
+            pairs = {"email": "email_canonical", "username": "username_canonical"}
+            kwargs["update_fields"] = {*fields, *(pairs[f] for f in fields if f in pairs)}
+        super().save(*args, **kwargs)
+        from authgate.django.store import DjangoStore
+        from authgate.session_cache import group_for
+
+        group_for(DjangoStore(using=self._state.db)).forget_user(self.pk)
 
 
 User.__table__ = TableShim(User)

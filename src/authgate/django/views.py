@@ -29,6 +29,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import csrf_exempt
 
+from authgate.context import Client
 from authgate.django import get_auth
 from authgate.errors import AuthError, ValidationError
 from authgate.web.api import AuthAPI
@@ -49,13 +50,17 @@ if TYPE_CHECKING:
     from authgate.auth import Auth
 
 __all__ = [
+    "SESSION_TOKEN_KEY",
     "api",
     "api_for",
     "api_request",
+    "django_client",
     "django_response",
+    "django_session_token",
     "mount_prefix",
     "site_for",
     "with_django_csrf",
+    "with_django_session",
 ]
 
 _apis: weakref.WeakKeyDictionary[Auth, dict[str, AuthAPI]] = weakref.WeakKeyDictionary()
@@ -148,6 +153,19 @@ def api_request(request: Any, path: str, *, body: bool = True) -> ApiRequest:
     )
 
 
+def django_client(auth: Auth, request: Any) -> Client:
+    """The client (IP through ``trusted_proxies``, user agent) of a Django request.
+
+    Requests built by hand (Django's test client's ``force_login`` has no
+    method or path) give what their ``META`` says.
+    """
+    meta = getattr(request, "META", None) or {}
+    if not getattr(request, "method", None):
+        return Client(meta.get("REMOTE_ADDR"), meta.get("HTTP_USER_AGENT"))
+    neutral = api_request(request, request.path, body=False)
+    return api_for(auth, mount_prefix(auth)).credentials.client(neutral)
+
+
 def _chunked_body(meta: Any) -> bytes:
     """A chunked body, which Django's WSGI request reads as empty (it has no length).
 
@@ -165,13 +183,47 @@ def _passes_django_csrf(request: Any) -> bool:
     return middleware.process_view(request, None, (), {}) is None
 
 
+#: Key of the authgate session token in a Django session (``django.contrib.auth.login``).
+SESSION_TOKEN_KEY = "_authgate_token"
+
+
+def django_session_token(request: Any) -> str | None:
+    """The authgate session token that ``django.contrib.auth.login()`` kept in the Django
+    session of ``request``, if any (see :mod:`authgate.django.login`)."""
+    session = getattr(request, "session", None)
+    if session is None:
+        return None
+    token = session.get(SESSION_TOKEN_KEY)
+    return token if isinstance(token, str) and token else None
+
+
+def with_django_session(request: Any, neutral: ApiRequest, api: AuthAPI) -> ApiRequest:
+    """A request signed in through Django's session (``login()``) carries its authgate
+    session as the session cookie would: CSRF rules and all.
+
+    Only when the request has neither authgate's cookie nor an ``Authorization``
+    header (those win); the Django session is read only then.
+    """
+    if api.credentials.cookie_name in neutral.cookies or "authorization" in neutral.headers:
+        return neutral
+    token = django_session_token(request)
+    if token is None:
+        return neutral
+    return dataclasses.replace(
+        neutral, cookies={**neutral.cookies, api.credentials.cookie_name: token}
+    )
+
+
 def with_django_csrf(request: Any, neutral: ApiRequest, api: AuthAPI) -> ApiRequest:
     """Let a cookie request that passes Django's CSRF check also pass authgate's.
 
-    Only for unsafe requests that carry the session cookie and neither an
-    ``Authorization`` header nor authgate's ``X-CSRF-Token``: the session's
-    own CSRF token is added when Django's middleware accepts the request.
+    The authgate session a Django session carries (:func:`with_django_session`)
+    counts as the cookie. Only for unsafe requests that carry the session
+    cookie and neither an ``Authorization`` header nor authgate's
+    ``X-CSRF-Token``: the session's own CSRF token is added when Django's
+    middleware accepts the request.
     """
+    neutral = with_django_session(request, neutral, api)
     if neutral.is_safe or "authorization" in neutral.headers or CSRF_HEADER in neutral.headers:
         return neutral
     cookie = neutral.cookies.get(api.credentials.cookie_name)

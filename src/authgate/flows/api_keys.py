@@ -183,7 +183,7 @@ def create_api_key(
         )
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     record = ApiKeyRecord(
-        id=secrets.token_urlsafe(12),
+        id=secrets.token_hex(12),  # hex: an id never starts with "-" (a CLI argument)
         key_hash=token_digest(key),
         user_id=str(user.id),
         name=label,

@@ -115,7 +115,7 @@ def create_session(
     lifetime = ctx.settings.remember_lifetime if remember else ctx.settings.session_lifetime
     token = new_session_token()
     record = SessionRecord(
-        id=secrets.token_urlsafe(16),
+        id=secrets.token_hex(16),  # hex: never starts with "-" (a CLI argument)
         token_hash=token_digest(token),
         user_id=str(user.id),
         created_at=now,

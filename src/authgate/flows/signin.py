@@ -21,6 +21,7 @@ from authgate.errors import (
     FeatureDisabled,
     InvalidCredentials,
     RateLimited,
+    UserNotFound,
     ValidationError,
 )
 from authgate.flows import audit
@@ -37,8 +38,12 @@ __all__ = [
     "password_input",
     "record_sign_in",
     "sign_in",
+    "sign_in_user",
     "verify_credentials",
 ]
+
+#: The session ``method`` of a sign-in the application vouched for (``login_user``).
+APP = "app"
 
 IdentifierKind = Literal["email", "username", "any"]
 
@@ -253,5 +258,47 @@ def sign_in(
     audit.record(ctx, "sign_in", user=user, client=client, factor="password")
     signals.user_logged_in.send(
         ctx.sender, user=user, session_id=result.session.id, ip=client.ip, method="password"
+    )
+    return result
+
+
+def sign_in_user(
+    ctx: Context, user: Any, *, remember: object = False, client: Client = NO_CLIENT
+) -> AuthResult:
+    """Start a session for a user the application has authenticated itself (``login_user``).
+
+    No password is checked: the app vouches for the user (an SSO callback, a
+    test, a sign-in form of its own). The user is read again from the store,
+    so a stale object cannot resurrect old credentials; a deactivated or
+    deleted user is refused. The session is fresh and recorded as a sign-in
+    (tracking, audit trail, :data:`~authgate.signals.user_logged_in` with
+    ``method="app"``).
+
+    Raises:
+        AccountDisabled: the user is deactivated.
+        UserNotFound: the user does not exist (any more).
+        ValidationError: ``remember`` is not a bool.
+    """
+    if not isinstance(remember, bool):
+        raise ValidationError(fields={"remember": "invalid"})
+    recorded = None
+    for _ in range(3):  # a concurrent credential change: sign in as the account is now
+        fresh = ctx.users.get_user(getattr(user, "id", None))
+        if fresh is None:
+            raise UserNotFound()
+        if not fresh.is_active:
+            raise AccountDisabled()
+        stamp = fresh.security_stamp
+        recorded = record_sign_in(ctx, fresh, client, {"security_stamp": stamp})
+        if recorded is not None:
+            break
+    if recorded is None:
+        raise UserNotFound()
+    result = start_session(ctx, recorded, stamp=stamp, remember=remember, client=client,
+                           method=APP)  # fmt: skip
+    assert result.session is not None
+    audit.record(ctx, "sign_in", user=recorded, client=client, factor=APP)
+    signals.user_logged_in.send(
+        ctx.sender, user=recorded, session_id=result.session.id, ip=client.ip, method=APP
     )
     return result

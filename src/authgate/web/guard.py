@@ -23,18 +23,25 @@ scopes (guard those views by role or permission too if they must be).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from authgate import authz
+from authgate import authz, signals
 from authgate.errors import AuthError, Forbidden, Unauthorized
 from authgate.flows.api_keys import has_scopes
 from authgate.i18n import use_locale
 from authgate.web.api import AuthAPI
-from authgate.web.credentials import ALL_MECHANISMS, DEFAULT_MECHANISMS, Mechanism, Principal
-from authgate.web.http import ApiRequest, ApiResponse
+from authgate.web.credentials import (
+    ALL_MECHANISMS,
+    CSRF_HEADER,
+    DEFAULT_MECHANISMS,
+    Mechanism,
+    Principal,
+)
+from authgate.web.http import ApiRequest, ApiResponse, Headers
 from authgate.web.redirects import safe_next
 
 __all__ = [
@@ -113,6 +120,9 @@ class Rule:
     anonymous: bool = False
     #: ``scopes_required``: what an API key must grant (strings ALL, lists ANY).
     scopes: tuple[authz.RoleSpec, ...] = ()
+    #: CSRF for cookie-authenticated requests: ``None`` checks unsafe methods (the
+    #: default), ``False`` none (Authcode's ``csrf=False``), ``True`` every method.
+    csrf: bool | None = None
 
     @classmethod
     def login(cls, *mechanisms: Mechanism) -> Rule:
@@ -163,9 +173,26 @@ class Guard:
         ``memory_only``: see :meth:`check`.
         """
         try:
-            return self.api.credentials.authenticate(request, mechanisms, memory_only=memory_only)
+            principal = self.api.credentials.authenticate(
+                request, mechanisms, memory_only=memory_only
+            )
         except AuthError:
             return None
+        if principal is not None:
+            self._loaded(principal)
+        return principal
+
+    def _loaded(self, principal: Principal) -> None:
+        """Send ``user_loaded_from_cookie`` / ``user_loaded_from_request`` (if anyone listens)."""
+        if principal.mechanism == "session":
+            signal = signals.user_loaded_from_cookie
+            extra: dict[str, Any] = {}
+        else:
+            signal = signals.user_loaded_from_request
+            extra = {"mechanism": principal.mechanism}
+        if signal.receivers:
+            session_id = principal.session.id if principal.session is not None else None
+            signal.send(self.api.auth, user=principal.user, session_id=session_id, **extra)
 
     def check(
         self, request: ApiRequest, rule: Rule, *, memory_only: bool = False
@@ -190,16 +217,36 @@ class Guard:
             if self.principal(request, memory_only=memory_only) is not None:
                 raise Forbidden("Already signed in.")
             return None
+        if rule.csrf is False:
+            request = self._without_csrf(request)
         principal = self.api.credentials.authenticate(
             request, rule.mechanisms, memory_only=memory_only
         )
         if principal is None:
             raise Unauthorized()
+        if rule.csrf and principal.mechanism == "session" and request.is_safe:
+            assert principal.token is not None
+            self.api.credentials.check_csrf(request, principal.token)
+        self._loaded(principal)
         if rule.predicate is not None and not rule.predicate(principal.user, *rule.args):
             raise Forbidden()
         if rule.scopes and not has_scopes(principal.scopes, *rule.scopes):
             raise Forbidden("This API key does not grant the scopes this needs.")
         return principal
+
+    def _without_csrf(self, request: ApiRequest) -> ApiRequest:
+        """``request`` as it would pass the CSRF check (a view declared ``csrf=False``).
+
+        Only an unsafe request with the session cookie and no ``Authorization``
+        header changes: it gets its session's own CSRF token.
+        """
+        credentials = self.api.credentials
+        cookie = request.cookies.get(credentials.cookie_name)
+        if request.is_safe or not cookie or "authorization" in request.headers:
+            return request
+        token = credentials.csrf_token(cookie)
+        headers = Headers([*request.headers.items(), (CSRF_HEADER, token)])
+        return dataclasses.replace(request, headers=headers)
 
     def deny(
         self,
@@ -219,6 +266,8 @@ class Guard:
         """
         if isinstance(error, Preflight):
             return ApiResponse(status=204, headers=[("Cache-Control", "no-store")])
+        if error.status == 401 and signals.user_unauthorized.receivers:
+            signals.user_unauthorized.send(self.api.auth, user=None, code=error.code)
         if request.wants_html and error.status == 401:
             settings = self.api.auth.settings
             target = safe_next(full_path, default=settings.post_login_url)
