@@ -22,6 +22,7 @@ re-authentication page, then back here.
 from __future__ import annotations
 
 import re
+
 from authgate.errors import AuthError, ReauthRequired, ValidationError
 from authgate.flows import api_keys, sessions
 from authgate.i18n import N_
