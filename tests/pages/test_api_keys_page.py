@@ -238,3 +238,31 @@ def test_every_form_of_the_page_posts_to_it(mk: MakeClient) -> None:
     own = [f for f in forms(page) if f.action == PAGE]
     assert {f.fields["action"] for f in own} == {"create", "revoke"}
     assert all(f.method == "post" and f.fields.get("csrf_token") for f in own)
+
+
+def test_every_framework_names_the_page_api_keys() -> None:
+    import bottle
+    from fastapi import FastAPI
+    from flask import Flask, url_for
+
+    from authgate import Auth
+    from authgate.bottle import setup_for_bottle
+    from authgate.fastapi import setup_for_fastapi
+    from authgate.flask import setup_for_flask
+    from tests.django_project import setup
+    from tests.web.conftest import FAST, SECRET
+
+    flask_app = Flask(__name__)
+    setup_for_flask(Auth(SECRET, **FAST), flask_app)
+    with flask_app.test_request_context():
+        assert url_for("authgate.api_keys") == PAGE
+    bottle_app = bottle.Bottle()
+    setup_for_bottle(Auth(SECRET, **FAST), bottle_app)
+    assert bottle_app.get_url("authgate.api_keys") == PAGE
+    fastapi_app = FastAPI()
+    setup_for_fastapi(Auth(SECRET, **FAST), fastapi_app, pages=True)
+    assert fastapi_app.url_path_for("authgate.api_keys") == PAGE
+    setup()
+    from django.urls import reverse
+
+    assert reverse("authgate:api_keys") == PAGE
