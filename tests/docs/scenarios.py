@@ -243,3 +243,44 @@ def django_quickstart(ns: dict[str, Any], workdir: Path) -> None:
         "admin_login": True,
         "admin_users": 200,
     }, results
+
+
+@scenario("api-keys")
+def api_keys(ns: dict[str, Any], workdir: Path) -> None:
+    client = ns["app"].test_client()
+    key = ns["key"]
+    assert key.startswith("ag_")
+    for headers in ({"Authorization": f"Bearer {key}"}, {"X-API-Key": key}):
+        answer = client.get("/reports", headers={**headers, **JSON})
+        assert answer.get_json() == {"owner": "alice@example.com", "reports": []}
+    assert client.get("/reports", headers={"X-API-Key": "ag_wrong", **JSON}).status_code == 401
+    unscoped = ns["auth"].create_api_key(ns["alice"], "other")[1]
+    assert client.get("/reports", headers={"X-API-Key": unscoped, **JSON}).status_code == 403
+
+
+@scenario("jwt")
+def jwt_tokens(ns: dict[str, Any], workdir: Path) -> None:
+    import pytest
+
+    from authgate import AuthError
+
+    auth = ns["auth"]
+    for token in (ns["first"], ns["r"].refresh_token):  # the reuse ended the family
+        with pytest.raises(AuthError) as refused:
+            auth.refresh(token)
+        assert refused.value.code == "INVALID_TOKEN"
+    assert ns["claims"]["iss"] == "https://app.example"
+
+
+@scenario("custom-templates")
+def custom_templates(ns: dict[str, Any], workdir: Path) -> None:
+    client = ns["app"].test_client()
+    page = client.get("/auth/login", headers=HTML)
+    assert page.status_code == 200
+    assert "Staff: sign in with your company address." in page.get_data(as_text=True)
+    assert 'name="password"' in page.get_data(as_text=True)  # the form is still there
+    signed_up = client.post(
+        "/auth/sign-up/email", json={"email": "a@example.com", "password": PASSWORD}
+    )
+    assert signed_up.status_code == 200
+    assert [m.subject for m in ns["outbox"].messages] == ["Welcome to Example Co"]

@@ -125,8 +125,10 @@ def programs() -> list[Program]:
     """Every program to execute (fragments excluded), in document order."""
     found: dict[str, Program] = {}
     for block in all_blocks():
-        if block.fragment is not None or block.lang not in (*PYTHON, *SHELL):
+        if block.fragment is not None:
             continue
+        if block.lang not in (*PYTHON, *SHELL) and not (block.program and block.file):
+            continue  # shown, not run (a template written by a program is kept)
         if block.lang in SHELL and block.program is None:
             continue  # a lone shell block: checked by itself
         if block.program is None:
