@@ -284,3 +284,17 @@ def custom_templates(ns: dict[str, Any], workdir: Path) -> None:
     )
     assert signed_up.status_code == 200
     assert [m.subject for m in ns["outbox"].messages] == ["Welcome to Example Co"]
+
+
+@scenario("flask-security")
+def flask_security(ns: dict[str, Any], workdir: Path) -> None:
+    client = ns["app"].test_client()
+    assert client.get("/", headers=JSON).status_code == 401
+    signed_in = client.post(
+        "/auth/sign-in/email", json={"email": "test@me.com", "password": "password"}
+    )
+    assert signed_in.status_code == 200, signed_in.get_data(as_text=True)
+    home = client.get("/", headers=bearer(signed_in.get_json()["token"]))
+    assert home.get_data(as_text=True) == "Hello test@me.com"
+    with ns["app"].app_context():
+        ns["db"].engine.dispose()
