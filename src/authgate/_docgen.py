@@ -30,6 +30,7 @@ from authgate.settings import Settings
 __all__ = [
     "MARKERS",
     "all_features_openapi",
+    "default_openapi",
     "endpoints_markdown",
     "errors_markdown",
     "render",
@@ -180,6 +181,16 @@ def errors_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
+def default_openapi() -> dict[str, Any]:
+    """The OpenAPI document with the default settings (what a new app serves)."""
+    from authgate import Auth
+    from authgate.web.api import AuthAPI
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return AuthAPI(Auth("d" * 32)).openapi()
+
+
 def all_features_openapi() -> tuple[dict[str, Any], dict[tuple[str, str], str | None]]:
     """The OpenAPI document with every route listed, and the setting each route needs.
 
@@ -232,16 +243,30 @@ def _cell(text: str) -> str:
     return text.replace("|", "&#124;").replace("\n", " ")
 
 
-def _properties_table(schema: dict[str, Any], schemas: dict[str, Any]) -> list[str]:
+#: Body fields that exist only with a setting switched on, and that setting.
+_FIELD_FEATURES = {"username": "usernames"}
+
+
+def _properties_table(
+    schema: dict[str, Any], schemas: dict[str, Any], default: dict[str, Any] | None = None
+) -> list[str]:
+    """A table of ``schema``'s properties; ``default``: the same schema under default settings."""
     required = set(schema.get("required", ()))
     rows = ["| field | type | required | notes |", "|---|---|---|---|"]
     for name, prop in schema.get("properties", {}).items():
-        notes = "; ".join(
-            part for part in (prop.get("description", ""), _constraints(prop)) if part
-        )
+        description = prop.get("description", "")
+        limits = "" if "characters" in description else _constraints(prop)
+        notes = "; ".join(part for part in (description, limits) if part)
+        needed = "yes" if name in required else "no"
+        if default is not None and name not in default.get("properties", {}):
+            feature = _FIELD_FEATURES.get(name)
+            switch = f"[`{feature}`](settings.md#{feature})" if feature else "its feature"
+            needed = f"with {switch}" if name in required else "no"
+            notes = f"only with {switch} on" + (f"; {notes}" if notes else "")
+        elif default is not None and name not in default.get("required", ()):
+            needed = "no" if needed == "no" else "with its feature"
         rows.append(
-            f"| `{name}` | {_cell(_schema_type(prop, schemas))} | "
-            f"{'yes' if name in required else 'no'} | {_cell(notes)} |"
+            f"| `{name}` | {_cell(_schema_type(prop, schemas))} | {needed} | {_cell(notes)} |"
         )
     return rows
 
@@ -249,6 +274,7 @@ def _properties_table(schema: dict[str, Any], schemas: dict[str, Any]) -> list[s
 def endpoints_markdown() -> str:
     """Every JSON endpoint, from the OpenAPI document: body, answer, errors, switch."""
     document, features = all_features_openapi()
+    defaults = default_openapi()["paths"]
     schemas: dict[str, Any] = document["components"]["schemas"]
     prefix = "/auth"
     out: list[str] = [
@@ -294,8 +320,13 @@ def endpoints_markdown() -> str:
             out.append("")
         body = operation.get("requestBody", {}).get("content", {})
         if "application/json" in body:
+            default_op = defaults.get(path, {}).get(method.lower(), {})
+            default_body = default_op.get("requestBody", {}).get("content", {})
+            default_schema = default_body.get("application/json", {}).get("schema")
             out.append("Body (`application/json`):\n")
-            out.extend(_properties_table(body["application/json"]["schema"], schemas))
+            out.extend(
+                _properties_table(body["application/json"]["schema"], schemas, default_schema)
+            )
             out.append("")
         out.append("Answers:\n")
         for status, response in operation["responses"].items():

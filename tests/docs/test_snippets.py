@@ -13,6 +13,7 @@ import shlex
 import sys
 import tomllib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +36,20 @@ SHOWN = {"text", "http", "json", "html", "jinja", "toml", "ini", "python-repl", 
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A temporary working directory and an environment without any ``AUTHGATE_*`` key."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """A temporary working directory and an environment without any ``AUTHGATE_*`` key.
+
+    What a snippet puts in ``os.environ`` is taken out again afterwards.
+    """
     for key in list(os.environ):
         if key.startswith(("AUTHGATE_", "DJANGO_")):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    return tmp_path
+    saved = dict(os.environ)
+    yield tmp_path
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 #: The ``authgate`` commands of shell blocks: a database in the working directory and
