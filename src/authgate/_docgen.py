@@ -62,8 +62,7 @@ class SettingEntry:
 def _rst_to_markdown(text: str) -> str:
     """The ``#:`` comments' reStructuredText roles and literals, as Markdown."""
     text = re.sub(r":(?:class|mod|func|meth|attr|data):`~?([\w.]+)`", r"`\1`", text)
-    text = re.sub(r"``(.+?)``", r"`\1`", text)
-    return text
+    return re.sub(r"``(.+?)``", r"`\1`", text)
 
 
 def _default_text(field: dataclasses.Field[Any], source: str | None) -> str:
@@ -73,9 +72,9 @@ def _default_text(field: dataclasses.Field[Any], source: str | None) -> str:
     if source is not None and "os." in source:  # depends on the machine: show the rule
         return f"`{source}`"
     text = f"`{value!r}`"
-    if isinstance(value, int) and not isinstance(value, bool) and source is not None:
-        if any(unit in source for unit in ("MINUTE", "HOUR", "DAY")):
-            text += f" ({_duration(value)})"
+    timed = source is not None and any(unit in source for unit in ("MINUTE", "HOUR", "DAY"))
+    if isinstance(value, int) and not isinstance(value, bool) and timed:
+        text += f" ({_duration(value)})"
     return text
 
 
@@ -170,9 +169,9 @@ def errors_markdown() -> str:
             by_code[cls.default_code.value] = cls
     rows = ["| code | status | exception | meaning |", "|---|---|---|---|"]
     for code in errors.ErrorCode:
-        cls = by_code.get(code.value)
-        if cls is None:
+        if code.value not in by_code:
             raise ValueError(f"no exception class carries {code.value}")
+        cls = by_code[code.value]
         meaning = _rst_to_markdown((cls.__doc__ or "").strip().splitlines()[0])
         rows.append(
             f"| `{code.value}` | {cls.default_status} | `authgate.errors.{cls.__name__}` "

@@ -66,7 +66,7 @@ class Assets(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         wanted = self.LOADS.get(tag)
         for name, value in attrs:
-            if value and (name == wanted or name == "srcset"):
+            if value and name in (wanted, "srcset"):
                 self.urls.append(value)
 
 
@@ -120,7 +120,7 @@ def test_every_error_code_is_on_the_errors_page(site: Path) -> None:
 
 def test_every_endpoint_is_on_the_endpoints_page(site: Path) -> None:
     html = (site / "endpoints.html").read_text(encoding="utf-8")
-    document, features = _docgen.all_features_openapi()
+    document, _ = _docgen.all_features_openapi()
     assert len(document["paths"]) >= 30
     for path, methods in document["paths"].items():
         for method, operation in methods.items():

@@ -11,7 +11,6 @@ import os
 import re
 import shlex
 import sys
-import tomllib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,7 +140,14 @@ def test_the_site_shows_runnable_snippets() -> None:
 
 # == shell blocks ================================================================
 
-EXTRAS = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+def _extras() -> set[str]:
+    import tomllib  # Python 3.11+, as the test environment is
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return set(project["optional-dependencies"])
+
+
+EXTRAS = _extras()
 TARGETS = set(
     re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(encoding="utf-8"), re.MULTILINE)
 )
