@@ -221,19 +221,24 @@ DJANGO_FLOW = textwrap.dedent(
 )
 
 
-@scenario("django-quickstart")
-def django_quickstart(ns: dict[str, Any], workdir: Path) -> None:
+def run_django(workdir: Path, flow: str) -> Any:
+    """Run ``flow`` in a new interpreter in the project at ``workdir``; its last line, parsed."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AUTHGATE_", "DJANGO_"))},
         "DJANGO_SETTINGS_MODULE": "settings",
         "PYTHONPATH": os.pathsep.join([str(workdir), *sys.path]),
     }
     done = subprocess.run(
-        [sys.executable, "-c", DJANGO_FLOW], cwd=workdir, env=env, capture_output=True,
+        [sys.executable, "-c", flow], cwd=workdir, env=env, capture_output=True,
         text=True, timeout=120, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@scenario("django-quickstart")
+def django_quickstart(ns: dict[str, Any], workdir: Path) -> None:
+    results = run_django(workdir, DJANGO_FLOW)
     assert results == {
         "sign_up": 200,
         "dashboard_bearer": {"email": "alice@example.com", "staff": False},
@@ -298,3 +303,44 @@ def flask_security(ns: dict[str, Any], workdir: Path) -> None:
     assert home.get_data(as_text=True) == "Hello test@me.com"
     with ns["app"].app_context():
         ns["db"].engine.dispose()
+
+
+DJANGO_OWN_USER_FLOW = textwrap.dedent(
+    """
+    import json, django
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    call_command("migrate", verbosity=0)
+    call_command("check", fail_level="WARNING")
+    client = Client(enforce_csrf_checks=True)
+    signed_up = client.post("/auth/sign-up/email",
+        {"email": "alice@example.com", "password": "correct horse battery"},
+        content_type="application/json")
+    token = signed_up.json()["token"]
+    bearer = {"HTTP_AUTHORIZATION": "Bearer " + token, "HTTP_ACCEPT": "application/json"}
+    anonymous = Client()
+    print(json.dumps({
+        "sign_up": signed_up.status_code,
+        "dashboard": anonymous.get("/dashboard", **bearer).json()["email"],
+        "anonymous": anonymous.get("/dashboard", HTTP_ACCEPT="application/json").status_code,
+        "user_model": get_user_model()._meta.label,
+        "django_users": get_user_model().objects.count(),
+    }))
+    """
+)
+
+
+@scenario("django-own-user")
+def django_own_user(ns: dict[str, Any], workdir: Path) -> None:
+    assert run_django(workdir, DJANGO_OWN_USER_FLOW) == {
+        "sign_up": 200,
+        "dashboard": "alice@example.com",
+        "anonymous": 401,
+        "user_model": "auth.User",
+        "django_users": 0,  # authgate's users are its own
+    }
