@@ -48,8 +48,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [sys.executable, "-c", OFFLINE_BUILD, str(ROOT / "mkdocs.yml"), str(target)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    assert "WARNING" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]  # --strict: no warning
     return target
 
 
