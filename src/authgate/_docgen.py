@@ -177,6 +177,14 @@ def errors_markdown() -> str:
             f"| `{code.value}` | {cls.default_status} | `authgate.errors.{cls.__name__}` "
             f"| {meaning.replace('|', '&#124;')} |"
         )
+    rows += [
+        "",
+        "`VALIDATION_ERROR` names each failing field with a reason (`fields`):",
+        "",
+        "| reason | message (English) |",
+        "|---|---|",
+    ]
+    rows += [f"| `{reason}` | {_cell(text)} |" for reason, text in errors.REASON_TEXTS.items()]
     return "\n".join(rows) + "\n"
 
 

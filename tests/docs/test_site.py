@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from authgate import _docgen
-from authgate.errors import ErrorCode
+from authgate.errors import REASON_TEXTS, ErrorCode
 from authgate.settings import Settings
 
 from .snippets import ROOT
@@ -115,6 +115,8 @@ def test_every_error_code_is_on_the_errors_page(site: Path) -> None:
     for code in ErrorCode:
         assert f"<code>{code.value}</code>" in html, code
     assert re.search(r"<code>RATE_LIMITED</code></td>\s*<td>429</td>", html)
+    for reason in REASON_TEXTS:
+        assert f"<code>{reason}</code>" in html, reason
 
 
 def test_every_endpoint_is_on_the_endpoints_page(site: Path) -> None:
