@@ -141,3 +141,12 @@ def test_generated_settings_need_a_doc_comment(monkeypatch: pytest.MonkeyPatch) 
     assert session_lifetime.annotation == "int" and "(7 days)" in session_lifetime.default
     hash_concurrency = next(e for e in entries if e.name == "hash_concurrency")
     assert "os.cpu_count()" in hash_concurrency.default  # the rule, not this machine's value
+
+
+def test_the_readme_links_to_pages_that_exist() -> None:
+    """The README is the entry point: its links into the repository (the site's pages) resolve."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(((?!https?:|#)[^)#\s]+)(?:#[^)]*)?\)", readme)
+    assert "docs/index.md" in targets
+    for target in targets:
+        assert (ROOT / target).exists(), target
