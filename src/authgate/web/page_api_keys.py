@@ -36,8 +36,8 @@ __all__ = ["COPY_SCRIPT", "EXPIRY_CHOICES", "api_keys_page", "parse_expiry", "sp
 COPY_SCRIPT = "authgate-copy.js"
 
 _DAY = 24 * 3600
-#: The expiry choices of the form: ``(seconds or "never", label message id)``; the first
-#: one marked default is preselected.
+#: The expiry choices of the form: ``(seconds or "never", label message id)``. Another
+#: posted number of seconds is accepted within the flow's range (a minute to ten years).
 EXPIRY_CHOICES: tuple[tuple[str, str], ...] = (
     (str(7 * _DAY), N_("7 days")),
     (str(30 * _DAY), N_("30 days")),
