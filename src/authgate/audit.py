@@ -43,8 +43,9 @@ log = logging.getLogger("authgate.store")
 #: unless noted; failures carry ``details["reason"]``.
 EVENT_KINDS: Mapping[str, str] = {
     "sign_up": "an account was created by signing up",
-    "sign_in": "a sign-in; details: factor (password, email_link, app); failures: reason "
-    "(unknown, password, disabled, unconfirmed, throttled)",
+    "sign_in": "a sign-in; details: factor (password, email_link, app, passkey); failures: "
+    "reason (unknown, password, disabled, unconfirmed, throttled, unknown_passkey, "
+    "other_user, user_handle, assertion)",
     "sign_out": "a session was signed out",
     "reauthenticate": "the session proved a credential again; failures: reason "
     "(password, throttled)",
@@ -85,6 +86,13 @@ EVENT_KINDS: Mapping[str, str] = {
     "api_key_revoke": "a personal API key was revoked; details: key_id",
     "api_key_refused": "a valid API key came from an address outside its allowlist (outcome "
     "failure; details: key_id)",
+    "passkey_register": "a passkey was added; details: passkey_id; failures: reason "
+    "(attestation, reauth_required)",
+    "passkey_rename": "a passkey was renamed; details: passkey_id",
+    "passkey_delete": "a passkey was removed; details: passkey_id; failures: reason "
+    "(reauth_required)",
+    "passkey_sign_count": "a passkey's signature counter did not grow (a cloned authenticator?): "
+    "the sign-in was refused (outcome failure; details: passkey_id, stored, received)",
 }
 
 #: The most events one query returns.

@@ -20,6 +20,7 @@ from authgate.flows import (
     emails,
     invitations,
     magic_link,
+    passkeys,
     reauth,
     recovery,
     refresh,
@@ -31,7 +32,7 @@ from authgate.flows.decoys import Decoys
 from authgate.flows.links import DEFAULT_BASE_URL
 from authgate.flows.notify import MailService
 from authgate.flows.validation import profile_fields, signup_fields
-from authgate.models import ApiKeyRecord, utcnow
+from authgate.models import ApiKeyRecord, PasskeyRecord, utcnow
 from authgate.outbox import Outbox
 from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
@@ -172,6 +173,7 @@ class Auth:
             access_tokens=access_tokens,
             refresh_tokens=flows_store if access_tokens is not None else None,
             api_keys=flows_store if hasattr(store, "create_api_key") else None,
+            passkeys=flows_store if hasattr(store, "create_passkey") else None,
         )
         signup_fields(self.settings, store.user_model)  # a wrong name fails now, not at sign-up
         profile_fields(self.settings, store.user_model)
@@ -493,6 +495,79 @@ class Auth:
             return api_keys.verify_api_key(self.ctx, key, Client(ip))[1]
         except (InvalidToken, UserNotFound, AccountDisabled):
             return None
+
+    # -- passkeys (WebAuthn) -----------------------------------------------------
+    def passkey_registration_options(
+        self, user: Any, *, token: str | None = None, ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> passkeys.Options:  # fmt: skip
+        """Options for ``navigator.credentials.create()`` to add a passkey to ``user``.
+
+        With ``token`` (the caller's session) the session must be fresh, and the
+        answer must come back in the same session. ``options.to_dict()`` is the
+        JSON to hand to the browser (with ``state``, to send back).
+
+        Raises:
+            ReauthRequired, FeatureDisabled, ValidationError.
+        """
+        return passkeys.registration_options(
+            self.ctx, user, token=token, client=Client(ip, user_agent)
+        )
+
+    def register_passkey(
+        self, user: Any, credential: Any, state: str, *, name: str | None = None,
+        token: str | None = None, ip: str | None = None, user_agent: str | None = None,
+    ) -> PasskeyRecord:  # fmt: skip
+        """Verify the browser's answer to :meth:`passkey_registration_options` and keep it.
+
+        Raises:
+            InvalidToken (state expired, used or of another session),
+            ValidationError (the attestation does not verify), ReauthRequired.
+        """
+        return passkeys.register_passkey(
+            self.ctx, user, credential, state, name=name, token=token,
+            client=Client(ip, user_agent),
+        )  # fmt: skip
+
+    def list_passkeys(self, user: Any) -> list[PasskeyRecord]:
+        """The user's passkeys, oldest first (``record.to_dict()`` for JSON)."""
+        return passkeys.list_passkeys(self.ctx, user)
+
+    def rename_passkey(self, user: Any, passkey_id: str, name: str) -> PasskeyRecord:
+        """Rename one of the user's passkeys.
+
+        Raises:
+            NotFound: no such passkey of this user.
+        """
+        return passkeys.rename_passkey(self.ctx, user, passkey_id, name)
+
+    def delete_passkey(self, user: Any, passkey_id: str, *, token: str | None = None) -> None:
+        """Remove one of the user's passkeys (with ``token``, its session must be fresh).
+
+        Raises:
+            NotFound, ReauthRequired.
+        """
+        passkeys.delete_passkey(self.ctx, user, passkey_id, token=token)
+
+    def passkey_sign_in_options(self, email: str | None = None) -> passkeys.Options:
+        """Options for ``navigator.credentials.get()``; with ``email``, that account's passkeys.
+
+        An unknown address gets options of the same shape.
+        """
+        return passkeys.sign_in_options(self.ctx, email)
+
+    def sign_in_with_passkey(
+        self, credential: Any, state: str, *, remember: bool = False, ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> AuthResult:  # fmt: skip
+        """Sign in with a passkey: the browser's answer to :meth:`passkey_sign_in_options`.
+
+        Raises:
+            InvalidToken, InvalidCredentials, AccountDisabled.
+        """
+        return passkeys.sign_in_with_passkey(
+            self.ctx, credential, state, remember=remember, client=Client(ip, user_agent)
+        )
 
     # -- sessions --------------------------------------------------------------
     def list_sessions(self, user: Any, current: str | None = None) -> list[SessionEntry]:

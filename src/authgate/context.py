@@ -23,6 +23,7 @@ from authgate.settings import Settings
 from authgate.stores.base import (
     ApiKeyStore,
     EmailStore,
+    PasskeyStore,
     RefreshTokenStore,
     RoleStore,
     SessionStore,
@@ -85,6 +86,8 @@ class Context:
     refresh_tokens: RefreshTokenStore | None = None
     #: Personal API keys (the main store; ``None`` when it keeps none).
     api_keys: ApiKeyStore | None = None
+    #: Passkeys (the main store; ``None`` when it keeps none).
+    passkeys: PasskeyStore | None = None
 
     @property
     def user_model(self) -> type[Any]:

@@ -26,6 +26,7 @@ the one user type whatever the storage.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 import threading
 import unicodedata
@@ -42,6 +43,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -69,6 +71,7 @@ __all__ = [
     "AuthTables",
     "EmailRecord",
     "Notice",
+    "PasskeyRecord",
     "RefreshTokenRecord",
     "Role",
     "RoleLike",
@@ -489,6 +492,51 @@ class ApiKeyRecord:
         }
 
 
+@dataclass
+class PasskeyRecord:
+    """A WebAuthn credential (passkey) of a user: its public key, never a secret."""
+
+    id: str
+    user_id: str
+    #: The credential id the authenticator chose (up to 1023 bytes).
+    credential_id: bytes
+    #: The COSE-encoded public key.
+    public_key: bytes
+    #: The authenticator's signature counter (0 for those that keep none).
+    sign_count: int
+    name: str
+    created_at: dt.datetime
+    #: How the browser may reach the authenticator (``usb``, ``internal``, ``hybrid``...).
+    transports: tuple[str, ...] = ()
+    #: The authenticator model's id (a UUID string; zeros when not attested).
+    aaguid: str = ""
+    #: The credential may be synced to other devices (backup eligible).
+    backup_eligible: bool = False
+    #: The credential is synced (backed up) now.
+    backed_up: bool = False
+    last_used_at: dt.datetime | None = None
+
+    @property
+    def credential_hash(self) -> str:
+        """The SHA-256 hex digest of the credential id: the unique, indexed lookup key."""
+        return credential_digest(self.credential_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"id", "name", "created_at", "last_used_at", "backed_up"}`` (SPEC §9)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "created_at": self.created_at.isoformat(),
+            "last_used_at": None if self.last_used_at is None else self.last_used_at.isoformat(),
+            "backed_up": self.backed_up,
+        }
+
+
+def credential_digest(credential_id: bytes) -> str:
+    """The SHA-256 hex digest under which a passkey's credential id is looked up."""
+    return hashlib.sha256(credential_id).hexdigest()
+
+
 def _fill_defaults(target: Any, args: Any, kwargs: dict[str, Any]) -> None:
     """Fill Python-side column defaults at construction.
 
@@ -664,6 +712,7 @@ class AuthTables:
     outbox: Table | None = None
     refresh_tokens: Table | None = None
     api_keys: Table | None = None
+    passkeys: Table | None = None
 
 
 _REGISTRY: dict[int, AuthTables] = {}
@@ -781,6 +830,36 @@ def refresh_tokens_table(metadata: MetaData) -> Table:
     )
 
 
+#: Raw bytes of a passkey (its credential id, its public key): VARBINARY on MySQL/MariaDB.
+PASSKEY_BYTES = LargeBinary().with_variant(mysql.VARBINARY(1023), "mysql", "mariadb")
+
+
+def passkeys_table(metadata: MetaData, user_type: Any, user_fk: str) -> Table:
+    """Passkeys (:class:`PasskeyRecord`): one row per credential, gone with its user.
+
+    The credential id is unique through its SHA-256 digest (``credential_hash``):
+    one indexed lookup at sign-in, and an index MySQL can build on any length.
+    """
+    return Table(
+        "authgate_passkeys",
+        metadata,
+        Column("id", String(36), primary_key=True),
+        Column("user_id", user_type, ForeignKey(user_fk, ondelete="CASCADE"), nullable=False),
+        Column("credential_hash", String(64), nullable=False, unique=True),
+        Column("credential_id", PASSKEY_BYTES, nullable=False),
+        Column("public_key", PASSKEY_BYTES, nullable=False),
+        Column("sign_count", BigInteger, nullable=False, default=0),
+        Column("transports", String(255)),
+        Column("aaguid", String(36)),
+        Column("name", String(100), nullable=False),
+        Column("backup_eligible", Boolean, nullable=False, default=False),
+        Column("backed_up", Boolean, nullable=False, default=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("last_used_at", UTCDateTime),
+        Index("ix_authgate_passkeys_user_id", "user_id"),
+    )
+
+
 def _build_tables(entry: AuthTables) -> None:
     """Create the link, session, token, email, event and outbox tables once both models
     are known."""
@@ -848,6 +927,8 @@ def _build_tables(entry: AuthTables) -> None:
             Column("last_used_ip", String(64)),
             Index("ix_authgate_api_keys_user_id", "user_id"),
         )
+    if entry.passkeys is None and entry.sessions is not None:
+        entry.passkeys = passkeys_table(md, user_type, user_fk)
     if role is not None and entry.user_roles is None:
         role_type, role_fk = _pk_type(role)
         entry.user_roles = Table(

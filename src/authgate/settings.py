@@ -17,10 +17,11 @@ import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 from authgate.i18n import LOCALES, normalize_locale
 
-__all__ = ["InsecureSettingWarning", "Settings", "closest_name"]
+__all__ = ["InsecureSettingWarning", "Settings", "closest_name", "webauthn_relying_party"]
 
 MINUTE = 60
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -80,7 +81,11 @@ class Settings:
     #: TOTP second factor. Not available in this version: ``True`` is refused at
     #: set-up rather than accepted and ignored.
     two_factor: bool = False
-    #: WebAuthn passkeys. Not available in this version: ``True`` is refused.
+    #: WebAuthn passkeys (``pip install "authgate[mfa]"``): users register
+    #: passkeys on their account, sign in with one instead of a password
+    #: (discoverable credentials, offered by the browser on the login page), and
+    #: may use one as a second factor. Needs a relying-party id and origin
+    #: (``webauthn_rp_id`` / ``webauthn_origins``, or ``base_url``) outside debug.
     passkeys: bool = False
 
     # -- lifetimes (seconds) ------------------------------------------------
@@ -146,6 +151,8 @@ class Settings:
     notify_email_changed: bool = True
     #: Email the user when they delete their own account.
     notify_account_deleted: bool = True
+    #: Email the user when a passkey is added to or removed from their account.
+    notify_passkeys: bool = True
     #: Seconds a notice (the emails above and "someone tried to sign up with
     #: your address": emails without a link to use) stays in the outbox
     #: before it is sent again: it is stored with the change it reports and
@@ -280,6 +287,23 @@ class Settings:
     #: ``Authorization: Bearer`` or ``X-API-Key`` by the guards (not by the
     #: account routes of the JSON API).
     api_keys: bool = True
+
+    # -- passkeys (WebAuthn) --------------------------------------------------
+    #: The relying-party id passkeys are bound to: a registrable domain such as
+    #: ``example.com`` (no scheme, no port). ``None``: the host of ``base_url``.
+    #: It comes from settings, never from a request's ``Host`` header.
+    webauthn_rp_id: str | None = None
+    #: The name browsers show when a passkey is made. ``None``: ``site_name``.
+    webauthn_rp_name: str | None = None
+    #: The origins (``https://app.example.com``, with a port if not the default)
+    #: a passkey ceremony may come from; any other is refused. Empty: the origin
+    #: of ``base_url``.
+    webauthn_origins: tuple[str, ...] = ()
+    #: Whether the authenticator must verify the user (PIN, biometrics):
+    #: ``"required"`` refuses passkeys used without it, ``"preferred"`` asks for it,
+    #: ``"discouraged"`` does not. A passkey sign-in counts as two factors only
+    #: when the user was verified.
+    webauthn_user_verification: Literal["required", "preferred", "discouraged"] = "preferred"
 
     # -- audit trail --------------------------------------------------------
     #: Seconds security events are kept in the store (``auth.audit``); older
@@ -442,7 +466,9 @@ def build_settings(**values: Any) -> Settings:
         raise TypeError("Auth() needs a secret: Auth(secret=..., ...) with 32 or more bytes")
     if isinstance(values.get("jwt_keys"), str):  # one key
         values["jwt_keys"] = (values["jwt_keys"],)
-    for name in ("secret", "signup_fields", "profile_fields", "jwt_keys"):
+    if isinstance(values.get("webauthn_origins"), str):  # one origin
+        values["webauthn_origins"] = (values["webauthn_origins"],)
+    for name in ("secret", "signup_fields", "profile_fields", "jwt_keys", "webauthn_origins"):
         if isinstance(values.get(name), list):
             values[name] = tuple(values[name])
     return Settings(**values)
@@ -584,7 +610,7 @@ def _validate(s: Settings) -> None:
         raise ValueError(f"scrypt_log_n must be between 1 and 30, got {s.scrypt_log_n}")
     if s.password_validator is not None and not callable(s.password_validator):
         raise ValueError("password_validator must be a callable (password, identifiers) -> reason")
-    for feature in ("two_factor", "passkeys"):
+    for feature in ("two_factor",):
         if getattr(s, feature):
             raise ValueError(
                 f"{feature}=True: this version of authgate has no {feature.replace('_', '-')} "
@@ -626,6 +652,77 @@ def _validate(s: Settings) -> None:
     _validate_tokens(s)
     if s.base_url is not None and not s.base_url.startswith(("http://", "https://")):
         raise ValueError(f"base_url must be an absolute http(s) URL, got {s.base_url!r}")
+    _validate_webauthn(s)
+
+
+#: The relying party used in debug when neither ``webauthn_rp_id`` nor ``base_url`` is set.
+DEBUG_RP = ("localhost", ("http://localhost:8000",))
+
+
+def webauthn_relying_party(s: Settings) -> tuple[str, tuple[str, ...]]:
+    """The passkeys' relying-party id and accepted origins, from settings only.
+
+    ``webauthn_rp_id`` (else the host of ``base_url``) and ``webauthn_origins``
+    (else the origin of ``base_url``); in debug, without either,
+    ``localhost`` and ``http://localhost:8000``.
+
+    Raises:
+        ValueError: neither is resolvable (outside debug).
+
+    Examples:
+        >>> webauthn_relying_party(Settings(secret="s" * 32, base_url="https://a.example/app"))
+        ('a.example', ('https://a.example',))
+    """
+    base = urlsplit(s.base_url) if s.base_url else None
+    rp_id = s.webauthn_rp_id or (base.hostname if base is not None else None)
+    origins = s.webauthn_origins
+    if not origins and base is not None and base.hostname:
+        origins = (f"{base.scheme}://{base.netloc.rpartition('@')[2]}".lower(),)
+    if not rp_id and not origins and s.debug:
+        return DEBUG_RP
+    if not rp_id or not origins:
+        raise ValueError(
+            "passkeys=True needs to know the site passkeys belong to: set base_url="
+            "'https://your.app' (or AUTHGATE_BASE_URL), or webauthn_rp_id='your.app' and "
+            "webauthn_origins=['https://your.app']; it is never taken from a request's Host"
+        )
+    return rp_id, tuple(origins)
+
+
+def _validate_webauthn(s: Settings) -> None:
+    rp_id: object = s.webauthn_rp_id
+    if rp_id is not None and (
+        not isinstance(rp_id, str)
+        or not rp_id
+        or rp_id != rp_id.strip().lower()
+        or any(c in rp_id for c in "/:@ ")
+    ):
+        raise ValueError(
+            f"webauthn_rp_id must be a lower-case domain such as 'example.com' (no scheme, "
+            f"no port), got {rp_id!r}"
+        )
+    origins: object = s.webauthn_origins
+    if not isinstance(origins, tuple) or not all(
+        isinstance(o, str)
+        and o.startswith(("https://", "http://"))
+        and urlsplit(o).hostname
+        and urlsplit(o).path in ("", "/")
+        for o in origins
+    ):
+        raise ValueError(
+            "webauthn_origins must be a list of origins such as 'https://app.example.com' "
+            f"(scheme, host and port only), got {origins!r}"
+        )
+    object.__setattr__(s, "webauthn_origins", tuple(o.rstrip("/").lower() for o in origins))
+    if s.passkeys:
+        rp, allowed = webauthn_relying_party(s)
+        for origin in allowed:
+            host = urlsplit(origin).hostname or ""
+            if host != rp and not host.endswith("." + rp):
+                raise ValueError(
+                    f"webauthn origin {origin!r} is not on the relying party {rp!r}: an "
+                    "origin's host must be the rp id or one of its subdomains"
+                )
 
 
 def _validate_tokens(s: Settings) -> None:

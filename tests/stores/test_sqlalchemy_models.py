@@ -362,7 +362,7 @@ def test_upgrade_from_0001_keeps_the_data_and_adds_the_audit_trail(empty_databas
         alice = store.create_user({"email": "alice@example.com"}, roles=["admin"])
         assert "authgate_security_events" not in sa.inspect(store.engine).get_table_names()
         store.ensure_schema()  # what Auth() does at start
-        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0004"
+        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0006_passkeys"
         assert store.get_user_by_email("alice@example.com").role_names == ["admin"]
         store.add_event(SecurityEvent(kind="sign_in", at=utcnow(), user_id=str(alice.id)))
         assert [e.kind for e in store.list_events(user_id=str(alice.id))] == ["sign_in"]
@@ -378,7 +378,7 @@ def test_upgrade_from_0002_keeps_the_data_and_adds_the_outbox(empty_database: st
         store.add_event(SecurityEvent(kind="sign_in", at=utcnow(), user_id=str(alice.id)))
         assert "authgate_outbox" not in sa.inspect(store.engine).get_table_names()
         store.ensure_schema()
-        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0004"
+        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0006_passkeys"
         now = utcnow()
         notice = Notice(
             id=new_id(), kind="password_changed", to="alice@example.com", subject="Changed",

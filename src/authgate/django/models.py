@@ -401,3 +401,37 @@ class ApiKey(models.Model):  # type: ignore[misc]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}...)"
+
+
+class Passkey(models.Model):  # type: ignore[misc]
+    """A WebAuthn credential (passkey) of a user: its public key, never a secret."""
+
+    id = models.CharField(primary_key=True, max_length=36)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="passkeys", db_index=False
+    )
+    credential_hash = models.CharField(max_length=64)
+    credential_id = models.BinaryField(max_length=1023)
+    public_key = models.BinaryField(max_length=1023)
+    sign_count = models.BigIntegerField(default=0)
+    transports = models.CharField(max_length=255, null=True, blank=True)
+    aaguid = models.CharField(max_length=36, null=True, blank=True)
+    name = models.CharField(max_length=100)
+    backup_eligible = models.BooleanField(default=False)
+    backed_up = models.BooleanField(default=False)
+    created_at = UTCDateTimeField()
+    last_used_at = UTCDateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "authgate_passkeys"
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(
+                fields=["credential_hash"], name="uq_authgate_passkeys_credential_hash"
+            )
+        ]
+        indexes: ClassVar[list[Any]] = [
+            models.Index(fields=["user"], name="ix_authgate_passkeys_user")
+        ]
+
+    def __str__(self) -> str:
+        return str(self.name)

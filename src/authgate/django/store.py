@@ -26,6 +26,7 @@ from authgate.django.models import (
     ROLES_CACHE,
     ApiKey,
     OutboxNotice,
+    Passkey,
     RefreshToken,
     Role,
     SecurityEvent as EventRow,
@@ -40,6 +41,7 @@ from authgate.models import (
     ApiKeyRecord,
     EmailRecord,
     Notice,
+    PasskeyRecord,
     RefreshTokenRecord,
     SecurityEvent,
     SessionRecord,
@@ -618,6 +620,98 @@ class DjangoStore:
             lambda: bool(keys.update(last_used_at=used_at, last_used_ip=address) == 1)
         )
 
+    # -- passkeys ----------------------------------------------------------------
+
+    def create_passkey(self, record: PasskeyRecord) -> bool:
+        """Store a new passkey; ``False`` if its credential id is taken (or the user is gone)."""
+        try:
+            user_id = _key(record.user_id)
+        except _Invalid:
+            return False
+        row = {
+            "id": record.id, "user_id": user_id, "credential_hash": record.credential_hash,
+            "credential_id": record.credential_id, "public_key": record.public_key,
+            "sign_count": record.sign_count, "transports": ",".join(record.transports) or None,
+            "aaguid": record.aaguid or None, "name": record.name,
+            "backup_eligible": record.backup_eligible, "backed_up": record.backed_up,
+            "created_at": record.created_at, "last_used_at": record.last_used_at,
+        }  # fmt: skip
+        try:
+            self._write(
+                lambda: Passkey.objects.using(self.using).create(**row), expect_conflict=True
+            )
+        except IntegrityError:
+            return False
+        return True
+
+    def get_passkey_by_credential(
+        self, credential_hash: str
+    ) -> tuple[PasskeyRecord, Any | None] | None:
+        """The passkey with this credential digest and its user (one query, roles prefetched)."""
+        query = (
+            Passkey.objects.using(self.using)
+            .select_related("user")
+            .prefetch_related(self._roles_prefetch("user__assigned_roles"))
+            .filter(credential_hash=credential_hash)
+        )
+
+        def work() -> tuple[PasskeyRecord, Any | None] | None:
+            found = list(query[:1])
+            return (_passkey(found[0]), found[0].user) if found else None
+
+        return self._read(work)
+
+    def list_passkeys(self, user_id: Any) -> list[PasskeyRecord]:
+        """The user's passkeys, oldest first."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return []
+        query = Passkey.objects.using(self.using).filter(user_id=key).order_by("created_at", "id")
+        return self._read(lambda: [_passkey(row) for row in query])
+
+    def rename_passkey(self, passkey_id: str, user_id: Any, name: str) -> PasskeyRecord | None:
+        """Rename one of the user's passkeys."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return None
+        mine = Passkey.objects.using(self.using).filter(pk=passkey_id, user_id=key)
+
+        def work() -> PasskeyRecord | None:
+            if mine.update(name=name) != 1:
+                return None
+            found = list(mine[:1])
+            return _passkey(found[0]) if found else None
+
+        return self._write(work)
+
+    def delete_passkey(self, passkey_id: str, user_id: Any) -> bool:
+        """Delete one of the user's passkeys."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return False
+        mine = Passkey.objects.using(self.using).filter(pk=passkey_id, user_id=key)
+        return self._write(lambda: bool(mine.delete()[0]))
+
+    def use_passkey(
+        self,
+        passkey_id: str,
+        expect_sign_count: int,
+        new_sign_count: int,
+        used_at: dt.datetime,
+        backed_up: bool,
+    ) -> bool:
+        """Record a use if the sign count is still ``expect_sign_count`` (conditional UPDATE)."""
+        rows = Passkey.objects.using(self.using).filter(pk=passkey_id, sign_count=expect_sign_count)
+        return self._write(
+            lambda: (
+                rows.update(sign_count=new_sign_count, last_used_at=used_at, backed_up=backed_up)
+                == 1
+            )
+        )
+
     # -- extra email addresses --------------------------------------------------
 
     def add_email(
@@ -979,4 +1073,21 @@ def _api_key(row: Any) -> ApiKeyRecord:
         expires_at=row.expires_at,
         last_used_at=row.last_used_at,
         last_used_ip=row.last_used_ip,
+    )
+
+
+def _passkey(row: Any) -> PasskeyRecord:
+    return PasskeyRecord(
+        id=row.id,
+        user_id=str(row.user_id),
+        credential_id=bytes(row.credential_id),
+        public_key=bytes(row.public_key),
+        sign_count=int(row.sign_count),
+        name=row.name,
+        created_at=row.created_at,
+        transports=tuple(t for t in (row.transports or "").split(",") if t),
+        aaguid=row.aaguid or "",
+        backup_eligible=bool(row.backup_eligible),
+        backed_up=bool(row.backed_up),
+        last_used_at=row.last_used_at,
     )

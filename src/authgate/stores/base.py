@@ -32,6 +32,7 @@ from authgate.models import (
     ApiKeyRecord,
     EmailRecord,
     Notice,
+    PasskeyRecord,
     RefreshTokenRecord,
     SecurityEvent,
     SessionRecord,
@@ -42,6 +43,7 @@ __all__ = [
     "AuditStore",
     "EmailStore",
     "OutboxStore",
+    "PasskeyStore",
     "RefreshTokenStore",
     "RoleStore",
     "SessionStore",
@@ -272,6 +274,46 @@ class ApiKeyStore(Protocol):
 
 
 @runtime_checkable
+class PasskeyStore(Protocol):
+    """WebAuthn credentials (passkeys) of users; they go with their user.
+
+    Every call that names a passkey by its id also names its owner: another
+    user's passkey is "no such passkey".
+    """
+
+    def create_passkey(self, record: PasskeyRecord) -> bool:
+        """Store a new passkey; ``False`` (nothing stored) if its credential id is taken."""
+
+    def get_passkey_by_credential(
+        self, credential_hash: str
+    ) -> tuple[PasskeyRecord, Any | None] | None:
+        """The passkey with this credential digest and its user; one indexed lookup."""
+
+    def list_passkeys(self, user_id: Any) -> list[PasskeyRecord]:
+        """The user's passkeys, oldest first."""
+
+    def rename_passkey(self, passkey_id: str, user_id: Any, name: str) -> PasskeyRecord | None:
+        """Rename one of the user's passkeys; the updated record, or ``None`` if not theirs."""
+
+    def delete_passkey(self, passkey_id: str, user_id: Any) -> bool:
+        """Delete one of the user's passkeys; ``False`` if there is no such passkey of theirs."""
+
+    def use_passkey(
+        self,
+        passkey_id: str,
+        expect_sign_count: int,
+        new_sign_count: int,
+        used_at: dt.datetime,
+        backed_up: bool,
+    ) -> bool:
+        """Record a sign-in with the passkey in one conditional write.
+
+        Only if its stored sign count still is ``expect_sign_count``: of two
+        concurrent uses of one assertion exactly one gets ``True``.
+        """
+
+
+@runtime_checkable
 class EmailStore(Protocol):
     """A user's extra email addresses (``multiple_emails``).
 
@@ -393,6 +435,7 @@ class Store(
     OutboxStore,
     RefreshTokenStore,
     ApiKeyStore,
+    PasskeyStore,
     Protocol,
 ):
     """A backend that provides everything (memory, SQLAlchemy, Django ORM)."""

@@ -22,6 +22,7 @@ from authgate.models import (
     ApiKeyRecord,
     EmailRecord,
     Notice,
+    PasskeyRecord,
     RefreshTokenRecord,
     Role,
     SecurityEvent,
@@ -77,6 +78,7 @@ class MemoryStore:
         self._refresh: dict[str, RefreshTokenRecord] = {}
         self._api_keys: dict[str, ApiKeyRecord] = {}
         self._by_key_hash: dict[str, str] = {}
+        self._passkeys: dict[str, PasskeyRecord] = {}
 
     # -- users ------------------------------------------------------------------
 
@@ -196,6 +198,8 @@ class MemoryStore:
             self._keep_notices(outbox, user)
             for key in [k for k in self._api_keys.values() if k.user_id == str(user.id)]:
                 self._drop_api_key(key)
+            for passkey in [p for p in self._passkeys.values() if p.user_id == str(user.id)]:
+                del self._passkeys[passkey.id]
             return True
 
     # -- roles ------------------------------------------------------------------
@@ -450,6 +454,72 @@ class MemoryStore:
             ):
                 return False
             record.last_used_at, record.last_used_ip = used_at, ip
+            return True
+
+    # -- passkeys --------------------------------------------------------------------
+
+    def create_passkey(self, record: PasskeyRecord) -> bool:
+        """Store a new passkey; ``False`` if its credential id is taken."""
+        with self._lock:
+            digest = record.credential_hash
+            if any(p.credential_hash == digest for p in self._passkeys.values()):
+                return False
+            if self._users.get(self._user_key(record.user_id)) is None:
+                return False  # the user is gone (a foreign key would refuse it)
+            self._passkeys[record.id] = dataclasses.replace(record, user_id=str(record.user_id))
+            return True
+
+    def get_passkey_by_credential(
+        self, credential_hash: str
+    ) -> tuple[PasskeyRecord, Any | None] | None:
+        """The passkey with this credential digest and its user."""
+        with self._lock:
+            for record in self._passkeys.values():
+                if record.credential_hash == credential_hash:
+                    user = self._users.get(self._user_key(record.user_id))
+                    return dataclasses.replace(record), user
+            return None
+
+    def list_passkeys(self, user_id: Any) -> list[PasskeyRecord]:
+        """The user's passkeys, oldest first."""
+        owner = self._owner(user_id)
+        with self._lock:
+            found = [dataclasses.replace(p) for p in self._passkeys.values() if p.user_id == owner]
+        return sorted(found, key=lambda p: (p.created_at, p.id))
+
+    def rename_passkey(self, passkey_id: str, user_id: Any, name: str) -> PasskeyRecord | None:
+        """Rename one of the user's passkeys."""
+        with self._lock:
+            record = self._passkeys.get(passkey_id)
+            if record is None or record.user_id != self._owner(user_id):
+                return None
+            record.name = name
+            return dataclasses.replace(record)
+
+    def delete_passkey(self, passkey_id: str, user_id: Any) -> bool:
+        """Delete one of the user's passkeys."""
+        with self._lock:
+            record = self._passkeys.get(passkey_id)
+            if record is None or record.user_id != self._owner(user_id):
+                return False
+            del self._passkeys[passkey_id]
+            return True
+
+    def use_passkey(
+        self,
+        passkey_id: str,
+        expect_sign_count: int,
+        new_sign_count: int,
+        used_at: dt.datetime,
+        backed_up: bool,
+    ) -> bool:
+        """Record a use if the sign count is still ``expect_sign_count``."""
+        with self._lock:
+            record = self._passkeys.get(passkey_id)
+            if record is None or record.sign_count != expect_sign_count:
+                return False
+            record.sign_count, record.last_used_at = new_sign_count, used_at
+            record.backed_up = backed_up
             return True
 
     # -- extra email addresses ---------------------------------------------------

@@ -88,6 +88,7 @@ class StoreCore:
             or tables.outbox is None
             or tables.refresh_tokens is None
             or tables.api_keys is None
+            or tables.passkeys is None
             or tables.role_model is not self.role_model
         ):
             raise TypeError(
@@ -102,6 +103,7 @@ class StoreCore:
         self._outbox: Table = tables.outbox
         self._refresh_tokens: Table = tables.refresh_tokens
         self._api_keys: Table = tables.api_keys
+        self._passkeys: Table = tables.passkeys
         self._users: Table = self._user_pk.table
         self._roles: Table = self._role_pk.table
         self._user_columns = column_attributes(self.user_model)
@@ -242,6 +244,7 @@ class StoreCore:
                         self._outbox,
                         self._refresh_tokens,
                         self._api_keys,
+                        self._passkeys,
                     ],
                     checkfirst=True,
                 )
