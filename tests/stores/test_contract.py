@@ -23,6 +23,7 @@ from authgate.errors import ServiceUnavailable, UserExists, ValidationError
 from authgate.models import (
     ApiKeyRecord,
     Notice,
+    PasskeyRecord,
     RefreshTokenRecord,
     SecurityEvent,
     SessionRecord,
@@ -736,6 +737,94 @@ def test_concurrent_sign_ups_create_one_user(store: Store) -> None:
     assert store.count_users() == 1
     found = store.get_user_by_email("race@example.com")
     assert found is not None and found.role_names == ["member"]
+
+
+# -- passkeys -----------------------------------------------------------------------
+
+
+def make_passkey(store: Store, user: Any, *, name: str = "Laptop", minutes: int = 0,
+                 credential_id: bytes | None = None) -> PasskeyRecord:  # fmt: skip
+    record = PasskeyRecord(
+        id=uuid.uuid4().hex[:24],
+        user_id=str(user.id),
+        credential_id=credential_id or uuid.uuid4().bytes * 4,
+        public_key=bytes(range(77)),
+        sign_count=0,
+        name=name,
+        created_at=utcnow() + dt.timedelta(minutes=minutes),
+        transports=("internal", "hybrid"),
+        aaguid="01234567-89ab-cdef-0123-456789abcdef",
+        backup_eligible=True,
+    )
+    assert store.create_passkey(record)
+    return record
+
+
+def test_passkey_round_trip(store: Store) -> None:
+    user = make_user(store)
+    raw = bytes(range(256)) * 3 + b"\x00\xff" * 100  # 968 bytes, every byte value
+    second = make_passkey(store, user, name="Phone", minutes=1, credential_id=raw)
+    first = make_passkey(store, user)
+
+    assert [p.id for p in store.list_passkeys(user.id)] == [first.id, second.id]  # oldest first
+    found = store.get_passkey_by_credential(second.credential_hash)
+    assert found is not None
+    record, owner = found
+    assert record == second and record.credential_id == raw and owner.id == user.id
+    assert record.transports == ("internal", "hybrid") and record.backup_eligible
+    assert store.get_passkey_by_credential("0" * 64) is None
+
+
+def test_a_credential_id_is_registered_once(store: Store) -> None:
+    alice, bob = make_user(store), make_user(store, "bob@example.com")
+    taken = make_passkey(store, alice)
+    again = PasskeyRecord(
+        id=uuid.uuid4().hex[:24], user_id=str(bob.id), credential_id=taken.credential_id,
+        public_key=b"k", sign_count=0, name="Copy", created_at=utcnow(),
+    )  # fmt: skip
+    assert store.create_passkey(again) is False
+    assert store.list_passkeys(bob.id) == []
+    ghost = PasskeyRecord(
+        id=uuid.uuid4().hex[:24], user_id=str(uuid.uuid4()), credential_id=b"ghost",
+        public_key=b"k", sign_count=0, name="Nobody's", created_at=utcnow(),
+    )  # fmt: skip
+    assert store.create_passkey(ghost) is False  # no such user
+
+
+def test_passkeys_are_renamed_and_deleted_by_their_owner_only(store: Store) -> None:
+    alice, bob = make_user(store), make_user(store, "bob@example.com")
+    record = make_passkey(store, alice)
+
+    assert store.rename_passkey(record.id, bob.id, "Mine") is None
+    assert store.delete_passkey(record.id, bob.id) is False
+    renamed = store.rename_passkey(record.id, alice.id, "Work laptop")
+    assert renamed is not None and renamed.name == "Work laptop"
+    again = store.rename_passkey(record.id, alice.id, "Work laptop")  # the same name
+    assert again is not None and again.name == "Work laptop"
+    assert store.delete_passkey(record.id, alice.id) is True
+    assert store.delete_passkey(record.id, alice.id) is False
+    assert store.list_passkeys(alice.id) == []
+
+
+def test_a_passkey_use_is_one_conditional_write(store: Store) -> None:
+    user = make_user(store)
+    record = make_passkey(store, user)
+    now = utcnow()
+
+    assert store.use_passkey(record.id, 0, 5, now, True) is True
+    assert store.use_passkey(record.id, 0, 6, now, True) is False  # the count moved
+    found = store.get_passkey_by_credential(record.credential_hash)
+    assert found is not None
+    assert (found[0].sign_count, found[0].last_used_at, found[0].backed_up) == (5, now, True)
+    results = run_together(THREADS, lambda i: store.use_passkey(record.id, 5, 6 + i, now, True))
+    assert sorted(results, key=repr) == [False] * (THREADS - 1) + [True]
+
+
+def test_deleting_a_user_deletes_their_passkeys(store: Store) -> None:
+    user = make_user(store)
+    record = make_passkey(store, user)
+    assert store.delete_user(user.id)
+    assert store.get_passkey_by_credential(record.credential_hash) is None
 
 
 def test_concurrent_claims_have_one_winner(store: Store) -> None:
