@@ -37,6 +37,7 @@ from authgate.flows import (
     emails,
     invitations,
     magic_link,
+    passkeys,
     reauth,
     recovery,
     refresh,
@@ -46,7 +47,7 @@ from authgate.flows import (
 )
 from authgate.i18n import DEFAULT_LOCALE, choose_locale, current_locale, use_locale
 from authgate.web.credentials import ACCOUNT_MECHANISMS, Credentials, Principal
-from authgate.web.http import ApiRequest, ApiResponse
+from authgate.web.http import ApiRequest, ApiResponse, format_cookie
 from authgate.web.links import check_form_nonce, link_page
 from authgate.web.redirects import safe_next
 
@@ -149,6 +150,14 @@ _ALLOWED_IPS = {
     "description": "Addresses or networks (CIDR) the key works from; none: any",
     "items": {"type": "string", "minLength": 1, "maxLength": 64},
 }
+
+
+_CREDENTIAL = {
+    "type": "object",
+    "description": "What navigator.credentials.create() or .get() answered, as WebAuthn JSON "
+    "(PublicKeyCredential.toJSON(): binary values in base64url)",
+}
+_STATE = _str("The state of the options answered (default: their cookie)", maxLength=4096)
 
 
 def _success() -> ApiResponse:
@@ -564,6 +573,95 @@ def _revoke_api_key(call: Call) -> ApiResponse:
     return _success()
 
 
+# -- passkeys (SPEC §9) -----------------------------------------------------------------
+#: The cookies that keep a ceremony's state for browsers (the JSON answer carries it too).
+PASSKEY_STATE_COOKIES = {"register": "authgate_passkey_register",
+                         "sign_in": "authgate_passkey_sign_in"}  # fmt: skip
+
+
+def _state_cookie(call: Call, kind: str) -> str:
+    secure = call.api.auth.settings.secure_cookies
+    return ("__Host-" if secure else "") + PASSKEY_STATE_COOKIES[kind]
+
+
+def _with_state(call: Call, options: passkeys.Options, kind: str) -> ApiResponse:
+    """The options as JSON, their state also in an HttpOnly cookie that lives as long."""
+    response = ApiResponse.json(options.to_dict())
+    response.set_cookie(format_cookie(
+        _state_cookie(call, kind), options.state, max_age=passkeys.CHALLENGE_LIFETIME,
+        secure=call.api.auth.settings.secure_cookies, httponly=True, samesite="Strict",
+    ))  # fmt: skip
+    return response
+
+
+def _state_of(call: Call, kind: str) -> Any:
+    """The ceremony's state: the body's ``state``, else the cookie the options set."""
+    state = call.data.get("state")
+    return state if state is not None else call.request.cookies.get(_state_cookie(call, kind))
+
+
+def _forget_state(call: Call, response: ApiResponse, kind: str) -> None:
+    secure = call.api.auth.settings.secure_cookies
+    response.set_cookie(format_cookie(_state_cookie(call, kind), "", max_age=0, secure=secure,
+                                      httponly=True, samesite="Strict"))  # fmt: skip
+
+
+def _passkey_register_options(call: Call) -> ApiResponse:
+    options = passkeys.registration_options(
+        call.api.auth.ctx, call.user, token=_token(call),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return _with_state(call, options, "register")
+
+
+def _passkey_register(call: Call) -> ApiResponse:
+    record = passkeys.register_passkey(
+        call.api.auth.ctx, call.user, call.data.get("credential"), _state_of(call, "register"),
+        name=call.data.get("name"), token=_token(call),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    response = ApiResponse.json({"passkey": record.to_dict()})
+    _forget_state(call, response, "register")
+    return response
+
+
+def _passkey_sign_in_options(call: Call) -> ApiResponse:
+    options = passkeys.sign_in_options(call.api.auth.ctx, call.data.get("email"))
+    return _with_state(call, options, "sign_in")
+
+
+def _passkey_sign_in(call: Call) -> ApiResponse:
+    result = passkeys.sign_in_with_passkey(
+        call.api.auth.ctx, call.data.get("credential"), _state_of(call, "sign_in"),
+        remember=call.data.get("remember", False),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    response = _signed_in(call, result)
+    _forget_state(call, response, "sign_in")
+    return response
+
+
+def _list_passkeys(call: Call) -> ApiResponse:
+    records = passkeys.list_passkeys(call.api.auth.ctx, call.user)
+    return ApiResponse.json({"passkeys": [r.to_dict() for r in records]})
+
+
+def _rename_passkey(call: Call) -> ApiResponse:
+    record = passkeys.rename_passkey(
+        call.api.auth.ctx, call.user, call.data.get("id"), call.data.get("name"),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return ApiResponse.json({"passkey": record.to_dict()})
+
+
+def _delete_passkey(call: Call) -> ApiResponse:
+    passkeys.delete_passkey(
+        call.api.auth.ctx, call.user, call.data.get("id"), token=_token(call),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return _success()
+
+
 def _openapi(call: Call) -> ApiResponse:
     return ApiResponse.json(call.api.openapi())
 
@@ -735,6 +833,44 @@ ROUTES: tuple[Route, ...] = (
           "Revoke one of the user's API keys (another id is NOT_FOUND)", _revoke_api_key,
           fields={"id": (_str(maxLength=64), True)}, auth=True, feature="api_keys",
           errors=("NOT_FOUND", "FEATURE_DISABLED")),
+    Route("passkeyRegisterOptions", "POST", "/passkey/register/options",
+          "WebAuthn creation options to add a passkey (fresh session); the state comes back "
+          "with the answer (or stays in its cookie)", _passkey_register_options, auth=True,
+          response="PasskeyOptions", feature="passkeys",
+          errors=("REAUTH_REQUIRED", "FEATURE_DISABLED")),
+    Route("passkeyRegister", "POST", "/passkey/register",
+          "Add a passkey: the browser's answer to the creation options (fresh session)",
+          _passkey_register,
+          fields={"credential": (_CREDENTIAL, True),
+                  "name": (_str("A name for the passkey", maxLength=100), False),
+                  "state": (_STATE, False)},
+          auth=True, response="PasskeyResult", feature="passkeys",
+          errors=("REAUTH_REQUIRED", "INVALID_TOKEN", "FEATURE_DISABLED")),
+    Route("passkeySignInOptions", "POST", "/passkey/sign-in/options",
+          "WebAuthn request options: the browser's passkeys for this site, or with an email "
+          "that account's (the same shape for any address)", _passkey_sign_in_options,
+          fields={"email": (_IDENTIFIER, False)}, response="PasskeyOptions",
+          feature="passkeys", errors=("FEATURE_DISABLED",)),
+    Route("passkeySignIn", "POST", "/passkey/sign-in",
+          "Sign in with a passkey: the browser's answer to the request options",
+          _passkey_sign_in,
+          fields={"credential": (_CREDENTIAL, True), "state": (_STATE, False),
+                  "remember": (_BOOL, False)},
+          response="AuthResult", feature="passkeys", redirects=True,
+          errors=("INVALID_TOKEN", "INVALID_CREDENTIALS", "ACCOUNT_DISABLED",
+                  "FEATURE_DISABLED")),
+    Route("listPasskeys", "GET", "/passkeys", "The signed-in user's passkeys", _list_passkeys,
+          auth=True, response="PasskeyList", feature="passkeys", errors=("FEATURE_DISABLED",)),
+    Route("renamePasskey", "POST", "/passkey/rename",
+          "Rename one of the user's passkeys (another id is NOT_FOUND)", _rename_passkey,
+          fields={"id": (_str(maxLength=64), True),
+                  "name": (_str("The new name", maxLength=100), True)},
+          auth=True, response="PasskeyResult", feature="passkeys",
+          errors=("NOT_FOUND", "FEATURE_DISABLED")),
+    Route("deletePasskey", "POST", "/passkey/delete",
+          "Remove one of the user's passkeys (fresh session; another id is NOT_FOUND)",
+          _delete_passkey, fields={"id": (_str(maxLength=64), True)}, auth=True,
+          feature="passkeys", errors=("NOT_FOUND", "REAUTH_REQUIRED", "FEATURE_DISABLED")),
     Route("invite", "POST", "/invite", "Invite someone to sign up", _invite,
           fields={"email": (_EMAIL, True)}, auth=True,
           errors=("FORBIDDEN", "USER_EXISTS")),

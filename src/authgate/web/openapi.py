@@ -150,6 +150,23 @@ def _schemas(api: AuthAPI) -> dict[str, Any]:
         "ApiKeyList": _object(
             {"api_keys": {"type": "array", "items": {"$ref": _REF + "ApiKey"}}}, ["api_keys"]
         ),
+        "PasskeyOptions": {
+            "type": "object",
+            "description": "WebAuthn options (PublicKeyCredentialCreationOptions or "
+            "RequestOptions as JSON, binary values in base64url) and the ceremony's state",
+            "properties": {"challenge": {"type": "string"}, "state": {"type": "string"}},
+            "required": ["challenge", "state"],
+        },
+        "Passkey": _object(
+            {"id": {"type": "string"}, "name": {"type": "string"}, "created_at": instant,
+             "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+             "backed_up": {"type": "boolean"}},
+            ["id", "name", "created_at", "last_used_at"],
+        ),
+        "PasskeyResult": _object({"passkey": {"$ref": _REF + "Passkey"}}, ["passkey"]),
+        "PasskeyList": _object(
+            {"passkeys": {"type": "array", "items": {"$ref": _REF + "Passkey"}}}, ["passkeys"]
+        ),
         "UserResult": _object({"user": user}, ["user"]),
         "SessionResult": _object(
             {
