@@ -16,7 +16,8 @@ module turns their results and :class:`~authgate.errors.AuthError` into HTML.
   they are translated when shown, in that page's language.
 * **Headers.** Every page is ``Cache-Control: no-store`` (forms and account
   data) with a strict ``Content-Security-Policy`` (no script at all, styles
-  only from the package's stylesheet), ``X-Frame-Options: DENY``,
+  only from the package's stylesheet; with passkeys on, the package's own
+  ``passkeys.js`` and requests to this site), ``X-Frame-Options: DENY``,
   ``Referrer-Policy`` and ``X-Content-Type-Options``.
 """
 
@@ -102,11 +103,18 @@ class Page:
     guest: bool = False
 
 
-def page_headers(referrer: str = "same-origin") -> list[tuple[str, str]]:
-    """The headers of every page (see the module docstring)."""
+#: The policy when passkeys are on: the package's own script (``passkeys.js``, no inline
+#: code) may run and call this site's JSON API; nothing else changes.
+SCRIPT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';"
+)
+
+
+def page_headers(referrer: str = "same-origin", *, scripts: bool = False) -> list[tuple[str, str]]:
+    """The headers of every page (see the module docstring); ``scripts``: passkeys' script."""
     return [
         ("Cache-Control", "no-store"),
-        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("Content-Security-Policy", SCRIPT_SECURITY_POLICY if scripts else CONTENT_SECURITY_POLICY),
         ("X-Frame-Options", "DENY"),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", referrer),
@@ -220,7 +228,8 @@ class PageCall:
         )
         response = ApiResponse(
             status=status, body=body.encode(), content_type="text/html; charset=utf-8",
-            headers=page_headers("no-referrer" if self.private_url else "same-origin"),
+            headers=page_headers("no-referrer" if self.private_url else "same-origin",
+                                 scripts=self.pages.auth.settings.passkeys),
         )  # fmt: skip
         self._finish(response)
         return response
@@ -358,6 +367,7 @@ class PageCall:
             "password_min_length": settings.password_min_length,
             "password_max_length": settings.password_max_length,
             "post_login_url": settings.post_login_url,
+            "api_prefix": pages.api.prefix,
         }
 
 

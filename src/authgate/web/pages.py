@@ -21,8 +21,10 @@ Paths (below the prefix; endpoint names in parentheses):
   ``/reset-password``, ``/magic-link/verify``;
 * account: ``/account`` (profile), ``/account/password`` (change_password),
   ``/account/username``, ``/account/email``, ``/account/emails``,
-  ``/account/sessions``, ``/account/reauthenticate``, ``/account/delete``;
-* ``/static/authgate.css`` (cached for a year; its URL carries its hash).
+  ``/account/sessions``, ``/account/passkeys``, ``/account/reauthenticate``,
+  ``/account/delete``;
+* ``/static/authgate.css`` and ``/static/passkeys.js`` (cached for a year; their
+  URLs carry their hash).
 
 The emailed links' landings are also JSON routes: the page serves the GETs
 that do not ask for JSON and the urlencoded form posts, the API the rest.
@@ -56,6 +58,7 @@ from authgate.flows import (
     emails,
     invitations,
     magic_link,
+    passkeys,
     reauth,
     recovery,
     sessions,
@@ -84,7 +87,10 @@ __all__ = ["PAGES", "STATIC_FILES", "AuthPages", "FormField", "Page", "PageCall"
 logger = logging.getLogger("authgate.web")
 
 #: The files served under ``<prefix>/static/``.
-STATIC_FILES: Mapping[str, str] = {"authgate.css": "text/css; charset=utf-8"}
+STATIC_FILES: Mapping[str, str] = {
+    "authgate.css": "text/css; charset=utf-8",
+    "passkeys.js": "text/javascript; charset=utf-8",
+}
 _LOCALE_COOKIE_AGE = 365 * 24 * 3600
 _REAUTH_MESSAGE = N_("For your security, please enter your password again to continue.")
 
@@ -166,7 +172,8 @@ def _sign_in_field(call: PageCall) -> str:
 
 
 def _login_context(call: PageCall) -> dict[str, Any]:
-    return {"identifier_field": _sign_in_field(call)}
+    # Where the passkey script goes once signed in: the safe ``next`` only.
+    return {"identifier_field": _sign_in_field(call), "passkey_next": call.next_url()}
 
 
 def _login_post(call: PageCall, template: str | None = None) -> ApiResponse:
@@ -501,6 +508,26 @@ def _sessions(call: PageCall) -> ApiResponse:
     return call.render(entries=sessions.list_sessions(ctx, call.user, call.token))
 
 
+def _passkeys(call: PageCall) -> ApiResponse:
+    """List, rename and remove passkeys; adding one is the page's script (WebAuthn)."""
+    ctx = call.pages.auth.ctx
+    action = call.form.get("action") if call.is_post else None
+    try:
+        if action == "rename":
+            passkeys.rename_passkey(ctx, call.user, call.form.get("id"), call.form.get("name"),
+                                    client=call.client)  # fmt: skip
+            return call.redirect(call.url("passkeys"), N_("The passkey has been renamed."))
+        if action == "delete":
+            passkeys.delete_passkey(ctx, call.user, call.form.get("id"), token=call.token,
+                                    client=call.client)  # fmt: skip
+            return call.redirect(call.url("passkeys"), N_("The passkey has been removed."))
+    except ReauthRequired:
+        raise
+    except AuthError as exc:
+        return call.render(error=exc, entries=passkeys.list_passkeys(ctx, call.user))
+    return call.render(entries=passkeys.list_passkeys(ctx, call.user))
+
+
 def _reauthenticate(call: PageCall) -> ApiResponse:
     if not call.is_post:
         return call.render()
@@ -574,6 +601,8 @@ PAGES: tuple[Page, ...] = (
          feature="multiple_emails", nav=N_("Email addresses")),
     Page("sessions", "/account/sessions", "authgate/sessions.html", _sessions, member=True,
          nav=N_("Signed-in devices")),
+    Page("passkeys", "/account/passkeys", "authgate/passkeys.html", _passkeys, member=True,
+         feature="passkeys", nav=N_("Passkeys")),
     Page("reauthenticate", "/account/reauthenticate", "authgate/reauthenticate.html",
          _reauthenticate, member=True),
     Page("delete_account", "/account/delete", "authgate/delete_account.html", _delete_account,
@@ -651,7 +680,8 @@ class AuthPages:
         """The switches templates look at (to link only to pages that exist)."""
         s = self.auth.settings
         names = ("registerable", "recoverable", "confirmable", "passwordless", "usernames",
-                 "multiple_emails", "change_email", "changeable", "invite_only")  # fmt: skip
+                 "multiple_emails", "change_email", "changeable", "invite_only",
+                 "passkeys")  # fmt: skip
         return {name: bool(getattr(s, name)) for name in names}
 
     def nav(self, current: str) -> list[tuple[str, str, str, bool]]:
