@@ -124,7 +124,7 @@ def test_the_page_refuses_another_users_passkey_and_a_stale_session(
 def test_the_page_form_needs_its_csrf_token(client: ContractClient) -> None:
     create(client)
     sign_in(client, "alice@example.com")
-    passkey = add_passkey(client)
+    add_passkey(client)
     page = client.get("/auth/account/passkeys", headers=HTML)
     r = submit(client, page, "/auth/account/passkeys", {"action": "delete"}, csrf_token="forged")
     assert r.status == 403
