@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import ipaddress
 import json
 import os
 import re
@@ -689,6 +690,14 @@ def webauthn_relying_party(s: Settings) -> tuple[str, tuple[str, ...]]:
     return rp_id, tuple(origins)
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def _validate_webauthn(s: Settings) -> None:
     rp_id: object = s.webauthn_rp_id
     if rp_id is not None and (
@@ -716,6 +725,12 @@ def _validate_webauthn(s: Settings) -> None:
     object.__setattr__(s, "webauthn_origins", tuple(o.rstrip("/").lower() for o in origins))
     if s.passkeys:
         rp, allowed = webauthn_relying_party(s)
+        if _is_ip(rp):
+            raise ValueError(
+                f"passkeys need a domain name as relying-party id, not the address {rp!r} "
+                "(browsers refuse it): use a name such as localhost in base_url, or set "
+                "webauthn_rp_id and webauthn_origins"
+            )
         for origin in allowed:
             host = urlsplit(origin).hostname or ""
             if host != rp and not host.endswith("." + rp):

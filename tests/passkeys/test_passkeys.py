@@ -63,6 +63,8 @@ def test_passkeys_without_a_relying_party_are_refused() -> None:
     with pytest.raises(ValueError, match="not on the relying party"):
         Settings(secret=SECRET, passkeys=True, webauthn_rp_id="example.com",
                  webauthn_origins=("https://evil.test",))  # fmt: skip
+    with pytest.raises(ValueError, match="domain name"):
+        Settings(secret=SECRET, passkeys=True, base_url="http://127.0.0.1:8000")
     with pytest.raises(ValueError, match="webauthn_rp_id"):
         Settings(secret=SECRET, webauthn_rp_id="https://example.com")
     with pytest.raises(ValueError, match="webauthn_origins"):
