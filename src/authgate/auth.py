@@ -172,6 +172,7 @@ class Auth:
             access_tokens=access_tokens,
             refresh_tokens=flows_store if access_tokens is not None else None,
             api_keys=flows_store if hasattr(store, "create_api_key") else None,
+            two_factor=flows_store if hasattr(store, "get_two_factor") else None,
         )
         signup_fields(self.settings, store.user_model)  # a wrong name fails now, not at sign-up
         profile_fields(self.settings, store.user_model)

@@ -27,6 +27,7 @@ from authgate.stores.base import (
     RoleStore,
     SessionStore,
     TokenStore,
+    TwoFactorStore,
     UserStore,
 )
 from authgate.tokens import EmailTokens
@@ -85,6 +86,8 @@ class Context:
     refresh_tokens: RefreshTokenStore | None = None
     #: Personal API keys (the main store; ``None`` when it keeps none).
     api_keys: ApiKeyStore | None = None
+    #: Second factors (the main store; ``None`` when it keeps none).
+    two_factor: TwoFactorStore | None = None
 
     @property
     def user_model(self) -> type[Any]:

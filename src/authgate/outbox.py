@@ -76,6 +76,7 @@ NOTICE_KINDS = frozenset(
         "account_deleted",
         "registration_attempt",
         "welcome",
+        "two_factor_changed",
     }
 )
 

@@ -24,7 +24,7 @@ from authgate.errors import (
     UserNotFound,
     ValidationError,
 )
-from authgate.flows import audit
+from authgate.flows import audit, two_factor
 from authgate.flows.sessions import start_session
 from authgate.flows.validation import require_text
 from authgate.models import canonical_email, canonical_username
@@ -243,13 +243,21 @@ def sign_in(
     remember: object = False,
     by: IdentifierKind = "any",
     client: Client = NO_CLIENT,
+    trusted_device: str | None = None,
 ) -> AuthResult:
-    """Sign in with an email or username and a password; start a session."""
+    """Sign in with an email or username and a password; start a session.
+
+    With ``two_factor`` on, a user with a second factor gets
+    ``TWO_FACTOR_REQUIRED`` instead (no session), unless ``trusted_device`` is
+    their valid trusted-device cookie (:mod:`authgate.flows.two_factor`).
+    """
     if not isinstance(remember, bool):
         raise ValidationError(fields={"remember": "invalid"})
     if by == "username" and not ctx.settings.usernames:
         raise FeatureDisabled("Sign-in by username is not enabled.")
     verified = verify_credentials(ctx, identifier, password, by=by, client=client)
+    two_factor.gate(ctx, verified.user, stamp=verified.stamp, remember=remember,
+                    trusted_device=trusted_device, client=client)  # fmt: skip
     user = record_sign_in(ctx, verified.user, client, verified.expect)
     if user is None:  # the password was changed or reset while it was being checked
         raise InvalidCredentials()
@@ -294,6 +302,7 @@ def sign_in_user(
             break
     if recorded is None:
         raise UserNotFound()
+    two_factor.gate(ctx, recorded, stamp=stamp, remember=remember, factor=APP, client=client)
     result = start_session(ctx, recorded, stamp=stamp, remember=remember, client=client,
                            method=APP)  # fmt: skip
     assert result.session is not None

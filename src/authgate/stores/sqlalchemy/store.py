@@ -3,7 +3,7 @@ audit trail and the notice outbox in SQL.
 
 One class, :class:`SQLAlchemyStore`, assembled from a query module per concern
 (:mod:`.users`, :mod:`.sessions`, :mod:`.emails`, :mod:`.tokens`, :mod:`.audit`,
-:mod:`.outbox`, :mod:`.refresh`, :mod:`.api_keys`) over the connections and transactions
+:mod:`.outbox`, :mod:`.refresh`, :mod:`.api_keys`, :mod:`.two_factor`) over the connections and transactions
 of :mod:`.core`.
 """
 
@@ -17,6 +17,7 @@ from authgate.stores.sqlalchemy.outbox import OutboxQueries
 from authgate.stores.sqlalchemy.refresh import RefreshTokenQueries
 from authgate.stores.sqlalchemy.sessions import SessionQueries
 from authgate.stores.sqlalchemy.tokens import TokenQueries
+from authgate.stores.sqlalchemy.two_factor import TwoFactorQueries
 from authgate.stores.sqlalchemy.users import UserQueries
 
 __all__ = ["SQLAlchemyStore", "make_engine"]
@@ -31,6 +32,7 @@ class SQLAlchemyStore(
     OutboxQueries,
     RefreshTokenQueries,
     ApiKeyQueries,
+    TwoFactorQueries,
 ):
     """Every store protocol on a SQL database through SQLAlchemy 2.
 
