@@ -479,8 +479,14 @@ def build_settings(**values: Any) -> Settings:
         raise TypeError("Auth() needs a secret: Auth(secret=..., ...) with 32 or more bytes")
     if isinstance(values.get("jwt_keys"), str):  # one key
         values["jwt_keys"] = (values["jwt_keys"],)
-    for name in ("secret", "signup_fields", "profile_fields", "jwt_keys",
-                 "two_factor_required_roles", "two_factor_methods"):
+    for name in (
+        "secret",
+        "signup_fields",
+        "profile_fields",
+        "jwt_keys",
+        "two_factor_required_roles",
+        "two_factor_methods",
+    ):
         if isinstance(values.get(name), list):
             values[name] = tuple(values[name])
     return Settings(**values)

@@ -122,11 +122,14 @@ SCENARIOS = [
                                          ALICE, PASSWORD)),
     Scenario("welcome", ALICE, {}, lambda a, o: None,
              lambda a, o, _: a.sign_up(ALICE, PASSWORD)),
+    Scenario("two_factor_changed", ALICE, {"two_factor": True}, _signed_up,
+             lambda a, o, user: a.reset_two_factor(user)),
 ]  # fmt: skip
 IDS = [
     "password_changed", "password_reset", "username_changed", "email_changed",
     "email_made_primary", "account_deleted", "registration_attempt_sign_up",
     "registration_attempt_change_email", "registration_attempt_add_email", "welcome",
+    "two_factor_changed",
 ]  # fmt: skip
 
 

@@ -275,7 +275,7 @@ def test_bcrypt_cost_within_the_cap_still_verifies(make_auth: Callable[..., Auth
 # -- U2, U3: settings that would look on while doing nothing -----------------------------
 
 
-@pytest.mark.parametrize("feature", ["two_factor", "passkeys"])
+@pytest.mark.parametrize("feature", ["passkeys"])
 def test_unbuilt_features_are_refused(feature: str) -> None:
     with pytest.raises(ValueError, match=feature):
         Auth(SECRET, **{feature: True})

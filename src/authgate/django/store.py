@@ -11,6 +11,7 @@ logged once under a short reference, with no driver text in the message.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -26,10 +27,10 @@ from authgate.django.models import (
     ROLES_CACHE,
     ApiKey,
     OutboxNotice,
+    RecoveryCode,
     RefreshToken,
     Role,
     SecurityEvent as EventRow,
-    RecoveryCode,
     Session,
     TwoFactor,
     UsedToken,
@@ -660,14 +661,12 @@ class DjangoStore:
         except _Invalid:
             raise ValidationError(fields={"user_id": "invalid"}) from None
         rows = TwoFactor.objects.using(self.using)
-        try:
+        with contextlib.suppress(IntegrityError):  # made meanwhile (or no such user)
             self._write(
                 lambda: rows.create(user_id=key, trust_epoch=trust_epoch,
                                     grace_started_at=grace_started_at),
                 expect_conflict=True,
             )  # fmt: skip
-        except IntegrityError:  # made meanwhile (or no such user)
-            pass
         found = self.get_two_factor(user_id)
         if found is None:
             raise ValidationError(fields={"user_id": "invalid"})
@@ -686,7 +685,7 @@ class DjangoStore:
         for name, value in (expect or {}).items():
             conditions.update(_equal(name, value))
         rows = TwoFactor.objects.using(self.using).filter(**conditions)
-        return self._write(lambda: rows.update(**changes) == 1)
+        return self._write(lambda: bool(rows.update(**changes) == 1))
 
     def advance_totp_step(self, user_id: Any, step: int) -> bool:
         """``UPDATE ... SET totp_last_step = :step WHERE totp_last_step < :step`` (TOTP on)."""
@@ -697,7 +696,7 @@ class DjangoStore:
         rows = TwoFactor.objects.using(self.using).filter(
             user_id=key, totp_enabled_at__isnull=False, totp_last_step__lt=step
         )
-        return self._write(lambda: rows.update(totp_last_step=step) == 1)
+        return self._write(lambda: bool(rows.update(totp_last_step=step) == 1))
 
     def replace_recovery_codes(
         self, user_id: Any, code_hashes: Sequence[str], now: dt.datetime
@@ -727,7 +726,7 @@ class DjangoStore:
         rows = RecoveryCode.objects.using(self.using).filter(
             user_id=key, code_hash=code_hash, used_at__isnull=True
         )
-        return self._write(lambda: rows.update(used_at=now) == 1)
+        return self._write(lambda: bool(rows.update(used_at=now) == 1))
 
     def count_recovery_codes(self, user_id: Any) -> int:
         """How many unused codes the user has."""

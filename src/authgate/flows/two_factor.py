@@ -67,13 +67,14 @@ Every change is an audit event and a notice mailed to the user.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -502,7 +503,7 @@ def pending(ctx: Context, challenge: object) -> Pending:
 
 def _complete(
     ctx: Context, p: Pending, method: str, trust_device: bool, client: Client
-) -> tuple[AuthResult, str | None]:
+) -> AuthResult:
     """Claim the challenge and start the session; the trusted-device cookie if asked."""
     from authgate.flows.signin import record_sign_in
 
@@ -522,11 +523,11 @@ def _complete(
         ctx.sender, user=user, session_id=result.session.id, ip=client.ip,
         method="link" if p.factor == EMAIL_LINK else p.factor,
     )  # fmt: skip
-    cookie = None
     if trust_device and ctx.settings.trusted_device_lifetime > 0:
         record = _store(ctx).get_two_factor(user.id)
         cookie = _trust_cookie(ctx, user, record, p.stamp)
-    return result, cookie
+        result = dataclasses.replace(result, trusted_device=cookie)
+    return result
 
 
 def verify(
@@ -538,11 +539,11 @@ def verify(
     trust_device: object = False,
     body: Mapping[str, Any] | None = None,
     client: Client = NO_CLIENT,
-) -> tuple[AuthResult, str | None]:
+) -> AuthResult:
     """Finish a sign-in: check the second factor and start a new session.
 
     Returns:
-        The sign-in and, with ``trust_device``, the trusted-device cookie value.
+        The sign-in; with ``trust_device`` its ``trusted_device`` is the cookie value.
 
     Raises:
         InvalidToken: the challenge is bad, expired, used or stale.
@@ -810,7 +811,7 @@ def totp_enable(
     _notify(ctx, user, "enabled")
     result = None
     if p is not None:
-        result, _ = _complete(ctx, p, TOTP, False, client)
+        result = _complete(ctx, p, TOTP, False, client)
     return codes, result
 
 
@@ -894,4 +895,3 @@ def reset_two_factor(ctx: Context, user: Any, *, actor: str = "admin") -> None:
     store.replace_recovery_codes(user.id, [], ctx.now())
     audit.record(ctx, "two_factor_reset", user=user, actor=actor)
     _notify(ctx, user, "reset")
-

@@ -19,7 +19,6 @@ from typing import Any
 
 from authgate.errors import UserExists, ValidationError
 from authgate.models import (
-    TwoFactorRecord,
     ApiKeyRecord,
     EmailRecord,
     Notice,
@@ -27,6 +26,7 @@ from authgate.models import (
     Role,
     SecurityEvent,
     SessionRecord,
+    TwoFactorRecord,
     User,
     canonical_email,
     canonical_username,

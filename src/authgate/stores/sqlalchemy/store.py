@@ -3,8 +3,8 @@ audit trail and the notice outbox in SQL.
 
 One class, :class:`SQLAlchemyStore`, assembled from a query module per concern
 (:mod:`.users`, :mod:`.sessions`, :mod:`.emails`, :mod:`.tokens`, :mod:`.audit`,
-:mod:`.outbox`, :mod:`.refresh`, :mod:`.api_keys`, :mod:`.two_factor`) over the connections and transactions
-of :mod:`.core`.
+:mod:`.outbox`, :mod:`.refresh`, :mod:`.api_keys`, :mod:`.two_factor`) over the connections
+and transactions of :mod:`.core`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
@@ -56,10 +57,8 @@ class TwoFactorQueries(StoreCore):
             user_id=self._key(user_id), trust_epoch=trust_epoch, totp_last_step=0,
             grace_started_at=grace_started_at,
         )  # fmt: skip
-        try:
+        with contextlib.suppress(IntegrityError):  # made meanwhile (or no such user)
             self._write(lambda s: s.execute(statement), expect_conflict=True)
-        except IntegrityError:  # made meanwhile (or no such user)
-            pass
         found = self.get_two_factor(user_id)
         if found is None:
             raise ValidationError(fields={"user_id": "invalid"})
@@ -99,8 +98,7 @@ class TwoFactorQueries(StoreCore):
         key = self._key(user_id)
         codes = self._recovery_codes
         rows = [
-            {"id": new_id(), "user_id": key, "code_hash": h, "created_at": now}
-            for h in code_hashes
+            {"id": new_id(), "user_id": key, "code_hash": h, "created_at": now} for h in code_hashes
         ]
 
         def work(session: Any) -> None:
