@@ -21,6 +21,7 @@ from authgate.errors import (
     FeatureDisabled,
     InvalidCredentials,
     RateLimited,
+    Unauthorized,
     UserNotFound,
     ValidationError,
 )
@@ -196,8 +197,17 @@ def authenticate(
     by: IdentifierKind = "any",
     client: Client = NO_CLIENT,
 ) -> Any:
-    """:func:`verify_credentials`, answering the user only (HTTP Basic creates no session)."""
-    return verify_credentials(ctx, identifier, password, by=by, client=client).user
+    """:func:`verify_credentials`, answering the user only (HTTP Basic creates no session).
+
+    An account that signs in with a second factor is refused (``UNAUTHORIZED``):
+    a password alone must never stand for it.
+    """
+    user = verify_credentials(ctx, identifier, password, by=by, client=client).user
+    if two_factor.needs_second_factor(ctx, user):
+        raise Unauthorized(
+            "This account signs in with a second factor; HTTP Basic is not accepted for it."
+        )
+    return user
 
 
 def _failed(
