@@ -473,10 +473,15 @@ def pending(ctx: Context, challenge: object) -> Pending:
     credentials are still those the first factor verified.
 
     Raises:
+        ValidationError: no challenge, or not a string.
         InvalidToken: any of that fails (the answer never says which).
         AccountDisabled: the user was deactivated meanwhile.
     """
     _store(ctx)
+    if challenge is None or challenge == "":
+        raise ValidationError(fields={"challenge": "required"})
+    if not isinstance(challenge, str):
+        raise ValidationError(fields={"challenge": "invalid"})
     payload = ctx.email_tokens.verify(
         CHALLENGE_PURPOSE, challenge, ctx.settings.two_factor_challenge_within
     )
