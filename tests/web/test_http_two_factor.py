@@ -105,8 +105,11 @@ def test_recovery_codes_email_codes_and_regeneration(
 ) -> None:
     client = mk()
     token, _, codes = enrolled(client, clock)
-    r = post(client, "/two-factor/verify", {"challenge": challenge(client)["challenge"],
-                                            "code": codes[0], "method": "recovery_code"})
+    r = post(
+        client,
+        "/two-factor/verify",
+        {"challenge": challenge(client)["challenge"], "code": codes[0], "method": "recovery_code"},
+    )
     assert r.status == 200, r.body
     pending = challenge(client)["challenge"]
     assert post(client, "/two-factor/email/send", {"challenge": pending}).json() == {
@@ -196,8 +199,11 @@ def test_enforced_enrolment_through_the_challenge(mk: MakeClient, clock: Clock) 
     r = post(client, "/two-factor/totp/setup", {"challenge": error["challenge"]})
     assert r.status == 200, r.body
     totp = pyotp.TOTP(r.json()["secret"])
-    r = post(client, "/two-factor/totp/enable",
-             {"challenge": error["challenge"], "code": totp.at(clock())})
+    r = post(
+        client,
+        "/two-factor/totp/enable",
+        {"challenge": error["challenge"], "code": totp.at(clock())},
+    )
     assert r.status == 200, r.body
     body = r.json()
     assert body["token"] and len(body["recovery_codes"]) == 10
