@@ -891,8 +891,15 @@ _OFF: dict[str, Any] = {
 def reset_two_factor(ctx: Context, user: Any, *, actor: str = "admin") -> None:
     """An administrator's rescue: remove the user's authenticator app, recovery codes and
     trusted devices, and start a new grace period (so an enforced user can sign in and
-    set up again). Registered factors (passkeys) are theirs to reset."""
-    store = _store(ctx)
+    set up again). Registered factors (passkeys) are theirs to reset. Works whether or
+    not ``two_factor`` is on (the command line may run without it).
+
+    Raises:
+        FeatureDisabled: the store keeps no second factors.
+    """
+    store = ctx.two_factor
+    if store is None:
+        raise FeatureDisabled("This store keeps no second factors.")
     store.ensure_two_factor(user.id, _new_epoch())
     store.update_two_factor(
         user.id, _OFF | {"trust_epoch": _new_epoch(), "grace_started_at": ctx.now()}
