@@ -76,6 +76,7 @@ def create_app(directory: str | os.PathLike[str] = ".authgate-demo", *, debug: b
         usernames=True,
         multiple_emails=True,
         passwordless=True,
+        two_factor=True,
         check_common_passwords=True,
     )
     app = Flask("authgate-demo")
