@@ -47,6 +47,7 @@ def test_demo_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytes
     settings = app.extensions["authgate"].auth.settings
     assert settings.passkeys and settings.webauthn_rp_id == "localhost"
     assert settings.webauthn_origins == ("http://localhost:8000",)
+    assert "/auth/two-factor/totp/setup" in doc["paths"]  # two-step verification is on
     # a second start keeps the data and the admin
     again = create_app(tmp_path)
     assert "DEMO_ADMIN_PASSWORD" not in again.config

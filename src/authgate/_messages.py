@@ -55,4 +55,11 @@ MESSAGES = (
     N_("This store keeps no audit trail (events are only logged)."),
     N_("Usernames are not enabled."),
     N_("Your account changed meanwhile; please try again."),
+    # second factor (flows/two_factor.py, flows/signin.py)
+    N_("This account signs in with a second factor; HTTP Basic is not accepted for it."),
+    N_("Two-factor authentication is not enabled."),
+    N_("This store keeps no second factors."),
+    N_("Authenticator apps are not enabled."),
+    N_("Start the set-up first."),
+    N_("Set up a second factor first."),
 )

@@ -93,6 +93,21 @@ EVENT_KINDS: Mapping[str, str] = {
     "(reauth_required)",
     "passkey_sign_count": "a passkey's signature counter did not grow (a cloned authenticator?): "
     "the sign-in was refused (outcome failure; details: passkey_id, stored, received)",
+    "two_factor_challenge": "a first factor was right and a second one was asked for; details: "
+    "factor, setup (the account must set one up)",
+    "two_factor_verify": "a wrong second factor (outcome failure; details: method, reason: code "
+    "or throttled); a right one is a sign_in with second_factor",
+    "two_factor_trusted_device": "a trusted device skipped the second factor",
+    "two_factor_trusted_devices_forget": "every trusted device of the user was forgotten",
+    "two_factor_email_code": "a sign-in code was emailed; failures: reason (throttled)",
+    "two_factor_setup": "an authenticator app set-up was started (not active yet)",
+    "two_factor_enable": "an authenticator app became active; failures: reason (code)",
+    "two_factor_disable": "the authenticator app was turned off; failures: reason (password, "
+    "throttled, reauth_required)",
+    "two_factor_reset": "an administrator removed the user's second factor",
+    "recovery_codes_regenerate": "a new set of recovery codes replaced the old one; failures: "
+    "reason (reauth_required)",
+    "recovery_code_used": "a recovery code was used to sign in; details: left",
 }
 
 #: The most events one query returns.

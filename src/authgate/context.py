@@ -28,6 +28,7 @@ from authgate.stores.base import (
     RoleStore,
     SessionStore,
     TokenStore,
+    TwoFactorStore,
     UserStore,
 )
 from authgate.tokens import EmailTokens
@@ -88,6 +89,8 @@ class Context:
     api_keys: ApiKeyStore | None = None
     #: Passkeys (the main store; ``None`` when it keeps none).
     passkeys: PasskeyStore | None = None
+    #: Second factors (the main store; ``None`` when it keeps none).
+    two_factor: TwoFactorStore | None = None
 
     @property
     def user_model(self) -> type[Any]:

@@ -87,6 +87,7 @@ def create_app(directory: str | os.PathLike[str] = ".authgate-demo", *, debug: b
         passwordless=True,
         passkeys=True,
         **passkey_site,
+        two_factor=True,
         check_common_passwords=True,
     )
     app = Flask("authgate-demo")

@@ -48,6 +48,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     event,
 )
 from sqlalchemy.dialects import mysql
@@ -78,6 +79,7 @@ __all__ = [
     "RoleMixin",
     "SecurityEvent",
     "SessionRecord",
+    "TwoFactorRecord",
     "User",
     "UserLike",
     "UserMixin",
@@ -537,6 +539,39 @@ def credential_digest(credential_id: bytes) -> str:
     return hashlib.sha256(credential_id).hexdigest()
 
 
+@dataclass
+class TwoFactorRecord:
+    """A user's second-factor state (``authgate_two_factor``): one row per user, made on
+    the first use.
+
+    The TOTP secrets are stored encrypted (:mod:`authgate.flows.two_factor`
+    encrypts them; stores keep the text as given). ``totp_last_step`` is the
+    last TOTP step accepted: a step is accepted only by a conditional write
+    raising it, so each step works once per account, on every process.
+    """
+
+    user_id: str
+    #: The active authenticator app's secret (encrypted), ``None`` when TOTP is off.
+    totp_secret: str | None = None
+    #: A secret being set up (encrypted): it replaces ``totp_secret`` at the first valid code.
+    totp_pending_secret: str | None = None
+    totp_enabled_at: dt.datetime | None = None
+    totp_last_step: int = 0
+    #: Keyed digest of the emailed code in flight, the challenge it belongs to, its expiry.
+    email_code_hash: str | None = None
+    email_code_challenge: str | None = None
+    email_code_expires_at: dt.datetime | None = None
+    #: When a sign-in first found the user required to use a second factor without one.
+    grace_started_at: dt.datetime | None = None
+    #: Random value trusted-device cookies are bound to: changing it forgets every one.
+    trust_epoch: str = ""
+
+    @property
+    def totp_enabled(self) -> bool:
+        """Whether an authenticator app is set up and active."""
+        return self.totp_enabled_at is not None and self.totp_secret is not None
+
+
 def _fill_defaults(target: Any, args: Any, kwargs: dict[str, Any]) -> None:
     """Fill Python-side column defaults at construction.
 
@@ -713,6 +748,8 @@ class AuthTables:
     refresh_tokens: Table | None = None
     api_keys: Table | None = None
     passkeys: Table | None = None
+    two_factor: Table | None = None
+    recovery_codes: Table | None = None
 
 
 _REGISTRY: dict[int, AuthTables] = {}
@@ -929,6 +966,33 @@ def _build_tables(entry: AuthTables) -> None:
         )
     if entry.passkeys is None and entry.sessions is not None:
         entry.passkeys = passkeys_table(md, user_type, user_fk)
+    if entry.two_factor is None and entry.sessions is not None:
+        entry.two_factor = Table(
+            "authgate_two_factor",
+            md,
+            Column("user_id", user_type, ForeignKey(user_fk, ondelete="CASCADE"),
+                   primary_key=True),
+            Column("totp_secret", Text),
+            Column("totp_pending_secret", Text),
+            Column("totp_enabled_at", UTCDateTime),
+            Column("totp_last_step", BigInteger, nullable=False, default=0),
+            Column("email_code_hash", String(64)),
+            Column("email_code_challenge", String(64)),
+            Column("email_code_expires_at", UTCDateTime),
+            Column("grace_started_at", UTCDateTime),
+            Column("trust_epoch", String(32), nullable=False),
+        )  # fmt: skip
+        entry.recovery_codes = Table(
+            "authgate_recovery_codes",
+            md,
+            Column("id", String(36), primary_key=True),
+            Column("user_id", user_type, ForeignKey(user_fk, ondelete="CASCADE"),
+                   nullable=False),
+            Column("code_hash", String(64), nullable=False),
+            Column("created_at", UTCDateTime, nullable=False),
+            Column("used_at", UTCDateTime),
+            UniqueConstraint("user_id", "code_hash", name="uq_authgate_recovery_codes_user_code"),
+        )  # fmt: skip
     if role is not None and entry.user_roles is None:
         role_type, role_fk = _pk_type(role)
         entry.user_roles = Table(

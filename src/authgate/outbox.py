@@ -78,6 +78,7 @@ NOTICE_KINDS = frozenset(
         "welcome",
         "passkey_added",
         "passkey_removed",
+        "two_factor_changed",
     }
 )
 

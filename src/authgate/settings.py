@@ -79,8 +79,11 @@ class Settings:
     passwordless: bool = False
     #: Record sign-in times, IPs and counts on the user.
     trackable: bool = True
-    #: TOTP second factor. Not available in this version: ``True`` is refused at
-    #: set-up rather than accepted and ignored.
+    #: Second factor (SPEC §9): TOTP authenticator apps with recovery codes, and
+    #: one-time codes by email (``two_factor_methods``). A user who enrolled
+    #: gets ``TWO_FACTOR_REQUIRED`` after a right password (or an emailed sign-in
+    #: link) and no session until ``POST /two-factor/verify`` completes.
+    #: Needs ``pip install "authgate[mfa]"``.
     two_factor: bool = False
     #: WebAuthn passkeys (``pip install "authgate[mfa]"``): users register
     #: passkeys on their account, sign in with one instead of a password
@@ -88,6 +91,40 @@ class Settings:
     #: may use one as a second factor. Needs a relying-party id and origin
     #: (``webauthn_rp_id`` / ``webauthn_origins``, or ``base_url``) outside debug.
     passkeys: bool = False
+
+    # -- second factor (two_factor) ----------------------------------------
+    #: Every user must use a second factor (after ``two_factor_grace_period``).
+    two_factor_required: bool = False
+    #: Users holding any of these roles must use a second factor (after
+    #: ``two_factor_grace_period``).
+    two_factor_required_roles: tuple[str, ...] = ()
+    #: Seconds a user who must use a second factor but has none may still sign
+    #: in with the password alone, counted from the first such sign-in; their
+    #: session then says ``two_factor_setup_required`` and the pages send them
+    #: to the set-up page. After it, the password leads to ``TWO_FACTOR_REQUIRED``
+    #: with ``setup_required``: a session comes only with an emailed code (when
+    #: ``email`` is a method) or once an authenticator app is set up through the
+    #: challenge. 0: no grace at all.
+    two_factor_grace_period: int = 7 * DAY
+    #: The second factors offered besides recovery codes: ``totp`` (an
+    #: authenticator app) and ``email`` (a six-digit code mailed at sign-in;
+    #: weaker, AAL1: the mailbox is often reached with the same password).
+    two_factor_methods: tuple[str, ...] = ("totp", "email")
+    #: The issuer an authenticator app shows next to the account; ``None`` is ``site_name``.
+    totp_issuer: str | None = None
+    #: TOTP steps (of 30 s) accepted before and after the server's current one.
+    totp_skew: int = 1
+    #: Seconds a browser stays trusted after "trust this device" at the second
+    #: step (a signed cookie bound to the user, their security stamp and their
+    #: factors): a password sign-in from it skips the code. 0: never offered.
+    trusted_device_lifetime: int = 30 * DAY
+    #: Seconds the second step of a sign-in may take (the challenge and any
+    #: emailed code expire then). At most 600.
+    two_factor_challenge_within: int = 5 * MINUTE
+    #: Wrong codes for one account (whatever the client address) within
+    #: ``sign_in_failure_window`` before ``RATE_LIMITED``; asking for a new
+    #: emailed code does not reset the count, a right code does.
+    two_factor_max_failures: int = 5
 
     # -- lifetimes (seconds) ------------------------------------------------
     #: Absolute lifetime of a session: valid strictly before ``created + lifetime``,
@@ -469,7 +506,15 @@ def build_settings(**values: Any) -> Settings:
         values["jwt_keys"] = (values["jwt_keys"],)
     if isinstance(values.get("webauthn_origins"), str):  # one origin
         values["webauthn_origins"] = (values["webauthn_origins"],)
-    for name in ("secret", "signup_fields", "profile_fields", "jwt_keys", "webauthn_origins"):
+    for name in (
+        "secret",
+        "signup_fields",
+        "profile_fields",
+        "jwt_keys",
+        "two_factor_required_roles",
+        "two_factor_methods",
+        "webauthn_origins",
+    ):
         if isinstance(values.get(name), list):
             values[name] = tuple(values[name])
     return Settings(**values)
@@ -611,13 +656,7 @@ def _validate(s: Settings) -> None:
         raise ValueError(f"scrypt_log_n must be between 1 and 30, got {s.scrypt_log_n}")
     if s.password_validator is not None and not callable(s.password_validator):
         raise ValueError("password_validator must be a callable (password, identifiers) -> reason")
-    for feature in ("two_factor",):
-        if getattr(s, feature):
-            raise ValueError(
-                f"{feature}=True: this version of authgate has no {feature.replace('_', '-')} "
-                "support yet, and a setting must never look on while doing nothing; "
-                f"remove {feature}=True (or set it to False)"
-            )
+    _validate_two_factor(s)
     for setting in ("signup_fields", "profile_fields"):
         fields: object = getattr(s, setting)
         if not isinstance(fields, tuple) or not all(
@@ -738,6 +777,52 @@ def _validate_webauthn(s: Settings) -> None:
                     f"webauthn origin {origin!r} is not on the relying party {rp!r}: an "
                     "origin's host must be the rp id or one of its subdomains"
                 )
+
+
+#: The second factors ``two_factor_methods`` may list.
+TWO_FACTOR_METHODS = ("totp", "email")
+
+
+def _validate_two_factor(s: Settings) -> None:
+    """The second-factor settings."""
+    for name in ("two_factor_required_roles", "two_factor_methods"):
+        value: object = getattr(s, name)
+        if isinstance(value, str):
+            value = (value,)
+            object.__setattr__(s, name, value)
+        if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+            raise ValueError(f"{name} must be a list of names, got {value!r}")
+    unknown = [m for m in s.two_factor_methods if m not in TWO_FACTOR_METHODS]
+    if unknown or not s.two_factor_methods:
+        raise ValueError(
+            f"two_factor_methods must list some of {', '.join(TWO_FACTOR_METHODS)}, "
+            f"got {s.two_factor_methods!r}"
+        )
+    if not 0 <= s.totp_skew <= 10:
+        raise ValueError(f"totp_skew must be between 0 and 10 steps, got {s.totp_skew}")
+    if not 30 <= s.two_factor_challenge_within <= 10 * MINUTE:
+        raise ValueError(
+            "two_factor_challenge_within must be between 30 and 600 seconds, "
+            f"got {s.two_factor_challenge_within}"
+        )
+    if not 1 <= s.two_factor_max_failures <= 100:
+        raise ValueError(
+            f"two_factor_max_failures must be between 1 and 100, got {s.two_factor_max_failures}"
+        )
+    for name in ("two_factor_grace_period", "trusted_device_lifetime"):
+        if getattr(s, name) < 0:
+            raise ValueError(f"{name} must be 0 or more seconds, got {getattr(s, name)}")
+    if s.totp_issuer is not None and (not s.totp_issuer.strip() or ":" in s.totp_issuer):
+        raise ValueError("totp_issuer must be a non-empty name without ':'")
+    if s.two_factor:
+        try:
+            import pyotp  # noqa: F401
+            import segno  # noqa: F401
+            from cryptography.fernet import Fernet  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                'two_factor=True needs pyotp, segno and cryptography: pip install "authgate[mfa]"'
+            ) from None
 
 
 def _validate_tokens(s: Settings) -> None:

@@ -138,12 +138,15 @@ SCENARIOS = [
     Scenario("passkey_removed", ALICE, {"passkeys": True},
              lambda a, o: _add_passkey(a, *_passkey_options(a, o)),
              lambda a, o, state: a.delete_passkey(state[0], state[1].id)),
+    Scenario("two_factor_changed", ALICE, {"two_factor": True}, _signed_up,
+             lambda a, o, user: a.reset_two_factor(user)),
 ]  # fmt: skip
 IDS = [
     "password_changed", "password_reset", "username_changed", "email_changed",
     "email_made_primary", "account_deleted", "registration_attempt_sign_up",
     "registration_attempt_change_email", "registration_attempt_add_email", "welcome",
     "passkey_added", "passkey_removed",
+    "two_factor_changed",
 ]  # fmt: skip
 
 

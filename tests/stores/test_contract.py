@@ -633,10 +633,14 @@ def test_delete_user_keeps_its_notice_after_the_user(store: Store) -> None:
 def test_swap_primary_email_keeps_its_notice(store: Store) -> None:
     alice = make_user(store)
     record = store.add_email(alice.id, "work@example.com", confirmed_at=utcnow())
-    assert store.swap_primary_email(alice.id, record.id, "stale", "s2", outbox=[make_notice()]) is None
+    assert (
+        store.swap_primary_email(alice.id, record.id, "stale", "s2", outbox=[make_notice()]) is None
+    )
     assert notices_of(store) == []
     notice = make_notice("email_changed")
-    assert store.swap_primary_email(alice.id, record.id, alice.security_stamp, "s2", outbox=[notice])
+    assert store.swap_primary_email(
+        alice.id, record.id, alice.security_stamp, "s2", outbox=[notice]
+    )
     assert [(n.id, n.user_id) for n in notices_of(store)] == [(notice.id, str(alice.id))]
 
 
@@ -660,7 +664,9 @@ def test_concurrent_notice_claims_have_one_winner(store: Store) -> None:
     notice = make_notice()
     store.add_notices([notice])
 
-    results = run_together(THREADS, lambda i: store.claim_notice(notice.id, 0, T0 + dt.timedelta(seconds=i)))
+    results = run_together(
+        THREADS, lambda i: store.claim_notice(notice.id, 0, T0 + dt.timedelta(seconds=i))
+    )
 
     assert sorted(results, key=repr) == [False] * (THREADS - 1) + [True]
     assert notices_of(store)[0].attempts == 1
@@ -1152,3 +1158,29 @@ def test_api_key_use_is_recorded_at_most_once_per_interval(store: Store) -> None
     assert key.last_used_ip == "::1"
     assert key.last_used_at is not None
     assert abs(key.last_used_at - (now + 2 * minute)) < dt.timedelta(milliseconds=1)
+
+
+# -- second factors ---------------------------------------------------------------
+
+
+def test_store_claims_are_single_use(store: Store) -> None:
+    user = make_user(store, "bob@example.com")
+    row = store.ensure_two_factor(user.id, "e" * 32)
+    assert row.totp_last_step == 0 and row.trust_epoch == "e" * 32
+    assert store.ensure_two_factor(user.id, "f" * 32).trust_epoch == "e" * 32  # kept
+    assert not store.advance_totp_step(user.id, 5)  # TOTP off: nothing to advance
+    assert store.update_two_factor(user.id, {"totp_enabled_at": utcnow(), "totp_secret": "c"})
+    results = run_together(8, lambda i: store.advance_totp_step(user.id, 100))
+    assert results.count(True) == 1
+    assert not store.advance_totp_step(user.id, 99)
+    store.replace_recovery_codes(user.id, ["a" * 64, "b" * 64], utcnow())
+    results = run_together(8, lambda i: store.use_recovery_code(user.id, "a" * 64, utcnow()))
+    assert results.count(True) == 1
+    assert store.count_recovery_codes(user.id) == 1
+    store.replace_recovery_codes(user.id, ["c" * 64], utcnow())
+    assert not store.use_recovery_code(user.id, "b" * 64, utcnow())  # the old set is void
+    assert not store.update_two_factor(user.id, {"totp_secret": "x"}, {"totp_secret": "nope"})
+    assert store.get_two_factor("no-such-user") is None
+    assert store.delete_user(user.id)
+    assert store.get_two_factor(user.id) is None
+    assert store.count_recovery_codes(user.id) == 0

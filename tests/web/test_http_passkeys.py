@@ -210,3 +210,44 @@ def test_openapi_lists_the_passkey_endpoints(client: ContractClient) -> None:
         "/auth/passkey/register/options", "/auth/passkey/register", "/auth/passkey/sign-in/options",
         "/auth/passkey/sign-in", "/auth/passkeys", "/auth/passkey/rename", "/auth/passkey/delete",
     }  # fmt: skip
+
+
+def test_a_passkey_is_a_second_factor_and_a_passkey_sign_in_needs_none(
+    make_client: MakeClient,
+) -> None:
+    client = make_client(passkeys=True, two_factor=True, base_url=ORIGIN,
+                         send_email=lambda m: None)  # fmt: skip
+    alices, bobs = Authenticator(ORIGIN), Authenticator(ORIGIN)
+    sign_up(client, "bob@example.com")
+    assert add_passkey(client, bobs).status == 200
+    client.cookies.clear()
+    sign_up(client)
+    assert add_passkey(client, alices).status == 200
+    client.cookies.clear()
+
+    def challenge() -> dict[str, Any]:
+        r = client.post("/auth/sign-in/email", json={"email": "alice@example.com",
+                                                     "password": PASSWORD})  # fmt: skip
+        error = assert_error(r, 401, "TWO_FACTOR_REQUIRED")
+        assert "passkey" in error["methods"]
+        return error
+
+    def verify(error: dict[str, Any], authenticator: Authenticator) -> Response:
+        options = client.post("/auth/passkey/sign-in/options", json={"email": "alice@example.com"})
+        body = options.json()
+        answer = authenticator.get({**body, "allowCredentials": []})
+        return client.post("/auth/two-factor/verify", json={
+            "challenge": error["challenge"], "method": "passkey", "credential": answer,
+            "state": body["state"],
+        })  # fmt: skip
+
+    # Bob's passkey is no second factor of Alice's.
+    assert_error(verify(challenge(), bobs), 401, "INVALID_CODE")
+    r = verify(challenge(), alices)
+    assert r.status == 200, r.body
+    assert r.json()["user"]["email"] == "alice@example.com" and r.json()["token"]
+    # A passkey sign-in is two factors in one: no second step.
+    client.cookies.clear()
+    options = client.post("/auth/passkey/sign-in/options", json={}).json()
+    r = client.post("/auth/passkey/sign-in", json={"credential": alices.get(options)})
+    assert r.status == 200 and r.json()["user"]["email"] == "alice@example.com"

@@ -11,6 +11,7 @@ logged once under a short reference, with no driver text in the message.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -27,10 +28,12 @@ from authgate.django.models import (
     ApiKey,
     OutboxNotice,
     Passkey,
+    RecoveryCode,
     RefreshToken,
     Role,
     SecurityEvent as EventRow,
     Session,
+    TwoFactor,
     UsedToken,
     User,
     UserEmail,
@@ -45,6 +48,7 @@ from authgate.models import (
     RefreshTokenRecord,
     SecurityEvent,
     SessionRecord,
+    TwoFactorRecord,
     canonical_email,
     canonical_username,
     new_id,
@@ -115,6 +119,22 @@ def _check_names(model: Any, names: Any, *, writable: bool = False) -> None:
     unknown = {name: "unknown_field" for name in names if name not in known}
     if unknown:
         raise ValidationError(fields=unknown)
+
+
+def _two_factor(row: Any) -> TwoFactorRecord:
+    """The record of a ``TwoFactor`` row."""
+    return TwoFactorRecord(
+        user_id=str(row.user_id),
+        totp_secret=row.totp_secret,
+        totp_pending_secret=row.totp_pending_secret,
+        totp_enabled_at=row.totp_enabled_at,
+        totp_last_step=int(row.totp_last_step),
+        email_code_hash=row.email_code_hash,
+        email_code_challenge=row.email_code_challenge,
+        email_code_expires_at=row.email_code_expires_at,
+        grace_started_at=row.grace_started_at,
+        trust_epoch=row.trust_epoch,
+    )
 
 
 def _equal(name: str, value: Any) -> dict[str, Any]:
@@ -619,6 +639,105 @@ class DjangoStore:
         return self._write(
             lambda: bool(keys.update(last_used_at=used_at, last_used_ip=address) == 1)
         )
+
+    # -- second factors -----------------------------------------------------------
+
+    def get_two_factor(self, user_id: Any) -> TwoFactorRecord | None:
+        """The user's second-factor row, or ``None``."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return None
+        query = TwoFactor.objects.using(self.using).filter(user_id=key)
+        return self._read(lambda: next((_two_factor(row) for row in query[:1]), None))
+
+    def ensure_two_factor(
+        self, user_id: Any, trust_epoch: str, grace_started_at: dt.datetime | None = None
+    ) -> TwoFactorRecord:
+        """The user's row, inserted with these values when missing."""
+        found = self.get_two_factor(user_id)
+        if found is not None:
+            return found
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            raise ValidationError(fields={"user_id": "invalid"}) from None
+        rows = TwoFactor.objects.using(self.using)
+        with contextlib.suppress(IntegrityError):  # made meanwhile (or no such user)
+            self._write(
+                lambda: rows.create(user_id=key, trust_epoch=trust_epoch,
+                                    grace_started_at=grace_started_at),
+                expect_conflict=True,
+            )  # fmt: skip
+        found = self.get_two_factor(user_id)
+        if found is None:
+            raise ValidationError(fields={"user_id": "invalid"})
+        return found
+
+    def update_two_factor(
+        self, user_id: Any, changes: Mapping[str, Any], expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        """One conditional ``UPDATE``: only while every ``expect`` column holds its value."""
+        _check_names(TwoFactor, [*changes, *(expect or {})], writable=True)
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return False
+        conditions: dict[str, Any] = {"user_id": key}
+        for name, value in (expect or {}).items():
+            conditions.update(_equal(name, value))
+        rows = TwoFactor.objects.using(self.using).filter(**conditions)
+        return self._write(lambda: bool(rows.update(**changes) == 1))
+
+    def advance_totp_step(self, user_id: Any, step: int) -> bool:
+        """``UPDATE ... SET totp_last_step = :step WHERE totp_last_step < :step`` (TOTP on)."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return False
+        rows = TwoFactor.objects.using(self.using).filter(
+            user_id=key, totp_enabled_at__isnull=False, totp_last_step__lt=step
+        )
+        return self._write(lambda: bool(rows.update(totp_last_step=step) == 1))
+
+    def replace_recovery_codes(
+        self, user_id: Any, code_hashes: Sequence[str], now: dt.datetime
+    ) -> None:
+        """Delete the user's codes and insert these, in one transaction."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            raise ValidationError(fields={"user_id": "invalid"}) from None
+        codes = RecoveryCode.objects.using(self.using)
+
+        def work() -> None:
+            codes.filter(user_id=key).delete()
+            codes.bulk_create(
+                [RecoveryCode(id=new_id(), user_id=key, code_hash=h, created_at=now)
+                 for h in code_hashes]
+            )  # fmt: skip
+
+        self._write(work)
+
+    def use_recovery_code(self, user_id: Any, code_hash: str, now: dt.datetime) -> bool:
+        """``UPDATE ... SET used_at = :now WHERE used_at IS NULL``: one caller wins."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return False
+        rows = RecoveryCode.objects.using(self.using).filter(
+            user_id=key, code_hash=code_hash, used_at__isnull=True
+        )
+        return self._write(lambda: bool(rows.update(used_at=now) == 1))
+
+    def count_recovery_codes(self, user_id: Any) -> int:
+        """How many unused codes the user has."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return 0
+        rows = RecoveryCode.objects.using(self.using).filter(user_id=key, used_at__isnull=True)
+        return self._read(lambda: int(rows.count()))
 
     # -- passkeys ----------------------------------------------------------------
 

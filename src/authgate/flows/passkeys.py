@@ -26,6 +26,13 @@ cloned authenticator: refused and recorded as ``passkey_sign_count``. A
 passkey proves possession and, with user verification, a second factor: a
 passkey sign-in is never asked for another factor.
 
+**Second factor.** With ``two_factor`` on, a user who has a passkey is enrolled
+in two-step verification and ``passkey`` is one of the methods of
+``TWO_FACTOR_REQUIRED``: ``POST /two-factor/verify {challenge, method:
+"passkey", credential, state}`` with an assertion to options from
+``POST /passkey/sign-in/options``; only the user's own passkey counts. A
+passkey sign-in itself is never asked for a second factor.
+
 **Freshness.** Registering and deleting a passkey need a fresh session
 (``REAUTH_REQUIRED``); every change is an audit event and an email.
 """
@@ -53,7 +60,7 @@ from authgate.errors import (
     NotFound,
     ValidationError,
 )
-from authgate.flows import audit
+from authgate.flows import audit, two_factor
 from authgate.flows.sessions import require_fresh, start_session
 from authgate.flows.signin import record_sign_in
 from authgate.flows.validation import require_text
@@ -67,6 +74,7 @@ __all__ = [
     "PASSKEY",
     "Options",
     "delete_passkey",
+    "has_passkeys",
     "list_passkeys",
     "register_passkey",
     "registration_options",
@@ -579,3 +587,15 @@ def verify_second_factor(
         )  # fmt: skip
     except (InvalidCredentials, InvalidToken, ValidationError):
         raise InvalidCode() from None
+
+
+def has_passkeys(ctx: Context, user: Any) -> bool:
+    """Whether ``user`` has a passkey (with passkeys on): it is then a second factor."""
+    if not ctx.settings.passkeys or ctx.passkeys is None:
+        return False
+    return bool(ctx.passkeys.list_passkeys(user.id))
+
+
+# A passkey is a second factor (``POST /two-factor/verify {challenge, method: "passkey",
+# credential, state}``) of every user who has one, when two-factor is on.
+two_factor.register_method("passkey", has_passkeys, verify_second_factor)

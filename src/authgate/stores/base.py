@@ -36,6 +36,7 @@ from authgate.models import (
     RefreshTokenRecord,
     SecurityEvent,
     SessionRecord,
+    TwoFactorRecord,
 )
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "SessionStore",
     "Store",
     "TokenStore",
+    "TwoFactorStore",
     "UserStore",
 ]
 
@@ -314,6 +316,43 @@ class PasskeyStore(Protocol):
 
 
 @runtime_checkable
+class TwoFactorStore(Protocol):
+    """Second factors: one :class:`~authgate.models.TwoFactorRecord` row per user and their
+    recovery codes (by digest). They stay in the main store and go with their user."""
+
+    def get_two_factor(self, user_id: Any) -> TwoFactorRecord | None:
+        """The user's row, or ``None`` when they never had one."""
+
+    def ensure_two_factor(
+        self, user_id: Any, trust_epoch: str, grace_started_at: dt.datetime | None = None
+    ) -> TwoFactorRecord:
+        """The user's row, made with these values when missing (a concurrent maker wins
+        quietly: its row is returned)."""
+
+    def update_two_factor(
+        self, user_id: Any, changes: Mapping[str, Any], expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Change the row in one conditional write: only if every ``expect`` column still
+        holds its value. ``True`` when it changed (of concurrent callers, one wins)."""
+
+    def advance_totp_step(self, user_id: Any, step: int) -> bool:
+        """Record TOTP ``step`` as used: one write that succeeds only while TOTP is on and
+        the last used step is lower. ``False``: the step (or a later one) was used."""
+
+    def replace_recovery_codes(
+        self, user_id: Any, code_hashes: Sequence[str], now: dt.datetime
+    ) -> None:
+        """Void every recovery code of the user and store these, in one transaction."""
+
+    def use_recovery_code(self, user_id: Any, code_hash: str, now: dt.datetime) -> bool:
+        """Mark an unused code of the user used: one conditional write, exactly one of
+        concurrent callers gets ``True``."""
+
+    def count_recovery_codes(self, user_id: Any) -> int:
+        """How many unused recovery codes the user has."""
+
+
+@runtime_checkable
 class EmailStore(Protocol):
     """A user's extra email addresses (``multiple_emails``).
 
@@ -436,6 +475,7 @@ class Store(
     RefreshTokenStore,
     ApiKeyStore,
     PasskeyStore,
+    TwoFactorStore,
     Protocol,
 ):
     """A backend that provides everything (memory, SQLAlchemy, Django ORM)."""

@@ -44,6 +44,7 @@ from authgate.flows import (
     sessions,
     signin,
     signup,
+    two_factor,
 )
 from authgate.i18n import DEFAULT_LOCALE, choose_locale, current_locale, use_locale
 from authgate.web.credentials import ACCOUNT_MECHANISMS, Credentials, Principal
@@ -131,6 +132,7 @@ _USERNAME = _str("3 to 64 letters, digits, '.', '_' or '-'", pattern=r"^\s*[\w.-
 _TOKEN = _str("The token from the emailed link", maxLength=4096)
 _ID = _str(maxLength=256)
 _BOOL = {"type": "boolean"}
+_CODE = _str("A code: six digits from the app or the email, or a recovery code", maxLength=64)
 _REFRESH = _str("The refresh token", maxLength=4096)
 _SCOPES = {
     "type": ["array", "null"],
@@ -203,10 +205,114 @@ def _sign_in(by: signin.IdentifierKind) -> Handler:
             call.api.auth.ctx, call.data.get(by), call.data.get("password"),
             remember=call.data.get("remember", False), by=by,
             client=call.api.credentials.client(call.request),
+            trusted_device=call.request.cookies.get(trusted_device_cookie_name(call.api.auth)),
         )  # fmt: skip
         return _signed_in(call, result)
 
     return handler
+
+
+# -- second factor (SPEC §9) ----------------------------------------------------------
+def trusted_device_cookie_name(auth: Any) -> str:
+    """The name of the trusted-device cookie (``__Host-`` when cookies are secure)."""
+    return ("__Host-" if auth.settings.secure_cookies else "") + "authgate_trusted_device"
+
+
+def set_trusted_device_cookie(auth: Any, response: ApiResponse, value: str | None) -> None:
+    """Attach a trusted-device cookie (HttpOnly, for ``trusted_device_lifetime``)."""
+    if value:
+        response.set_cookie(format_cookie(
+            trusted_device_cookie_name(auth), value,
+            max_age=auth.settings.trusted_device_lifetime, secure=auth.settings.secure_cookies,
+        ))  # fmt: skip
+
+
+def _member_or_challenge(call: Call) -> tuple[Any, str | None, Any]:
+    """``(user, session token, challenge)``: the signed-in caller, or a ``challenge`` of a
+    user who must set up a second factor (``setup_required``)."""
+    challenge = call.data.get("challenge")
+    if challenge is not None:
+        return None, None, challenge
+    principal = call.api.credentials.authenticate(
+        call.request, ACCOUNT_MECHANISMS, with_session=True
+    )
+    if principal is None:
+        raise Unauthorized()
+    call.principal = principal
+    return principal.user, principal.token, None
+
+
+def _totp_setup(call: Call) -> ApiResponse:
+    user, token, challenge = _member_or_challenge(call)
+    data = two_factor.totp_setup(
+        call.api.auth.ctx, user, token=token, challenge=challenge,
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return ApiResponse.json(data)
+
+
+def _totp_enable(call: Call) -> ApiResponse:
+    user, token, challenge = _member_or_challenge(call)
+    codes, result = two_factor.totp_enable(
+        call.api.auth.ctx, user, call.data.get("code"), token=token, challenge=challenge,
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    if result is None:
+        return ApiResponse.json({"recovery_codes": codes})
+    response = ApiResponse.json({**result.to_dict(), "recovery_codes": codes})
+    _set_cookie(call, response, result)
+    return response
+
+
+def _two_factor_disable(call: Call) -> ApiResponse:
+    two_factor.totp_disable(
+        call.api.auth.ctx, call.user, call.data.get("password"), token=_token(call),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return _success()
+
+
+def _recovery_codes(call: Call) -> ApiResponse:
+    codes = two_factor.regenerate_recovery_codes(
+        call.api.auth.ctx, call.user, token=_token(call),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return ApiResponse.json({"recovery_codes": codes})
+
+
+def _two_factor_verify(call: Call) -> ApiResponse:
+    result = two_factor.verify(
+        call.api.auth.ctx, call.data.get("challenge"), call.data.get("code"),
+        method=call.data.get("method", two_factor.TOTP),
+        trust_device=call.data.get("trust_device", False), body=call.data,
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    response = _signed_in(call, result)
+    set_trusted_device_cookie(call.api.auth, response, result.trusted_device)
+    return response
+
+
+def _two_factor_email(call: Call) -> ApiResponse:
+    two_factor.send_email_code(
+        call.api.auth.ctx, call.data.get("challenge"), call.api.credentials.client(call.request)
+    )
+    return _success()
+
+
+def _two_factor_status(call: Call) -> ApiResponse:
+    return ApiResponse.json(two_factor.status(call.api.auth.ctx, call.user))
+
+
+def _forget_trusted_devices(call: Call) -> ApiResponse:
+    two_factor.forget_trusted_devices(
+        call.api.auth.ctx, call.user, call.api.credentials.client(call.request)
+    )
+    response = _success()
+    response.set_cookie(format_cookie(
+        trusted_device_cookie_name(call.api.auth), "", max_age=0,
+        secure=call.api.auth.settings.secure_cookies,
+    ))  # fmt: skip
+    return response
 
 
 def _sign_out(call: Call) -> ApiResponse:
@@ -233,6 +339,10 @@ def _session(call: Call) -> ApiResponse:
     """
     assert call.principal is not None
     data: dict[str, Any] = {"user": call.user.to_dict()}
+    setup = two_factor.setup_status(call.api.auth.ctx, call.user)
+    if setup is not None:  # the account must set up a second factor (grace period)
+        data["two_factor_setup_required"] = True
+        data["two_factor_setup_by"] = _iso(setup[1])
     session = call.principal.session
     if session is not None:
         idle = sessions.idle_deadline(call.api.auth.ctx, session)
@@ -687,7 +797,7 @@ ROUTES: tuple[Route, ...] = (
                 "remember": (_BOOL, False)},
         response="AuthResult", redirects=True,
         errors=("INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
-                "RATE_LIMITED"),
+                "RATE_LIMITED", "TWO_FACTOR_REQUIRED"),
     ),
     Route(
         "signInUsername", "POST", "/sign-in/username", "Sign in with username and password",
@@ -696,7 +806,7 @@ ROUTES: tuple[Route, ...] = (
                 "remember": (_BOOL, False)},
         response="AuthResult", feature="usernames", redirects=True,
         errors=("INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
-                "RATE_LIMITED", "FEATURE_DISABLED"),
+                "RATE_LIMITED", "FEATURE_DISABLED", "TWO_FACTOR_REQUIRED"),
     ),
     Route("signOut", "POST", "/sign-out", "Sign out (revoke this session)", _sign_out,
           auth=True, redirects=True),
@@ -780,11 +890,13 @@ ROUTES: tuple[Route, ...] = (
           "Sign in with the emailed link; only a client asking for JSON "
           "(Accept: application/json) uses it, any other gets the confirm page",
           _verify_magic_link, query=("token",), response="AuthResult", feature="passwordless",
-          errors=("VALIDATION_ERROR", "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
+          errors=("VALIDATION_ERROR", "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED",
+                  "TWO_FACTOR_REQUIRED")),
     Route("verifyMagicLink", "POST", "/magic-link/verify", "Sign in with a link's token",
           _verify_magic_link, fields={"token": (_TOKEN, True)}, form=True,
           response="AuthResult", feature="passwordless", redirects=True,
-          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
+          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED",
+                  "TWO_FACTOR_REQUIRED")),
     Route("listEmails", "GET", "/emails", "The user's email addresses", _list_emails,
           auth=True, feature="multiple_emails", response="EmailList",
           errors=("FEATURE_DISABLED",)),
@@ -871,6 +983,56 @@ ROUTES: tuple[Route, ...] = (
           "Remove one of the user's passkeys (fresh session; another id is NOT_FOUND)",
           _delete_passkey, fields={"id": (_str(maxLength=64), True)}, auth=True,
           feature="passkeys", errors=("NOT_FOUND", "REAUTH_REQUIRED", "FEATURE_DISABLED")),
+    Route("totpSetup", "POST", "/two-factor/totp/setup",
+          "Start setting up an authenticator app (fresh session, or the challenge of an "
+          "account that must set one up): the secret, its otpauth:// URI and a QR code (SVG); "
+          "not active until /two-factor/totp/enable", _totp_setup,
+          fields={"challenge": (_str("A setup_required challenge, instead of a session",
+                                     maxLength=4096), False)},
+          response="TotpSetup", feature="two_factor",
+          errors=("REAUTH_REQUIRED", "INVALID_TOKEN", "UNAUTHORIZED", "USER_NOT_FOUND",
+                  "CSRF_FAILED", "FEATURE_DISABLED")),
+    Route("totpEnable", "POST", "/two-factor/totp/enable",
+          "Activate the authenticator app with its first code; answers ten recovery codes "
+          "(and, with a challenge, the sign-in it completes)", _totp_enable,
+          fields={"code": (_CODE, True),
+                  "challenge": (_str("A setup_required challenge, instead of a session",
+                                     maxLength=4096), False)},
+          response="RecoveryCodes", feature="two_factor",
+          errors=("INVALID_CODE", "REAUTH_REQUIRED", "INVALID_TOKEN", "RATE_LIMITED",
+                  "UNAUTHORIZED", "USER_NOT_FOUND", "CSRF_FAILED", "FEATURE_DISABLED")),
+    Route("twoFactorDisable", "POST", "/two-factor/disable",
+          "Turn the authenticator app off (fresh session and the password)", _two_factor_disable,
+          fields={"password": (_PASSWORD, True)}, auth=True, feature="two_factor",
+          errors=(*_FRESH, "FEATURE_DISABLED")),
+    Route("recoveryCodes", "POST", "/two-factor/recovery-codes",
+          "A new set of ten recovery codes (fresh session); the old set is void",
+          _recovery_codes, auth=True, response="RecoveryCodes", feature="two_factor",
+          errors=("REAUTH_REQUIRED", "FEATURE_DISABLED")),
+    Route("twoFactorVerify", "POST", "/two-factor/verify",
+          "Finish a sign-in with the second factor: a new session", _two_factor_verify,
+          fields={"challenge": (_str("The challenge of TWO_FACTOR_REQUIRED", maxLength=4096),
+                                True),
+                  "code": (_CODE, False),
+                  "method": (_str("totp (default), recovery_code, email, or a registered "
+                                  "method such as passkey", maxLength=32), False),
+                  "trust_device": (_BOOL, False),
+                  "credential": (_CREDENTIAL, False), "state": (_STATE, False)},
+          open_body=True, response="AuthResult", feature="two_factor", redirects=True,
+          errors=("INVALID_CODE", "INVALID_TOKEN", "RATE_LIMITED", "ACCOUNT_DISABLED",
+                  "FEATURE_DISABLED")),
+    Route("twoFactorEmailSend", "POST", "/two-factor/email/send",
+          "Email a six-digit code that completes the challenge", _two_factor_email,
+          fields={"challenge": (_str("The challenge of TWO_FACTOR_REQUIRED", maxLength=4096),
+                                True)},
+          feature="two_factor", errors=("INVALID_TOKEN", "RATE_LIMITED", "FEATURE_DISABLED")),
+    Route("twoFactorStatus", "GET", "/two-factor",
+          "The signed-in user's second factors", _two_factor_status, auth=True,
+          response="TwoFactorStatus", feature="two_factor", errors=("FEATURE_DISABLED",)),
+    Route("forgetTrustedDevices", "POST", "/two-factor/trusted-devices/forget",
+          "Forget every trusted device: each asks for the second factor again",
+          _forget_trusted_devices, auth=True, feature="two_factor",
+          errors=("FEATURE_DISABLED",)),
     Route("invite", "POST", "/invite", "Invite someone to sign up", _invite,
           fields={"email": (_EMAIL, True)}, auth=True,
           errors=("FORBIDDEN", "USER_EXISTS")),

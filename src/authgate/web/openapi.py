@@ -85,6 +85,20 @@ _ERROR: dict[str, Any] = _object(
                     "description": "VALIDATION_ERROR: failing field -> reason",
                 },
                 "retry_after": {"type": "integer"},
+                "challenge": {
+                    "type": "string",
+                    "description": "TWO_FACTOR_REQUIRED: for /two-factor/verify",
+                },
+                "methods": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "TWO_FACTOR_REQUIRED: the factors that complete it",
+                },
+                "setup_required": {
+                    "type": "boolean",
+                    "description": "TWO_FACTOR_REQUIRED: "
+                    "the account must set up a second factor first",
+                },
             },
             ["code", "message"],
         )
@@ -183,8 +197,35 @@ def _schemas(api: AuthAPI) -> dict[str, Any]:
                     },
                     ["id", "expires_at", "idle_expires_at"],
                 ),
+                "two_factor_setup_required": {
+                    "type": "boolean", "description": "Present (true) when the account must "
+                    "set up a second factor; the pages send it to the set-up"},
+                "two_factor_setup_by": {
+                    **nullable_instant, "description": "When the grace period ends"},
             },
             ["user", "session"],
+        ),
+        "TotpSetup": _object(
+            {"secret": {"type": "string", "description": "Base32, for typing into the app"},
+             "uri": {"type": "string", "description": "The otpauth:// URI the QR code holds"},
+             "qr_svg": {"type": "string", "description": "The QR code as inline SVG markup"}},
+            ["secret", "uri", "qr_svg"],
+        ),
+        "RecoveryCodes": _object(
+            {"recovery_codes": {"type": "array", "items": {"type": "string"},
+                                "description": "Ten codes, shown this once"},
+             **{name: {**schema, "description": "With a challenge: the sign-in it completes"}
+                for name, schema in result.items() if name == "token"},
+             "user": user},
+            ["recovery_codes"],
+        ),
+        "TwoFactorStatus": _object(
+            {"enabled": {"type": "boolean"}, "totp": {"type": "boolean"},
+             "methods": {"type": "array", "items": {"type": "string"}},
+             "recovery_codes_left": {"type": "integer"},
+             "setup_required": {"type": "boolean"}, "setup_by": nullable_instant,
+             "trusted_devices": {"type": "boolean"}},
+            ["enabled", "totp", "methods", "recovery_codes_left", "setup_required"],
         ),
         "Success": _object({"success": {"type": "boolean", "const": True}}, ["success"]),
         "Session": _object(

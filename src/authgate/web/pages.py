@@ -45,9 +45,11 @@ from authgate.errors import (
     AuthError,
     CSRFFailed,
     InternalError,
+    InvalidToken,
     MethodNotAllowed,
     PayloadTooLarge,
     ReauthRequired,
+    TwoFactorRequired,
     UnsupportedMediaType,
     ValidationError,
 )
@@ -64,9 +66,11 @@ from authgate.flows import (
     sessions,
     signin,
     signup,
+    two_factor,
 )
 from authgate.flows.validation import profile_fields, signup_fields
 from authgate.i18n import LOCALE_COOKIE, N_, normalize_locale, use_locale
+from authgate.web.api import set_trusted_device_cookie, trusted_device_cookie_name
 from authgate.web.credentials import Principal
 from authgate.web.guard import login_redirect
 from authgate.web.http import ApiRequest, ApiResponse, format_cookie
@@ -183,7 +187,10 @@ def _login_post(call: PageCall, template: str | None = None) -> ApiResponse:
         result = signin.sign_in(
             call.pages.auth.ctx, call.form.get(field), call.form.get("password"),
             remember=call.form.get("remember") == "on", by=by, client=call.client,
+            trusted_device=call.request.cookies.get(trusted_device_cookie_name(call.pages.auth)),
         )  # fmt: skip
+    except TwoFactorRequired as exc:
+        return _second_step(call, exc)
     except AuthError as exc:
         return call.render(error=exc, field_names={"credentials": ""}, template=template,
                            **_login_context(call), **_register_context(call))  # fmt: skip
@@ -344,6 +351,8 @@ def _magic_link_verify(call: PageCall) -> ApiResponse:
         return call.render(token=token)
     try:
         result = magic_link.sign_in_with_link(call.pages.auth.ctx, token, call.client)
+    except TwoFactorRequired as exc:
+        return _second_step(call, exc)
     except AuthError as exc:
         return call.render(error=exc, field_names={"token": ""}, token=token)
     return _signed_in_by_link(call, result, None)
@@ -566,6 +575,150 @@ def _delete_account(call: PageCall) -> ApiResponse:
     return response
 
 
+# -- second factor (two_factor) ------------------------------------------------------------
+def challenge_cookie_name(call: PageCall) -> str:
+    """The cookie that carries a pending sign-in's challenge between the two steps."""
+    return ("__Host-" if call.pages.secure else "") + "authgate_2fa"
+
+
+def _second_step(call: PageCall, exc: TwoFactorRequired) -> ApiResponse:
+    """A right first factor that needs a second: keep the challenge in a short-lived
+    HttpOnly cookie (never in the URL) and go to the second step."""
+    call.cookies.append(format_cookie(
+        challenge_cookie_name(call), exc.challenge,
+        max_age=call.pages.auth.settings.two_factor_challenge_within, secure=call.pages.secure,
+    ))  # fmt: skip
+    return call.redirect(call.url("two_factor_verify", next=call.next_url()))
+
+
+def _drop_challenge(call: PageCall) -> None:
+    call.cookies.append(format_cookie(challenge_cookie_name(call), "", max_age=0,
+                                      secure=call.pages.secure))  # fmt: skip
+
+
+def _verify_context(call: PageCall, p: two_factor.Pending, method: str) -> dict[str, Any]:
+    ctx = call.pages.auth.ctx
+    record = ctx.two_factor.get_two_factor(p.user.id) if ctx.two_factor else None
+    methods = two_factor.methods_for(ctx, p.user, record, setup=p.setup)
+    if method not in methods:
+        method = methods[0] if methods else "setup"
+    return {
+        "method": method,
+        "methods": methods,
+        "setup_challenge": p.setup,
+        "trust_days": ctx.settings.trusted_device_lifetime // 86400,
+        "can_trust": ctx.settings.trusted_device_lifetime > 0,
+        "totp_offered": two_factor.TOTP in ctx.settings.two_factor_methods,
+    }
+
+
+def _two_factor_verify(call: PageCall) -> ApiResponse:
+    """The sign-in's second step: a code from the app, a recovery code or an emailed one."""
+    ctx = call.pages.auth.ctx
+    challenge = call.request.cookies.get(challenge_cookie_name(call), "")
+    try:
+        p = two_factor.pending(ctx, challenge)
+    except AuthError:
+        _drop_challenge(call)
+        return call.redirect(call.url("login", next=call.next_url("")),
+                             N_("Please sign in again."), "info")  # fmt: skip
+    method = call.form.get("method") or call.request.query.get("method") or two_factor.TOTP
+    context = _verify_context(call, p, method)
+    action = call.form.get("action") if call.is_post else None
+    try:
+        if action == "send_email":
+            two_factor.send_email_code(ctx, challenge, call.client)
+            call.flash(N_("We have emailed you a code."), "info")
+            return call.redirect(call.url("two_factor_verify", method="email",
+                                          next=call.next_url("")))  # fmt: skip
+        if action == "start_setup":
+            setup = two_factor.totp_setup(ctx, challenge=challenge, client=call.client)
+            return call.render(template="authgate/totp_setup.html", setup=setup,
+                               via_challenge=True, **context)  # fmt: skip
+        if action == "enable":
+            codes, result = two_factor.totp_enable(
+                ctx, None, call.form.get("code"), challenge=challenge, client=call.client
+            )
+            assert result is not None and result.session_token is not None
+            _drop_challenge(call)
+            response = call.render(template="authgate/recovery_codes.html", codes=codes,
+                                   continue_url=call.next_url())  # fmt: skip
+            call.pages.api.credentials.set_session_cookie(response, result.session_token,
+                                                          result.session)  # fmt: skip
+            return response
+        if action == "verify":
+            result = two_factor.verify(
+                ctx, challenge, call.form.get("code"), method=context["method"],
+                trust_device=call.form.get("trust_device") == "on", body=call.form,
+                client=call.client,
+            )  # fmt: skip
+            assert result.session_token is not None
+            _drop_challenge(call)
+            response = call.redirect(call.next_url())
+            call.pages.api.credentials.set_session_cookie(response, result.session_token,
+                                                          result.session)  # fmt: skip
+            set_trusted_device_cookie(call.pages.auth, response, result.trusted_device)
+            return response
+    except InvalidToken:
+        _drop_challenge(call)
+        return call.redirect(call.url("login", next=call.next_url("")),
+                             N_("Please sign in again."), "info")  # fmt: skip
+    except AuthError as exc:
+        template = "authgate/totp_setup.html" if action == "enable" else None
+        return call.render(error=exc, template=template, via_challenge=True, setup=None,
+                           retry=True, **context)  # fmt: skip
+    return call.render(**context)
+
+
+def _two_factor(call: PageCall) -> ApiResponse:
+    """The account's second factors: status, recovery codes, turning off, trusted devices."""
+    ctx = call.pages.auth.ctx
+    action = call.form.get("action") if call.is_post else None
+    try:
+        if action == "regenerate":
+            codes = two_factor.regenerate_recovery_codes(ctx, call.user, token=call.token,
+                                                         client=call.client)  # fmt: skip
+            return call.render(template="authgate/recovery_codes.html", codes=codes,
+                               continue_url=call.url("two_factor"))  # fmt: skip
+        if action == "disable":
+            two_factor.totp_disable(ctx, call.user, call.form.get("password"),
+                                    token=call.token, client=call.client)  # fmt: skip
+            return call.redirect(call.url("two_factor"),
+                                 N_("Two-step verification is turned off."), "info")  # fmt: skip
+        if action == "forget_devices":
+            two_factor.forget_trusted_devices(ctx, call.user, call.client)
+            call.cookies.append(format_cookie(trusted_device_cookie_name(call.pages.auth), "",
+                                              max_age=0, secure=call.pages.secure))  # fmt: skip
+            return call.redirect(call.url("two_factor"),
+                                 N_("Every trusted device will ask for a code again."))  # fmt: skip
+    except ReauthRequired:
+        raise
+    except AuthError as exc:
+        return call.render(error=exc, field_names={"credentials": "password"},
+                           status_info=two_factor.status(ctx, call.user))  # fmt: skip
+    return call.render(status_info=two_factor.status(ctx, call.user))
+
+
+def _totp_setup(call: PageCall) -> ApiResponse:
+    """Set up an authenticator app: the QR code and secret only ever answer a POST."""
+    ctx = call.pages.auth.ctx
+    action = call.form.get("action") if call.is_post else None
+    try:
+        if action == "start":
+            setup = two_factor.totp_setup(ctx, call.user, token=call.token, client=call.client)
+            return call.render(setup=setup)
+        if action == "enable":
+            codes, _ = two_factor.totp_enable(ctx, call.user, call.form.get("code"),
+                                              token=call.token, client=call.client)  # fmt: skip
+            return call.render(template="authgate/recovery_codes.html", codes=codes,
+                               continue_url=call.url("two_factor"))  # fmt: skip
+    except ReauthRequired:
+        raise
+    except AuthError as exc:
+        return call.render(error=exc, setup=None, retry=action == "enable")
+    return call.render(setup=None)
+
+
 #: Every page, in the order of the account menu for those listed there.
 PAGES: tuple[Page, ...] = (
     Page("login", "/login", "authgate/login.html", _login, guest=True),
@@ -603,6 +756,12 @@ PAGES: tuple[Page, ...] = (
          nav=N_("Signed-in devices")),
     Page("passkeys", "/account/passkeys", "authgate/passkeys.html", _passkeys, member=True,
          feature="passkeys", nav=N_("Passkeys")),
+    Page("two_factor", "/account/two-factor", "authgate/two_factor.html", _two_factor,
+         member=True, feature="two_factor", nav=N_("Two-step verification")),
+    Page("totp_setup", "/account/two-factor/setup", "authgate/totp_setup.html", _totp_setup,
+         member=True, feature="two_factor"),
+    Page("two_factor_verify", "/login/two-factor", "authgate/two_factor_verify.html",
+         _two_factor_verify, feature="two_factor"),
     Page("reauthenticate", "/account/reauthenticate", "authgate/reauthenticate.html",
          _reauthenticate, member=True),
     Page("delete_account", "/account/delete", "authgate/delete_account.html", _delete_account,
@@ -611,6 +770,10 @@ PAGES: tuple[Page, ...] = (
 
 
 # -- the engine ---------------------------------------------------------------------------
+#: Member pages open while the set-up of an enforced second factor is due.
+_SETUP_EXEMPT = frozenset({"two_factor", "totp_setup", "reauthenticate", "logout"})
+
+
 def _page_form(request: ApiRequest) -> bool:
     """A form posted by one of our pages (it carries ``csrf_token``).
 
@@ -681,7 +844,7 @@ class AuthPages:
         s = self.auth.settings
         names = ("registerable", "recoverable", "confirmable", "passwordless", "usernames",
                  "multiple_emails", "change_email", "changeable", "invite_only",
-                 "passkeys")  # fmt: skip
+                 "two_factor", "passkeys")  # fmt: skip
         return {name: bool(getattr(s, name)) for name in names}
 
     def nav(self, current: str) -> list[tuple[str, str, str, bool]]:
@@ -743,6 +906,15 @@ class AuthPages:
             return call.redirect(login_redirect(self.api, here))
         if page.guest and call.principal is not None and request.method != "POST":
             return call.redirect(call.next_url())
+        if (
+            page.member
+            and page.name not in _SETUP_EXEMPT
+            and two_factor.TOTP in self.auth.settings.two_factor_methods
+            and two_factor.setup_status(self.auth.ctx, call.user) is not None
+        ):  # enforcement's grace period: the set-up first
+            return call.redirect(self.url("totp_setup"),
+                                 N_("Please set up two-step verification for your account."),
+                                 "info")  # fmt: skip
         try:
             if request.method == "POST":
                 try:

@@ -3,8 +3,8 @@ audit trail and the notice outbox in SQL.
 
 One class, :class:`SQLAlchemyStore`, assembled from a query module per concern
 (:mod:`.users`, :mod:`.sessions`, :mod:`.emails`, :mod:`.tokens`, :mod:`.audit`,
-:mod:`.outbox`, :mod:`.refresh`, :mod:`.api_keys`, :mod:`.passkeys`) over the connections
-and transactions of :mod:`.core`.
+:mod:`.outbox`, :mod:`.refresh`, :mod:`.api_keys`, :mod:`.two_factor`, :mod:`.passkeys`)
+over the connections and transactions of :mod:`.core`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from authgate.stores.sqlalchemy.passkeys import PasskeyQueries
 from authgate.stores.sqlalchemy.refresh import RefreshTokenQueries
 from authgate.stores.sqlalchemy.sessions import SessionQueries
 from authgate.stores.sqlalchemy.tokens import TokenQueries
+from authgate.stores.sqlalchemy.two_factor import TwoFactorQueries
 from authgate.stores.sqlalchemy.users import UserQueries
 
 __all__ = ["SQLAlchemyStore", "make_engine"]
@@ -33,6 +34,7 @@ class SQLAlchemyStore(
     RefreshTokenQueries,
     ApiKeyQueries,
     PasskeyQueries,
+    TwoFactorQueries,
 ):
     """Every store protocol on a SQL database through SQLAlchemy 2.
 

@@ -1,4 +1,4 @@
-# Passkeys (WebAuthn credentials); the lead re-chains it after two-factor's 0006 at merge.
+# Passkeys (WebAuthn credentials), after two-factor's 0006.
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -8,7 +8,7 @@ import authgate.django.fields
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("authgate", "0005_django_user"),
+        ("authgate", "0006_two_factor"),
     ]
 
     operations = [
