@@ -824,12 +824,8 @@ class DjangoStore:
     ) -> bool:
         """Record a use if the sign count is still ``expect_sign_count`` (conditional UPDATE)."""
         rows = Passkey.objects.using(self.using).filter(pk=passkey_id, sign_count=expect_sign_count)
-        return self._write(
-            lambda: (
-                rows.update(sign_count=new_sign_count, last_used_at=used_at, backed_up=backed_up)
-                == 1
-            )
-        )
+        values = {"sign_count": new_sign_count, "last_used_at": used_at, "backed_up": backed_up}
+        return self._write(lambda: bool(rows.update(**values) == 1))
 
     # -- extra email addresses --------------------------------------------------
 

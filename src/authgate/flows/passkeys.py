@@ -469,7 +469,7 @@ def _verify_assertion(
     if found is None or found[1] is None:
         audit.record(ctx, kind, outcome="failure", client=client, reason="unknown_passkey")
         raise InvalidCredentials()
-    passkey, owner = found
+    passkey, owner = found[0], found[1]
     named = payload.data.get("u")  # the account the options were asked for, if any
     wanted = {named, None if expected_user is None else str(expected_user.id)} - {None}
     if wanted and wanted != {str(owner.id)}:
