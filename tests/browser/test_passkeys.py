@@ -84,3 +84,36 @@ def test_register_a_passkey_sign_out_and_sign_in_with_it(
     events = site.auth.audit.events(user, kinds="sign_in")
     assert [e.details["factor"] for e in events[:2]] == ["passkey", "passkey"]
     assert all(e.outcome == "success" for e in events)
+
+
+def test_a_passkey_as_the_second_step_of_a_password_sign_in(
+    serve: Callable[..., Site], page: Any
+) -> None:
+    site = serve("flask", host="localhost", passkeys=True, two_factor=True)
+    user = site.auth.users.create_user(email="bob@example.com", password=PASSWORD)
+    cdp, authenticator = virtual_authenticator(page)
+    j = Journey(page, site, "flask-passkey-2fa")
+    sign_in(j, "bob@example.com")
+    assert j.who() == "bob@example.com"  # no factor yet: the password is enough
+    j.visit("/auth/account/passkeys")
+    with page.expect_navigation():
+        page.locator("[data-passkey-add]").click()
+    assert len(site.auth.list_passkeys(user)) == 1
+    sign_out(j)
+
+    # No automatic presence on the login page: its conditional request must not sign in.
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation",
+             {"authenticatorId": authenticator, "enabled": False})  # fmt: skip
+    sign_in(j, "bob@example.com")
+    assert j.path().startswith("/auth/login/two-factor")
+    assert j.who() is None  # the pending sign-in grants nothing
+    if page.locator("#ag-passkey-verify").count() == 0:
+        j.visit(j.path().split("?")[0] + "?method=passkey")
+    j.check("two-factor-passkey")
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation",
+             {"authenticatorId": authenticator, "enabled": True})  # fmt: skip
+    with page.expect_navigation(url=site.url("/")):
+        page.locator("#ag-passkey-verify button[type=submit]").click()
+    assert j.who() == "bob@example.com"
+    events = site.auth.audit.events(user, kinds="sign_in")
+    assert events[0].outcome == "success"

@@ -4,6 +4,7 @@ Content-Security-Policy that lets it run and nothing else."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -129,3 +130,26 @@ def test_the_page_form_needs_its_csrf_token(client: ContractClient) -> None:
     r = submit(client, page, "/auth/account/passkeys", {"action": "delete"}, csrf_token="forged")
     assert r.status == 403
     assert len(client.get("/auth/passkeys").json()["passkeys"]) == 1
+
+
+def test_the_second_step_page_takes_a_passkey(make_client: MakeClient) -> None:
+    client = make_client(passkeys=True, two_factor=True, base_url=BASE, send_email=lambda m: None)
+    authenticator = Authenticator(BASE)
+    create(client)
+    sign_in(client, "alice@example.com")
+    csrf = {"X-CSRF-Token": client.cookie("authgate_csrf") or ""}
+    options = client.post("/auth/passkey/register/options", headers=csrf).json()
+    client.post("/auth/passkey/register", json={"credential": authenticator.create(options)},
+                headers=csrf)  # fmt: skip
+    client.cookies.clear()
+    r = sign_in(client, "alice@example.com")
+    assert r.status == 303 and (r.header("Location") or "").startswith("/auth/login/two-factor")
+    page = client.get("/auth/login/two-factor?method=passkey", headers=HTML)
+    assert page.status == 200 and 'id="ag-passkey-verify"' in text(page)
+    assert client.get("/auth/session").status == 401  # the pending sign-in grants nothing
+    request = client.post("/auth/passkey/sign-in/options", json={}).json()
+    answer = json.dumps(authenticator.get(request))
+    r = submit(client, page, "/auth/login/two-factor", {"method": "passkey"},
+               credential=answer, state=request["state"])  # fmt: skip
+    assert r.status == 303, r.body
+    assert client.get("/auth/session").json()["user"]["email"] == "alice@example.com"

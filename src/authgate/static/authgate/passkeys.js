@@ -170,11 +170,34 @@
     });
   }
 
+  // -- the sign-in's second step: a passkey of the account, sent with the page's form ------
+  function secondStep(form) {
+    var api = form.getAttribute("data-api");
+    form.addEventListener("submit", function (event) {
+      var credential = form.querySelector("[data-passkey-credential]");
+      if (credential.value) { return; }  // the answer is in: send the form
+      event.preventDefault();
+      if (!supported()) { show(form, form.getAttribute("data-failed")); return; }
+      post(api + "/passkey/sign-in/options", {}).then(function (options) {
+        return navigator.credentials.get({ publicKey: requestOptions(options) })
+          .then(function (answer) {
+            credential.value = JSON.stringify(credentialJSON(answer));
+            form.querySelector("[data-passkey-state]").value = options.state;
+            form.submit();
+          });
+      }).catch(function () {
+        show(form, form.getAttribute("data-failed"));
+      });
+    });
+  }
+
   function start() {
     var login = document.getElementById("ag-passkey-login");
     if (login) { signIn(login); }
     var add = document.getElementById("ag-passkey-register");
     if (add) { register(add); }
+    var step = document.getElementById("ag-passkey-verify");
+    if (step) { secondStep(step); }
   }
 
   if (document.readyState === "loading") {
