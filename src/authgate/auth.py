@@ -727,6 +727,22 @@ class Auth:
             self.ctx, token, password, rotate=rotate, client=Client(ip, user_agent)
         )
 
+    def reauthenticate_with_passkey(
+        self, token: str, credential: Any, state: str, *, rotate: bool = False,
+        ip: str | None = None, user_agent: str | None = None,
+    ) -> str:  # fmt: skip
+        """Make the session behind ``token`` fresh with a passkey of its own user.
+
+        ``credential`` answers :meth:`passkey_sign_in_options` (``state`` is theirs).
+        Another user's passkey is ``INVALID_CREDENTIALS`` and changes nothing.
+
+        Raises:
+            InvalidToken, InvalidCredentials.
+        """
+        return passkeys.reauthenticate_with_passkey(
+            self.ctx, token, credential, state, rotate=rotate, client=Client(ip, user_agent)
+        )
+
     # -- account changes -------------------------------------------------------
     def change_password(
         self,

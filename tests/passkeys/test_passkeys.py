@@ -450,3 +450,31 @@ def test_second_factor_accepts_only_the_users_own_passkey(
 def test_challenges_are_random_and_long(auth: Auth, alice: User) -> None:
     seen = {auth.passkey_sign_in_options().to_dict()["challenge"] for _ in range(200)}
     assert len(seen) == 200 and all(len(unb64(c)) == 32 for c in seen)
+
+
+# -- freshness with a passkey (SECURITY.md #45) -----------------------------------------------
+
+
+def test_a_passkey_of_the_sessions_user_makes_it_fresh_another_users_never(
+    auth: Auth, authenticator: Authenticator, alice: User, clock: Clock
+) -> None:
+    register(auth, authenticator, alice)
+    bob = auth.sign_up("bob@example.com", PASSWORD)
+    bobs = Authenticator(ORIGIN)
+    register(auth, bobs, (bob.user, bob.token))
+    clock.advance(auth.settings.freshness + 1)
+    with pytest.raises(ReauthRequired):
+        auth.passkey_registration_options(alice[0], token=alice[1])
+    options = auth.passkey_sign_in_options()
+    with pytest.raises(InvalidCredentials):  # Bob's passkey on Alice's session
+        auth.reauthenticate_with_passkey(alice[1], bobs.get(options.to_dict()), options.state)
+    with pytest.raises(ReauthRequired):  # still stale
+        auth.passkey_registration_options(alice[0], token=alice[1])
+    events = auth.audit.events(alice[0], kinds="reauthenticate")
+    assert events[0].outcome == "failure" and events[0].details["reason"] == "other_user"
+    options = auth.passkey_sign_in_options()
+    token = auth.reauthenticate_with_passkey(
+        alice[1], authenticator.get(options.to_dict()), options.state, rotate=True
+    )
+    assert token != alice[1] and auth.verify_token(alice[1]) is None
+    auth.passkey_registration_options(alice[0], token=token)  # fresh now

@@ -251,3 +251,30 @@ def test_a_passkey_is_a_second_factor_and_a_passkey_sign_in_needs_none(
     options = client.post("/auth/passkey/sign-in/options", json={}).json()
     r = client.post("/auth/passkey/sign-in", json={"credential": alices.get(options)})
     assert r.status == 200 and r.json()["user"]["email"] == "alice@example.com"
+
+
+def test_reauthenticate_with_a_passkey(make_client: MakeClient) -> None:
+    client = make_client(passkeys=True, base_url=ORIGIN, send_email=lambda m: None, freshness=1)
+    alices, bobs = Authenticator(ORIGIN), Authenticator(ORIGIN)
+    bob = sign_up(client, "bob@example.com").json()["token"]
+    assert add_passkey(client, bobs, Authorization=f"Bearer {bob}").status == 200
+    client.cookies.clear()
+    token = sign_up(client).json()["token"]
+    client.cookies.clear()
+    assert add_passkey(client, alices, Authorization=f"Bearer {token}").status == 200
+    import time
+
+    time.sleep(1.1)
+    assert_error(client.post("/auth/passkey/register/options", headers=bearer(token)), 401,
+                 "REAUTH_REQUIRED")  # fmt: skip
+    options = client.post("/auth/passkey/sign-in/options", json={}, cookies=False).json()
+    r = client.post("/auth/reauthenticate", headers=bearer(token), cookies=False,
+                    json={"credential": bobs.get(options), "state": options["state"]})
+    assert_error(r, 401, "INVALID_CREDENTIALS")
+    assert_error(client.post("/auth/passkey/register/options", headers=bearer(token)), 401,
+                 "REAUTH_REQUIRED")  # fmt: skip
+    options = client.post("/auth/passkey/sign-in/options", json={}, cookies=False).json()
+    r = client.post("/auth/reauthenticate", headers=bearer(token), cookies=False,
+                    json={"credential": alices.get(options), "state": options["state"]})
+    assert r.status == 200 and r.json() == {"success": True}
+    assert client.post("/auth/passkey/register/options", headers=bearer(token)).status == 200

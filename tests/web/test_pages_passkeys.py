@@ -153,3 +153,23 @@ def test_the_second_step_page_takes_a_passkey(make_client: MakeClient) -> None:
                credential=answer, state=request["state"])  # fmt: skip
     assert r.status == 303, r.body
     assert client.get("/auth/session").json()["user"]["email"] == "alice@example.com"
+
+
+def test_the_reauthenticate_page_takes_a_passkey(make_client: MakeClient) -> None:
+    client = make_client(passkeys=True, base_url=BASE, send_email=lambda m: None, freshness=1)
+    authenticator = Authenticator(BASE)
+    create(client)
+    sign_in(client, "alice@example.com")
+    csrf = {"X-CSRF-Token": client.cookie("authgate_csrf") or ""}
+    options = client.post("/auth/passkey/register/options", headers=csrf).json()
+    client.post("/auth/passkey/register", json={"credential": authenticator.create(options)},
+                headers=csrf)  # fmt: skip
+    time.sleep(1.1)
+    page = client.get("/auth/account/reauthenticate?next=/auth/account/passkeys", headers=HTML)
+    assert page.status == 200 and "data-passkey-form" in text(page)
+    request = client.post("/auth/passkey/sign-in/options", json={}).json()
+    r = submit(client, page, "/auth/account/reauthenticate", {"credential": ""},
+               credential=json.dumps(authenticator.get(request)), state=request["state"])
+    assert r.status == 303 and r.header("Location") == "/auth/account/passkeys"
+    csrf = {"X-CSRF-Token": client.cookie("authgate_csrf") or ""}
+    assert client.post("/auth/passkey/register/options", headers=csrf).status == 200

@@ -34,7 +34,10 @@ in two-step verification and ``passkey`` is one of the methods of
 passkey sign-in itself is never asked for a second factor.
 
 **Freshness.** Registering and deleting a passkey need a fresh session
-(``REAUTH_REQUIRED``); every change is an audit event and an email.
+(``REAUTH_REQUIRED``); every change is an audit event and an email. A passkey
+of the session's own user makes a session fresh again
+(:func:`reauthenticate_with_passkey`, ``POST /reauthenticate {credential,
+state}``); another user's never does.
 """
 
 from __future__ import annotations
@@ -61,13 +64,13 @@ from authgate.errors import (
     ValidationError,
 )
 from authgate.flows import audit, two_factor
-from authgate.flows.sessions import require_fresh, start_session
+from authgate.flows.sessions import require_fresh, session_record, start_session
 from authgate.flows.signin import record_sign_in
 from authgate.flows.validation import require_text
 from authgate.models import PasskeyRecord, canonical_email, credential_digest
 from authgate.results import AuthResult
 from authgate.settings import webauthn_relying_party
-from authgate.tokens import derive_key, state_fingerprint
+from authgate.tokens import derive_key, new_session_token, state_fingerprint, token_digest
 
 __all__ = [
     "CHALLENGE_LIFETIME",
@@ -76,6 +79,7 @@ __all__ = [
     "delete_passkey",
     "has_passkeys",
     "list_passkeys",
+    "reauthenticate_with_passkey",
     "register_passkey",
     "registration_options",
     "rename_passkey",
@@ -473,7 +477,9 @@ def _verify_assertion(
     named = payload.data.get("u")  # the account the options were asked for, if any
     wanted = {named, None if expected_user is None else str(expected_user.id)} - {None}
     if wanted and wanted != {str(owner.id)}:
-        audit.record(ctx, kind, outcome="failure", user=owner, client=client,
+        # Recorded on the account it was used against (a session's user), else the owner's.
+        target = owner if expected_user is None else expected_user
+        audit.record(ctx, kind, outcome="failure", user=target, client=client,
                      reason="other_user", passkey_id=passkey.id)  # fmt: skip
         raise InvalidCredentials()
     response = body.get("response")
@@ -565,6 +571,47 @@ def sign_in_with_passkey(
         ctx.sender, user=recorded, session_id=result.session.id, ip=client.ip, method=PASSKEY
     )
     return result
+
+
+def reauthenticate_with_passkey(
+    ctx: Context,
+    token: object,
+    credential: object,
+    state: object,
+    *,
+    rotate: bool = False,
+    client: Client = NO_CLIENT,
+) -> str:
+    """Make the session behind ``token`` fresh with a passkey of **its own user**.
+
+    Another user's passkey never makes it fresh (Flask-Security GHSA-f66q):
+    ``INVALID_CREDENTIALS``, and the session stays as it was.
+
+    Args:
+        token: the session's token.
+        credential: an assertion answering ``POST /passkey/sign-in/options``.
+        state: those options' state.
+        rotate: give the session a new token (the old one stops working).
+
+    Returns:
+        The token to use from now on (``token`` itself unless ``rotate``).
+
+    Raises:
+        InvalidToken: ``token`` is not a live session, or the state is bad.
+        InvalidCredentials: not a passkey of the session's user, or it does not verify.
+    """
+    record, info = session_record(ctx, token)
+    _verify_assertion(ctx, credential, state, expected_user=info.user, client=client,
+                      kind="reauthenticate")  # fmt: skip
+    changes: dict[str, Any] = {"authenticated_at": ctx.now()}
+    current = str(token)
+    if rotate:
+        current = new_session_token()
+        changes["token_hash"] = token_digest(current)
+    if not ctx.sessions.update_session(record.id, changes):  # revoked meanwhile
+        raise InvalidToken()
+    audit.record(ctx, "reauthenticate", user=info.user, client=client, factor=PASSKEY)
+    return current
 
 
 def verify_second_factor(

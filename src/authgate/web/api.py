@@ -408,10 +408,18 @@ def _reauthenticate(call: Call) -> ApiResponse:
     # A cookie session gets a new token (its cookie and CSRF token come with the
     # answer); a bearer token stays the caller's (see flows/reauth.py).
     rotate = principal.mechanism == "session"
-    token = reauth.reauthenticate(
-        call.api.auth.ctx, principal.token, call.data.get("password"), rotate=rotate,
-        client=call.api.credentials.client(call.request),
-    )  # fmt: skip
+    client = call.api.credentials.client(call.request)
+    passkey = call.data.get("credential") is not None and call.data.get("password") is None
+    if passkey and call.api.auth.settings.passkeys:
+        token = passkeys.reauthenticate_with_passkey(
+            call.api.auth.ctx, principal.token, call.data.get("credential"),
+            _state_of(call, "sign_in"), rotate=rotate, client=client,
+        )  # fmt: skip
+    else:
+        token = reauth.reauthenticate(
+            call.api.auth.ctx, principal.token, call.data.get("password"), rotate=rotate,
+            client=client,
+        )  # fmt: skip
     response = _success()
     if rotate:
         call.api.credentials.set_session_cookie(response, token, principal.session)
@@ -837,9 +845,12 @@ ROUTES: tuple[Route, ...] = (
           "Revoke every session but this one (fresh session)", _revoke_other_sessions,
           auth=True, errors=("REAUTH_REQUIRED",)),
     Route("reauthenticate", "POST", "/reauthenticate",
-          "Prove the password of the signed-in user again: the session is fresh again",
-          _reauthenticate, fields={"password": (_PASSWORD, True)}, auth=True,
-          errors=("INVALID_CREDENTIALS", "RATE_LIMITED")),
+          "Prove the password of the signed-in user again (or, with passkeys, one of their "
+          "passkeys: credential and state): the session is fresh again",
+          _reauthenticate,
+          fields={"password": (_PASSWORD, False), "credential": (_CREDENTIAL, False),
+                  "state": (_STATE, False)},
+          auth=True, errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "INVALID_TOKEN")),
     Route("deleteUser", "POST", "/delete-user",
           "Delete the account (fresh session; the password unless the account has none)",
           _delete_user, fields={"password": (_PASSWORD, False)}, auth=True, errors=_FRESH),

@@ -278,6 +278,9 @@ def _field(api: AuthAPI, spec: dict[str, Any]) -> dict[str, Any]:
 
 def _body_schema(api: AuthAPI, route: Route) -> dict[str, Any]:
     fields = dict(route.fields)
+    if route.name == "reauthenticate" and not api.auth.settings.passkeys:
+        # Without passkeys the password is the only credential a session can prove again.
+        fields = {"password": (fields["password"][0], True)}
     if route.open_body:  # the app columns allowed (at sign-up, or on the profile)
         if not api.auth.settings.usernames:
             fields.pop("username", None)

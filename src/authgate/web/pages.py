@@ -541,13 +541,21 @@ def _reauthenticate(call: PageCall) -> ApiResponse:
     if not call.is_post:
         return call.render()
     assert call.principal is not None and call.token is not None
+    by_passkey = bool(call.form.get("credential"))
     try:
-        token = reauth.reauthenticate(
-            call.pages.auth.ctx, call.token, call.form.get("password"), rotate=True,
-            client=call.client,
-        )  # fmt: skip
+        if by_passkey:  # the page's script put a passkey's answer in the form
+            token = passkeys.reauthenticate_with_passkey(
+                call.pages.auth.ctx, call.token, call.form.get("credential"),
+                call.form.get("state"), rotate=True, client=call.client,
+            )  # fmt: skip
+        else:
+            token = reauth.reauthenticate(
+                call.pages.auth.ctx, call.token, call.form.get("password"), rotate=True,
+                client=call.client,
+            )  # fmt: skip
     except AuthError as exc:
-        return call.render(error=exc, field_names={"credentials": "password"})
+        names = {} if by_passkey else {"credentials": "password"}
+        return call.render(error=exc, field_names=names)
     response = call.redirect(call.next_url(call.url("profile")))
     call.pages.api.credentials.set_session_cookie(response, token, call.principal.session)
     return response

@@ -170,8 +170,8 @@
     });
   }
 
-  // -- the sign-in's second step: a passkey of the account, sent with the page's form ------
-  function secondStep(form) {
+  // -- a page form sent with a passkey's answer (the sign-in's second step, reauthenticate) --
+  function passkeyForm(form) {
     var api = form.getAttribute("data-api");
     form.addEventListener("submit", function (event) {
       var credential = form.querySelector("[data-passkey-credential]");
@@ -196,8 +196,8 @@
     if (login) { signIn(login); }
     var add = document.getElementById("ag-passkey-register");
     if (add) { register(add); }
-    var step = document.getElementById("ag-passkey-verify");
-    if (step) { secondStep(step); }
+    var forms = document.querySelectorAll("form[data-passkey-form]");
+    for (var i = 0; i < forms.length; i++) { passkeyForm(forms[i]); }
   }
 
   if (document.readyState === "loading") {
