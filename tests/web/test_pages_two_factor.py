@@ -173,3 +173,20 @@ def test_second_step_without_a_challenge_goes_to_login(mk: MakeClient) -> None:
     client = mk()
     r = client.get("/auth/login/two-factor", headers=HTML)
     assert r.status == 303 and "/auth/login" in (r.header("Location") or "")
+
+
+def test_logout_and_login_drop_a_pending_sign_in(mk: MakeClient, clock: Clock) -> None:
+    client = mk()
+    create(client)
+    sign_in(client, ALICE)
+    enrol_on_the_page(client, clock)
+    client.cookies.clear()
+    follow(client, sign_in(client, ALICE))
+    assert client.cookie("authgate_2fa")
+    client.get("/auth/logout", headers=HTML)
+    assert client.cookie("authgate_2fa") is None
+    r = client.get("/auth/login/two-factor", headers=HTML)
+    assert r.status == 303 and "/auth/login" in (r.header("Location") or "")
+    follow(client, sign_in(client, ALICE))
+    client.get("/auth/login", headers=HTML)
+    assert client.cookie("authgate_2fa") is None

@@ -196,6 +196,8 @@ def _login_post(call: PageCall, template: str | None = None) -> ApiResponse:
 def _login(call: PageCall) -> ApiResponse:
     if call.is_post:
         return _login_post(call)
+    if call.request.cookies.get(challenge_cookie_name(call)):
+        _drop_challenge(call)  # "cancel and sign in again": the pending sign-in is gone
     return call.render(**_login_context(call))
 
 
@@ -267,6 +269,8 @@ def _accept_invitation(call: PageCall) -> ApiResponse:
 
 def _logout(call: PageCall) -> ApiResponse:
     settings = call.pages.auth.settings
+    if call.request.cookies.get(challenge_cookie_name(call)):
+        _drop_challenge(call)  # a pending sign-in ends with the visit too
     if call.principal is None:
         return call.redirect(settings.post_logout_url)
     if not call.is_post:
