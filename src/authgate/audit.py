@@ -43,7 +43,8 @@ log = logging.getLogger("authgate.store")
 #: unless noted; failures carry ``details["reason"]``.
 EVENT_KINDS: Mapping[str, str] = {
     "sign_up": "an account was created by signing up",
-    "sign_in": "a sign-in; details: factor (password, email_link, app); failures: reason "
+    "sign_in": "a sign-in; details: factor (password, email_link, app), second_factor (totp, "
+    "recovery_code, email, or a registered one, when one was asked); failures: reason "
     "(unknown, password, disabled, unconfirmed, throttled)",
     "sign_out": "a session was signed out",
     "reauthenticate": "the session proved a credential again; failures: reason "
