@@ -36,7 +36,9 @@ A user for whom ``available`` is true is enrolled (a password sign-in then
 asks for a second factor), the method is listed in the challenge's
 ``methods``, and ``POST /two-factor/verify {challenge, method: "passkey",
 ...}`` calls ``verify`` with the whole request body (the challenge, the code
-throttle and the session start stay here). ``verify`` must raise
+throttle and the session start stay here). The registry is shared by every
+``Auth`` of the process: ``available`` must answer ``False`` when its feature is
+off in ``ctx.settings``. ``verify`` must raise
 :class:`~authgate.errors.InvalidCode` (or another :class:`AuthError`) on
 failure; returning means success.
 
