@@ -54,7 +54,8 @@ every one.
 ``two_factor_required_roles``. A user who must but has no factor signs in
 with the password alone during ``two_factor_grace_period`` (counted from the
 first such sign-in); :func:`setup_status` tells the pages and ``GET
-/session`` (``two_factor_setup_required``) to send them to the set-up. After
+/session`` (``two_factor_setup_required``) and the guards (for page requests to
+the app's protected views) send them to the set-up. After
 it the password answers ``TWO_FACTOR_REQUIRED`` with ``setup_required``: the
 set-up then runs on the challenge (:func:`totp_setup` and
 :func:`totp_enable` with ``pending=``), and the session starts only once the
