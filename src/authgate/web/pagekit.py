@@ -17,7 +17,10 @@ module turns their results and :class:`~authgate.errors.AuthError` into HTML.
 * **Headers.** Every page is ``Cache-Control: no-store`` (forms and account
   data) with a strict ``Content-Security-Policy`` (no script at all, styles
   only from the package's stylesheet), ``X-Frame-Options: DENY``,
-  ``Referrer-Policy`` and ``X-Content-Type-Options``.
+  ``Referrer-Policy`` and ``X-Content-Type-Options``. A page that needs one
+  of the package's own scripts (``render(scripts=...)``, e.g. the copy button
+  of a new API key) allows ``script-src 'self'`` on that answer only: still
+  no inline script.
 """
 
 from __future__ import annotations
@@ -102,11 +105,17 @@ class Page:
     guest: bool = False
 
 
-def page_headers(referrer: str = "same-origin") -> list[tuple[str, str]]:
-    """The headers of every page (see the module docstring)."""
+def page_headers(referrer: str = "same-origin", scripts: bool = False) -> list[tuple[str, str]]:
+    """The headers of every page (see the module docstring).
+
+    Args:
+        referrer: the ``Referrer-Policy``.
+        scripts: the page loads scripts of ours (``script-src 'self'``, never inline).
+    """
+    policy = CONTENT_SECURITY_POLICY + ("; script-src 'self'" if scripts else "")
     return [
         ("Cache-Control", "no-store"),
-        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("Content-Security-Policy", policy),
         ("X-Frame-Options", "DENY"),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", referrer),
@@ -189,6 +198,7 @@ class PageCall:
         error: AuthError | None = None,
         field_names: Mapping[str, str] | None = None,
         template: str | None = None,
+        scripts: tuple[str, ...] = (),
         **context: Any,
     ) -> ApiResponse:
         """The page's template as the answer.
@@ -201,6 +211,9 @@ class PageCall:
             field_names: where an error without a field of its own goes, e.g.
                 ``{"credentials": "password"}`` (see :meth:`errors_of`).
             template: another template than the page's.
+            scripts: static scripts of the package (names in
+                :data:`~authgate.web.pages.STATIC_FILES`) the page loads; the
+                answer's policy then allows ``script-src 'self'``.
             **context: the template's own values.
         """
         error = error or self.pending_error
@@ -215,12 +228,14 @@ class PageCall:
                 "errors": errors,
                 "error": summary,
                 "error_code": None if error is None else error.code,
+                "scripts": scripts,
                 **context,
             },
         )
         response = ApiResponse(
             status=status, body=body.encode(), content_type="text/html; charset=utf-8",
-            headers=page_headers("no-referrer" if self.private_url else "same-origin"),
+            headers=page_headers("no-referrer" if self.private_url else "same-origin",
+                                 scripts=bool(scripts)),
         )  # fmt: skip
         self._finish(response)
         return response

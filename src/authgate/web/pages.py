@@ -21,8 +21,11 @@ Paths (below the prefix; endpoint names in parentheses):
   ``/reset-password``, ``/magic-link/verify``;
 * account: ``/account`` (profile), ``/account/password`` (change_password),
   ``/account/username``, ``/account/email``, ``/account/emails``,
-  ``/account/sessions``, ``/account/reauthenticate``, ``/account/delete``;
-* ``/static/authgate.css`` (cached for a year; its URL carries its hash).
+  ``/account/sessions``, ``/account/api-keys`` (api_keys, with the ``api_keys``
+  setting; :mod:`authgate.web.page_api_keys`), ``/account/reauthenticate``,
+  ``/account/delete``;
+* ``/static/authgate.css`` and ``/static/authgate-copy.js`` (cached for a year;
+  their URLs carry their hash).
 
 The emailed links' landings are also JSON routes: the page serves the GETs
 that do not ask for JSON and the urlencoded form posts, the API the rest.
@@ -71,6 +74,7 @@ from authgate.web.api import set_trusted_device_cookie, trusted_device_cookie_na
 from authgate.web.credentials import Principal
 from authgate.web.guard import login_redirect
 from authgate.web.http import ApiRequest, ApiResponse, format_cookie
+from authgate.web.page_api_keys import api_keys_page
 from authgate.web.pagekit import (
     FLASH_COOKIE,
     Page,
@@ -88,7 +92,10 @@ __all__ = ["PAGES", "STATIC_FILES", "AuthPages", "FormField", "Page", "PageCall"
 logger = logging.getLogger("authgate.web")
 
 #: The files served under ``<prefix>/static/``.
-STATIC_FILES: Mapping[str, str] = {"authgate.css": "text/css; charset=utf-8"}
+STATIC_FILES: Mapping[str, str] = {
+    "authgate.css": "text/css; charset=utf-8",
+    "authgate-copy.js": "text/javascript; charset=utf-8",
+}
 _LOCALE_COOKIE_AGE = 365 * 24 * 3600
 _REAUTH_MESSAGE = N_("For your security, please enter your password again to continue.")
 
@@ -731,6 +738,8 @@ PAGES: tuple[Page, ...] = (
          feature="multiple_emails", nav=N_("Email addresses")),
     Page("sessions", "/account/sessions", "authgate/sessions.html", _sessions, member=True,
          nav=N_("Signed-in devices")),
+    Page("api_keys", "/account/api-keys", "authgate/api_keys.html", api_keys_page, member=True,
+         feature="api_keys", nav=N_("API keys")),
     Page("two_factor", "/account/two-factor", "authgate/two_factor.html", _two_factor,
          member=True, feature="two_factor", nav=N_("Two-step verification")),
     Page("totp_setup", "/account/two-factor/setup", "authgate/totp_setup.html", _totp_setup,
