@@ -19,7 +19,7 @@ PYBABEL    := $(BIN)/pybabel
 CHROMIUM   := /usr/bin/chromium
 AXE        := tests/node_modules/axe-core/axe.min.js
 
-.PHONY: install demo test lint typecheck bench clean messages catalogs browser
+.PHONY: install demo test lint typecheck bench clean messages catalogs browser docs
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +81,11 @@ catalogs: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# The documentation site, offline, into build/site (docs/hooks.py generates the settings,
+# endpoints and errors pages from the package itself).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 demo: $(RUNTIME_STAMP)
 	$(BIN)/authgate demo

@@ -35,6 +35,16 @@ def test_demo_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytes
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/me", headers=headers).get_json()["email"] == ADMIN_EMAIL
     assert client.get("/admin", headers=headers).status_code == 200
+    # The API-keys page is linked for a signed-in user; a key with the scope opens /reports.
+    r = client.post("/auth/api-keys", json={"name": "demo", "scopes": ["read:reports"]},
+                    headers=headers)  # fmt: skip
+    key = r.get_json()["key"]
+    assert client.get("/reports", headers={"X-API-Key": key}).status_code == 200
+    assert client.get("/reports", headers={"X-API-Key": "ag_" + "x" * 43}).status_code == 401
+    scopeless = client.post("/auth/api-keys", json={"name": "none"}, headers=headers).get_json()
+    assert client.get("/reports", headers={"X-API-Key": scopeless["key"]}).status_code == 403
+    client.set_cookie("authgate_session", token)
+    assert b'href="/auth/account/api-keys"' in client.get("/").data
     # every implemented feature is on: usernames, confirmation by email (printed)
     r = client.post("/auth/sign-up/email",
                     json={"email": "you@example.com", "password": "correct horse battery", "username": "you"})  # fmt: skip

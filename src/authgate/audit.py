@@ -43,8 +43,9 @@ log = logging.getLogger("authgate.store")
 #: unless noted; failures carry ``details["reason"]``.
 EVENT_KINDS: Mapping[str, str] = {
     "sign_up": "an account was created by signing up",
-    "sign_in": "a sign-in; details: factor (password, email_link, app, passkey); failures: "
-    "reason (unknown, password, disabled, unconfirmed, throttled, unknown_passkey, "
+    "sign_in": "a sign-in; details: factor (password, email_link, app, passkey), second_factor "
+    "(totp, recovery_code, email, or a registered one such as passkey, when one was asked); "
+    "failures: reason (unknown, password, disabled, unconfirmed, throttled, unknown_passkey, "
     "other_user, user_handle, assertion)",
     "sign_out": "a session was signed out",
     "reauthenticate": "the session proved a credential again; failures: reason "

@@ -44,9 +44,12 @@ reset links, magic links) are printed in the terminal running the demo.</p>
 curl -s -X POST {base}{prefix}/sign-in/email -H 'Content-Type: application/json' \\
   -d '{{"email": "{admin}", "password": "(printed at start-up)"}}'
 curl -s {base}/me -H 'Authorization: Bearer TOKEN'
-curl -s {base}/admin -H 'Authorization: Bearer TOKEN'</pre>
+curl -s {base}/admin -H 'Authorization: Bearer TOKEN'
+curl -s {base}/reports -H 'X-API-Key: KEY'   # a key made on {prefix}/account/api-keys</pre>
 <ul><li><a href="/me">/me</a>: any signed-in user</li>
-<li><a href="/admin">/admin</a>: users with the <code>admin</code> role</li></ul>
+<li><a href="/admin">/admin</a>: users with the <code>admin</code> role</li>
+<li><a href="/reports">/reports</a>: an API key with the <code>read:reports</code> scope
+(or a signed-in user)</li></ul>
 </body></html>
 """
 
@@ -59,7 +62,13 @@ def create_app(directory: str | os.PathLike[str] = ".authgate-demo", *, debug: b
     """
     from flask import Flask, jsonify
 
-    from authgate.flask import current_user, login_required, roles_required, setup_for_flask
+    from authgate.flask import (
+        current_user,
+        login_required,
+        roles_required,
+        scopes_required,
+        setup_for_flask,
+    )
 
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
@@ -106,7 +115,8 @@ def create_app(directory: str | os.PathLike[str] = ".authgate-demo", *, debug: b
         if current_user.is_authenticated:
             status = f"Signed in as <b>{html.escape(current_user.email)}</b>."
             pages = [("account", "Your account"), ("account/sessions", "Signed-in devices"),
-                     ("account/passkeys", "Passkeys"), ("logout", "Sign out")]  # fmt: skip
+                     ("account/api-keys", "API keys"), ("account/passkeys", "Passkeys"),
+                     ("logout", "Sign out")]  # fmt: skip
         else:
             status = "Not signed in."
             pages = [("register", "Create an account"), ("login", "Sign in"),
@@ -127,6 +137,11 @@ def create_app(directory: str | os.PathLike[str] = ".authgate-demo", *, debug: b
     @roles_required("admin")
     def admin() -> Any:
         return jsonify({"users": [u.to_dict() for u in auth.users.list_users()]})
+
+    @app.get("/reports")
+    @scopes_required("read:reports")
+    def reports() -> Any:
+        return jsonify({"reports": [], "for": current_user.email})
 
     return app
 

@@ -41,7 +41,7 @@ def test_enrol_totp_and_sign_in_with_a_code(
     assert page.locator("svg").count() == 0  # never on a GET
     j.send(shot="totp-setup-qr")
     assert page.locator("figure.ag-qr svg").count() == 1
-    secret = page.inner_text("code.ag-secret").strip()
+    secret = page.inner_text("code.ag-totp-key").strip()
     totp = pyotp.TOTP(secret)
     assert page.get_attribute("#f-code", "autocomplete") == "one-time-code"
     j.fill(code=totp.now())

@@ -226,3 +226,16 @@ def test_routes_are_feature_disabled_when_off(make_client: MakeClient) -> None:
     assert_error(client.post("/auth/two-factor/verify", json={"challenge": "x", "code": "1"}),
                  404, "FEATURE_DISABLED")  # fmt: skip
     assert "/auth/two-factor/verify" not in client.get("/auth/openapi.json").json()["paths"]
+
+
+def test_the_guard_sends_browsers_to_the_setup_during_grace(mk: MakeClient) -> None:
+    client = mk(two_factor_required=True, two_factor_grace_period=600)
+    sign_up(client)  # the cookie is in the jar
+    assert sign_in(client).status == 200
+    r = client.post("/auth/sign-in/email", json={"email": ALICE, "password": PASSWORD})
+    assert r.status == 200
+    page = client.get("/protected", headers={"Accept": "text/html"})
+    assert page.status in (302, 303), (page.status, page.body[:300])
+    assert page.header("Location") == "/auth/account/two-factor/setup"
+    api = client.get("/protected", headers={"Accept": "application/json"})
+    assert api.status == 200  # the API is not redirected: /session says the set-up is due

@@ -54,7 +54,7 @@ def enrol_on_the_page(client: ContractClient, clock: Clock) -> tuple[pyotp.TOTP,
     assert_page_headers(shown)
     body = text(shown)
     assert "<svg" in body and 'autocomplete="one-time-code"' in body
-    secret = re.search(r'<code class="ag-secret" dir="ltr">([A-Z2-7]+)</code>', body)
+    secret = re.search(r'<code class="ag-totp-key" dir="ltr">([A-Z2-7]+)</code>', body)
     assert secret is not None
     totp = pyotp.TOTP(secret.group(1))
     done = submit(client, shown, "/auth/account/two-factor/setup", {"action": "enable"},
@@ -161,7 +161,7 @@ def test_enforcement_after_grace_enrols_through_the_second_step(
     assert not signed_in(client)
     shown = submit(client, step, "/auth/login/two-factor", {"action": "start_setup"})
     assert shown.status == 200 and "<svg" in text(shown)
-    secret = re.search(r'<code class="ag-secret" dir="ltr">([A-Z2-7]+)</code>', text(shown))
+    secret = re.search(r'<code class="ag-totp-key" dir="ltr">([A-Z2-7]+)</code>', text(shown))
     assert secret is not None
     done = submit(client, shown, "/auth/login/two-factor", {"action": "enable"},
                   code=pyotp.TOTP(secret.group(1)).at(clock()))  # fmt: skip
@@ -173,3 +173,20 @@ def test_second_step_without_a_challenge_goes_to_login(mk: MakeClient) -> None:
     client = mk()
     r = client.get("/auth/login/two-factor", headers=HTML)
     assert r.status == 303 and "/auth/login" in (r.header("Location") or "")
+
+
+def test_logout_and_login_drop_a_pending_sign_in(mk: MakeClient, clock: Clock) -> None:
+    client = mk()
+    create(client)
+    sign_in(client, ALICE)
+    enrol_on_the_page(client, clock)
+    client.cookies.clear()
+    follow(client, sign_in(client, ALICE))
+    assert client.cookie("authgate_2fa")
+    client.get("/auth/logout", headers=HTML)
+    assert client.cookie("authgate_2fa") is None
+    r = client.get("/auth/login/two-factor", headers=HTML)
+    assert r.status == 303 and "/auth/login" in (r.header("Location") or "")
+    follow(client, sign_in(client, ALICE))
+    client.get("/auth/login", headers=HTML)
+    assert client.cookie("authgate_2fa") is None

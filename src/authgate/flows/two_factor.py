@@ -36,7 +36,9 @@ A user for whom ``available`` is true is enrolled (a password sign-in then
 asks for a second factor), the method is listed in the challenge's
 ``methods``, and ``POST /two-factor/verify {challenge, method: "passkey",
 ...}`` calls ``verify`` with the whole request body (the challenge, the code
-throttle and the session start stay here). ``verify`` must raise
+throttle and the session start stay here). The registry is shared by every
+``Auth`` of the process: ``available`` must answer ``False`` when its feature is
+off in ``ctx.settings``. ``verify`` must raise
 :class:`~authgate.errors.InvalidCode` (or another :class:`AuthError`) on
 failure; returning means success.
 
@@ -52,7 +54,8 @@ every one.
 ``two_factor_required_roles``. A user who must but has no factor signs in
 with the password alone during ``two_factor_grace_period`` (counted from the
 first such sign-in); :func:`setup_status` tells the pages and ``GET
-/session`` (``two_factor_setup_required``) to send them to the set-up. After
+/session`` (``two_factor_setup_required``) and the guards (for page requests to
+the app's protected views) send them to the set-up. After
 it the password answers ``TWO_FACTOR_REQUIRED`` with ``setup_required``: the
 set-up then runs on the challenge (:func:`totp_setup` and
 :func:`totp_enable` with ``pending=``), and the session starts only once the

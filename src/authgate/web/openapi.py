@@ -391,6 +391,8 @@ def _operation(api: AuthAPI, route: Route) -> dict[str, Any]:
         op["requestBody"] = {"required": True, "content": content}
     by_status: dict[int, list[str]] = {}
     for code in _error_codes(route):
+        if code == "TWO_FACTOR_REQUIRED" and not api.auth.settings.two_factor:
+            continue  # a sign-in answers it only with two_factor on
         by_status.setdefault(_status_of(code), []).append(code)
     for status, codes in sorted(by_status.items()):
         op["responses"][str(status)] = _error_response(codes, status)

@@ -16,9 +16,12 @@ module turns their results and :class:`~authgate.errors.AuthError` into HTML.
   they are translated when shown, in that page's language.
 * **Headers.** Every page is ``Cache-Control: no-store`` (forms and account
   data) with a strict ``Content-Security-Policy`` (no script at all, styles
-  only from the package's stylesheet; with passkeys on, the package's own
-  ``passkeys.js`` and requests to this site), ``X-Frame-Options: DENY``,
-  ``Referrer-Policy`` and ``X-Content-Type-Options``.
+  only from the package's stylesheet), ``X-Frame-Options: DENY``,
+  ``Referrer-Policy`` and ``X-Content-Type-Options``. A page that needs one
+  of the package's own scripts (``render(scripts=...)``, e.g. the copy button
+  of a new API key) allows ``script-src 'self'`` on that answer only: still
+  no inline script. With passkeys on, every page may run the package's
+  ``passkeys.js`` and it may call this site (``connect-src 'self'``).
 """
 
 from __future__ import annotations
@@ -103,18 +106,21 @@ class Page:
     guest: bool = False
 
 
-#: The policy when passkeys are on: the package's own script (``passkeys.js``, no inline
-#: code) may run and call this site's JSON API; nothing else changes.
-SCRIPT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
-    "default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';"
-)
+def page_headers(
+    referrer: str = "same-origin", scripts: bool = False, connect: bool = False
+) -> list[tuple[str, str]]:
+    """The headers of every page (see the module docstring).
 
-
-def page_headers(referrer: str = "same-origin", *, scripts: bool = False) -> list[tuple[str, str]]:
-    """The headers of every page (see the module docstring); ``scripts``: passkeys' script."""
+    Args:
+        referrer: the ``Referrer-Policy``.
+        scripts: the page loads scripts of ours (``script-src 'self'``, never inline).
+        connect: those scripts call this site's JSON API (``connect-src 'self'``: passkeys).
+    """
+    policy = CONTENT_SECURITY_POLICY + ("; script-src 'self'" if scripts else "")
+    policy += "; connect-src 'self'" if connect else ""
     return [
         ("Cache-Control", "no-store"),
-        ("Content-Security-Policy", SCRIPT_SECURITY_POLICY if scripts else CONTENT_SECURITY_POLICY),
+        ("Content-Security-Policy", policy),
         ("X-Frame-Options", "DENY"),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", referrer),
@@ -197,6 +203,7 @@ class PageCall:
         error: AuthError | None = None,
         field_names: Mapping[str, str] | None = None,
         template: str | None = None,
+        scripts: tuple[str, ...] = (),
         **context: Any,
     ) -> ApiResponse:
         """The page's template as the answer.
@@ -209,6 +216,9 @@ class PageCall:
             field_names: where an error without a field of its own goes, e.g.
                 ``{"credentials": "password"}`` (see :meth:`errors_of`).
             template: another template than the page's.
+            scripts: static scripts of the package (names in
+                :data:`~authgate.web.pages.STATIC_FILES`) the page loads; the
+                answer's policy then allows ``script-src 'self'``.
             **context: the template's own values.
         """
         error = error or self.pending_error
@@ -223,13 +233,15 @@ class PageCall:
                 "errors": errors,
                 "error": summary,
                 "error_code": None if error is None else error.code,
+                "scripts": scripts,
                 **context,
             },
         )
+        passkeys = self.pages.auth.settings.passkeys  # passkeys.js on every page
         response = ApiResponse(
             status=status, body=body.encode(), content_type="text/html; charset=utf-8",
             headers=page_headers("no-referrer" if self.private_url else "same-origin",
-                                 scripts=self.pages.auth.settings.passkeys),
+                                 scripts=bool(scripts) or passkeys, connect=passkeys),
         )  # fmt: skip
         self._finish(response)
         return response

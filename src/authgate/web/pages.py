@@ -21,10 +21,11 @@ Paths (below the prefix; endpoint names in parentheses):
   ``/reset-password``, ``/magic-link/verify``;
 * account: ``/account`` (profile), ``/account/password`` (change_password),
   ``/account/username``, ``/account/email``, ``/account/emails``,
-  ``/account/sessions``, ``/account/passkeys``, ``/account/reauthenticate``,
-  ``/account/delete``;
-* ``/static/authgate.css`` and ``/static/passkeys.js`` (cached for a year; their
-  URLs carry their hash).
+  ``/account/sessions``, ``/account/api-keys`` (api_keys, with the ``api_keys``
+  setting; :mod:`authgate.web.page_api_keys`), ``/account/passkeys``,
+  ``/account/reauthenticate``, ``/account/delete``;
+* ``/static/authgate.css``, ``/static/authgate-copy.js`` and ``/static/passkeys.js``
+  (cached for a year; their URLs carry their hash).
 
 The emailed links' landings are also JSON routes: the page serves the GETs
 that do not ask for JSON and the urlencoded form posts, the API the rest.
@@ -74,6 +75,7 @@ from authgate.web.api import set_trusted_device_cookie, trusted_device_cookie_na
 from authgate.web.credentials import Principal
 from authgate.web.guard import login_redirect
 from authgate.web.http import ApiRequest, ApiResponse, format_cookie
+from authgate.web.page_api_keys import api_keys_page
 from authgate.web.pagekit import (
     FLASH_COOKIE,
     Page,
@@ -93,6 +95,7 @@ logger = logging.getLogger("authgate.web")
 #: The files served under ``<prefix>/static/``.
 STATIC_FILES: Mapping[str, str] = {
     "authgate.css": "text/css; charset=utf-8",
+    "authgate-copy.js": "text/javascript; charset=utf-8",
     "passkeys.js": "text/javascript; charset=utf-8",
 }
 _LOCALE_COOKIE_AGE = 365 * 24 * 3600
@@ -203,6 +206,8 @@ def _login_post(call: PageCall, template: str | None = None) -> ApiResponse:
 def _login(call: PageCall) -> ApiResponse:
     if call.is_post:
         return _login_post(call)
+    if call.request.cookies.get(challenge_cookie_name(call)):
+        _drop_challenge(call)  # "cancel and sign in again": the pending sign-in is gone
     return call.render(**_login_context(call))
 
 
@@ -274,6 +279,8 @@ def _accept_invitation(call: PageCall) -> ApiResponse:
 
 def _logout(call: PageCall) -> ApiResponse:
     settings = call.pages.auth.settings
+    if call.request.cookies.get(challenge_cookie_name(call)):
+        _drop_challenge(call)  # a pending sign-in ends with the visit too
     if call.principal is None:
         return call.redirect(settings.post_logout_url)
     if not call.is_post:
@@ -764,6 +771,8 @@ PAGES: tuple[Page, ...] = (
          nav=N_("Signed-in devices")),
     Page("passkeys", "/account/passkeys", "authgate/passkeys.html", _passkeys, member=True,
          feature="passkeys", nav=N_("Passkeys")),
+    Page("api_keys", "/account/api-keys", "authgate/api_keys.html", api_keys_page, member=True,
+         feature="api_keys", nav=N_("API keys")),
     Page("two_factor", "/account/two-factor", "authgate/two_factor.html", _two_factor,
          member=True, feature="two_factor", nav=N_("Two-step verification")),
     Page("totp_setup", "/account/two-factor/setup", "authgate/totp_setup.html", _totp_setup,
