@@ -1028,3 +1028,30 @@ def test_api_keys_errors(run: Run) -> None:
     failed(run("api-keys", "create", "alice@example.com", "x", "--scope", "a b"), 1, "scope")
     failed(run("api-keys", "revoke", "nope"), 1, "no API key with id nope")
     failed(run("api-keys", "list", "nobody@example.com"), 1, "no user")
+
+
+# -- reset-two-factor ----------------------------------------------------------------------
+
+
+def test_users_reset_two_factor(run: Run, db_url: str) -> None:
+    import pyotp
+
+    from authgate import TwoFactorRequired
+
+    create(run)
+    auth = Auth(secret=SECRET, database_url=db_url, two_factor=True, **FAST_SETTINGS)
+    try:
+        user = auth.users.get_user("alice@example.com")
+        setup = auth.totp_setup(user)
+        auth.totp_enable(user, pyotp.TOTP(setup["secret"]).now())
+        with pytest.raises(TwoFactorRequired):
+            auth.sign_in("alice@example.com", PASSWORD)
+        out = ok(run("users", "reset-two-factor", "alice@example.com",
+                     env={"AUTHGATE_SECRET": SECRET}))  # fmt: skip
+        assert out.splitlines()[-1] == "two-step verification reset for alice@example.com"
+        assert auth.sign_in("alice@example.com", PASSWORD).token  # the password alone again
+        events = auth.audit.events(user, kinds="two_factor_reset")
+        assert events and events[0].actor == "cli"
+    finally:
+        auth.close()
+    failed(run("users", "reset-two-factor", "nobody@example.com"), 1, "no user")

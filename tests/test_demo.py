@@ -53,6 +53,11 @@ def test_demo_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytes
     assert "http://127.0.0.1:8000/auth/verify-email?token=" in capsys.readouterr().out
     doc = client.get("/auth/openapi.json").get_json()
     assert "/auth/sign-in/magic-link" in doc["paths"] and "/auth/emails" in doc["paths"]
+    assert "/auth/passkey/sign-in" in doc["paths"]  # passkeys on, for http://localhost:8000
+    settings = app.extensions["authgate"].auth.settings
+    assert settings.passkeys and settings.webauthn_rp_id == "localhost"
+    assert settings.webauthn_origins == ("http://localhost:8000",)
+    assert "/auth/two-factor/totp/setup" in doc["paths"]  # two-step verification is on
     # a second start keeps the data and the admin
     again = create_app(tmp_path)
     assert "DEMO_ADMIN_PASSWORD" not in again.config

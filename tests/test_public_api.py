@@ -51,6 +51,9 @@ def test_spec_names() -> None:
                    "confirm_email", "send_confirmation", "forgot_password", "reset_password",
                    "change_password", "change_username", "change_email", "send_login_link",
                    "sign_in_with_link", "invite", "list_sessions", "revoke_session",
-                   "revoke_other_sessions"]:  # fmt: skip
+                   "revoke_other_sessions", "verify_two_factor", "send_two_factor_code",
+                   "totp_setup", "totp_enable", "enroll_two_factor", "disable_two_factor",
+                   "regenerate_recovery_codes", "two_factor_status", "forget_trusted_devices",
+                   "reset_two_factor"]:  # fmt: skip
         assert callable(getattr(Auth, method))
     assert issubclass(AuthError, Exception) and UserMixin and RoleMixin

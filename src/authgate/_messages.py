@@ -24,6 +24,10 @@ MESSAGES = (
     N_("Each scope is 1 to 64 letters, digits or : . _ - / * (e.g. read:reports)."),
     N_("allowed_ips: addresses or networks such as 203.0.113.7 or 10.0.0.0/8."),
     N_("No such API key."),
+    N_("Passkeys are not enabled."),
+    N_("No such passkey."),
+    N_("The passkey could not be verified."),
+    N_("This passkey is registered already."),
     N_("Already signed in."),
     N_("Changing the email address is not enabled."),
     N_("Changing the password is not enabled."),
@@ -51,4 +55,11 @@ MESSAGES = (
     N_("This store keeps no audit trail (events are only logged)."),
     N_("Usernames are not enabled."),
     N_("Your account changed meanwhile; please try again."),
+    # second factor (flows/two_factor.py, flows/signin.py)
+    N_("This account signs in with a second factor; HTTP Basic is not accepted for it."),
+    N_("Two-factor authentication is not enabled."),
+    N_("This store keeps no second factors."),
+    N_("Authenticator apps are not enabled."),
+    N_("Start the set-up first."),
+    N_("Set up a second factor first."),
 )

@@ -43,8 +43,10 @@ log = logging.getLogger("authgate.store")
 #: unless noted; failures carry ``details["reason"]``.
 EVENT_KINDS: Mapping[str, str] = {
     "sign_up": "an account was created by signing up",
-    "sign_in": "a sign-in; details: factor (password, email_link, app); failures: reason "
-    "(unknown, password, disabled, unconfirmed, throttled)",
+    "sign_in": "a sign-in; details: factor (password, email_link, app, passkey), second_factor "
+    "(totp, recovery_code, email, or a registered one such as passkey, when one was asked); "
+    "failures: reason (unknown, password, disabled, unconfirmed, throttled, unknown_passkey, "
+    "other_user, user_handle, assertion)",
     "sign_out": "a session was signed out",
     "reauthenticate": "the session proved a credential again; failures: reason "
     "(password, throttled)",
@@ -85,6 +87,28 @@ EVENT_KINDS: Mapping[str, str] = {
     "api_key_revoke": "a personal API key was revoked; details: key_id",
     "api_key_refused": "a valid API key came from an address outside its allowlist (outcome "
     "failure; details: key_id)",
+    "passkey_register": "a passkey was added; details: passkey_id; failures: reason "
+    "(attestation, reauth_required)",
+    "passkey_rename": "a passkey was renamed; details: passkey_id",
+    "passkey_delete": "a passkey was removed; details: passkey_id; failures: reason "
+    "(reauth_required)",
+    "passkey_sign_count": "a passkey's signature counter did not grow (a cloned authenticator?): "
+    "the sign-in was refused (outcome failure; details: passkey_id, stored, received)",
+    "two_factor_challenge": "a first factor was right and a second one was asked for; details: "
+    "factor, setup (the account must set one up)",
+    "two_factor_verify": "a wrong second factor (outcome failure; details: method, reason: code "
+    "or throttled); a right one is a sign_in with second_factor",
+    "two_factor_trusted_device": "a trusted device skipped the second factor",
+    "two_factor_trusted_devices_forget": "every trusted device of the user was forgotten",
+    "two_factor_email_code": "a sign-in code was emailed; failures: reason (throttled)",
+    "two_factor_setup": "an authenticator app set-up was started (not active yet)",
+    "two_factor_enable": "an authenticator app became active; failures: reason (code)",
+    "two_factor_disable": "the authenticator app was turned off; failures: reason (password, "
+    "throttled, reauth_required)",
+    "two_factor_reset": "an administrator removed the user's second factor",
+    "recovery_codes_regenerate": "a new set of recovery codes replaced the old one; failures: "
+    "reason (reauth_required)",
+    "recovery_code_used": "a recovery code was used to sign in; details: left",
 }
 
 #: The most events one query returns.

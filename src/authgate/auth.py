@@ -20,18 +20,20 @@ from authgate.flows import (
     emails,
     invitations,
     magic_link,
+    passkeys,
     reauth,
     recovery,
     refresh,
     sessions,
     signin,
     signup,
+    two_factor,
 )
 from authgate.flows.decoys import Decoys
 from authgate.flows.links import DEFAULT_BASE_URL
 from authgate.flows.notify import MailService
 from authgate.flows.validation import profile_fields, signup_fields
-from authgate.models import ApiKeyRecord, utcnow
+from authgate.models import ApiKeyRecord, PasskeyRecord, utcnow
 from authgate.outbox import Outbox
 from authgate.passwords import PasswordHasher
 from authgate.passwords.policy import PasswordPolicy
@@ -172,6 +174,8 @@ class Auth:
             access_tokens=access_tokens,
             refresh_tokens=flows_store if access_tokens is not None else None,
             api_keys=flows_store if hasattr(store, "create_api_key") else None,
+            passkeys=flows_store if hasattr(store, "create_passkey") else None,
+            two_factor=flows_store if hasattr(store, "get_two_factor") else None,
         )
         signup_fields(self.settings, store.user_model)  # a wrong name fails now, not at sign-up
         profile_fields(self.settings, store.user_model)
@@ -319,17 +323,126 @@ class Auth:
         by: signin.IdentifierKind = "any",
         ip: str | None = None,
         user_agent: str | None = None,
+        trusted_device: str | None = None,
     ) -> AuthResult:
         """Sign in with an email (or username, when enabled) and password.
 
+        With ``two_factor`` on, a user with a second factor gets
+        :class:`~authgate.errors.TwoFactorRequired` (``.challenge``, ``.methods``)
+        and no session: finish with :meth:`verify_two_factor`. ``trusted_device``
+        is the value a trusted sign-in answered (its cookie): it skips the code.
+
         Raises:
             InvalidCredentials, RateLimited, AccountDisabled, EmailNotConfirmed,
-            ValidationError.
+            ValidationError, TwoFactorRequired.
         """
         return signin.sign_in(
             self.ctx, identifier, password, remember=remember, by=by,
+            client=Client(ip, user_agent), trusted_device=trusted_device,
+        )  # fmt: skip
+
+    # -- second factor (SPEC §9) -----------------------------------------------------
+    def verify_two_factor(
+        self,
+        challenge: str,
+        code: str | None = None,
+        *,
+        method: str = "totp",
+        trust_device: bool = False,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        **body: Any,
+    ) -> AuthResult:
+        """Finish a sign-in that answered ``TWO_FACTOR_REQUIRED``: a new session.
+
+        ``method`` is ``totp``, ``recovery_code``, ``email`` or a registered one
+        (``passkey``: its fields come as keywords). With ``trust_device`` the
+        result's ``trusted_device`` is a cookie value that skips the code next time.
+
+        Raises:
+            InvalidCode, InvalidToken, RateLimited, ValidationError.
+
+        Examples:
+            >>> auth.verify_two_factor(err.challenge, "123456")  # doctest: +SKIP
+        """
+        data = {**body, "challenge": challenge, "code": code, "method": method}
+        return two_factor.verify(
+            self.ctx, challenge, code, method=method, trust_device=trust_device, body=data,
             client=Client(ip, user_agent),
         )  # fmt: skip
+
+    def send_two_factor_code(
+        self, challenge: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> None:
+        """Email a six-digit code that completes ``challenge`` (method ``email``).
+
+        Raises:
+            InvalidToken, RateLimited, ValidationError.
+        """
+        two_factor.send_email_code(self.ctx, challenge, Client(ip, user_agent))
+
+    def totp_setup(
+        self, user: Any = None, *, token: str | None = None, challenge: str | None = None
+    ) -> dict[str, str]:
+        """Start setting up an authenticator app: ``{"secret", "uri", "qr_svg"}``.
+
+        Not active until :meth:`totp_enable`. With ``token`` (the caller's session)
+        it must be fresh; ``challenge`` (``setup_required``) stands in for a session.
+
+        Raises:
+            ReauthRequired, InvalidToken, FeatureDisabled.
+        """
+        return two_factor.totp_setup(self.ctx, user, token=token, challenge=challenge)
+
+    def totp_enable(self, user: Any, code: str, *, token: str | None = None) -> list[str]:
+        """Activate the app set up by :meth:`totp_setup` with its first code; returns ten
+        recovery codes (shown once).
+
+        Raises:
+            InvalidCode, RateLimited, ReauthRequired, ValidationError.
+        """
+        return two_factor.totp_enable(self.ctx, user, code, token=token)[0]
+
+    def enroll_two_factor(self, challenge: str, code: str) -> tuple[list[str], AuthResult]:
+        """For a ``setup_required`` challenge: activate the app set up with
+        ``totp_setup(challenge=...)`` and finish the sign-in.
+
+        Returns:
+            The recovery codes and the sign-in.
+        """
+        codes, result = two_factor.totp_enable(self.ctx, None, code, challenge=challenge)
+        assert result is not None
+        return codes, result
+
+    def disable_two_factor(self, user: Any, password: str, *, token: str | None = None) -> None:
+        """Turn the authenticator app off (recovery codes and trusted devices go too).
+
+        Raises:
+            ReauthRequired, InvalidCredentials, RateLimited.
+        """
+        two_factor.totp_disable(self.ctx, user, password, token=token)
+
+    def regenerate_recovery_codes(self, user: Any, *, token: str | None = None) -> list[str]:
+        """Ten new recovery codes; the old set is void.
+
+        Raises:
+            ReauthRequired, ValidationError (no second factor).
+        """
+        return two_factor.regenerate_recovery_codes(self.ctx, user, token=token)
+
+    def two_factor_status(self, user: Any) -> dict[str, Any]:
+        """The user's second factors: ``{"enabled", "totp", "methods", "recovery_codes_left",
+        "setup_required", "setup_by", "trusted_devices"}``."""
+        return two_factor.status(self.ctx, user)
+
+    def forget_trusted_devices(self, user: Any) -> None:
+        """Every trusted device of ``user`` asks for the second factor again."""
+        two_factor.forget_trusted_devices(self.ctx, user)
+
+    def reset_two_factor(self, user: Any) -> None:
+        """An administrator's rescue: remove the user's authenticator app, recovery codes
+        and trusted devices (the user is emailed; enforcement gives a new grace period)."""
+        two_factor.reset_two_factor(self.ctx, user, actor="admin")
 
     def login_user(
         self,
@@ -494,6 +607,79 @@ class Auth:
         except (InvalidToken, UserNotFound, AccountDisabled):
             return None
 
+    # -- passkeys (WebAuthn) -----------------------------------------------------
+    def passkey_registration_options(
+        self, user: Any, *, token: str | None = None, ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> passkeys.Options:  # fmt: skip
+        """Options for ``navigator.credentials.create()`` to add a passkey to ``user``.
+
+        With ``token`` (the caller's session) the session must be fresh, and the
+        answer must come back in the same session. ``options.to_dict()`` is the
+        JSON to hand to the browser (with ``state``, to send back).
+
+        Raises:
+            ReauthRequired, FeatureDisabled, ValidationError.
+        """
+        return passkeys.registration_options(
+            self.ctx, user, token=token, client=Client(ip, user_agent)
+        )
+
+    def register_passkey(
+        self, user: Any, credential: Any, state: str, *, name: str | None = None,
+        token: str | None = None, ip: str | None = None, user_agent: str | None = None,
+    ) -> PasskeyRecord:  # fmt: skip
+        """Verify the browser's answer to :meth:`passkey_registration_options` and keep it.
+
+        Raises:
+            InvalidToken (state expired, used or of another session),
+            ValidationError (the attestation does not verify), ReauthRequired.
+        """
+        return passkeys.register_passkey(
+            self.ctx, user, credential, state, name=name, token=token,
+            client=Client(ip, user_agent),
+        )  # fmt: skip
+
+    def list_passkeys(self, user: Any) -> list[PasskeyRecord]:
+        """The user's passkeys, oldest first (``record.to_dict()`` for JSON)."""
+        return passkeys.list_passkeys(self.ctx, user)
+
+    def rename_passkey(self, user: Any, passkey_id: str, name: str) -> PasskeyRecord:
+        """Rename one of the user's passkeys.
+
+        Raises:
+            NotFound: no such passkey of this user.
+        """
+        return passkeys.rename_passkey(self.ctx, user, passkey_id, name)
+
+    def delete_passkey(self, user: Any, passkey_id: str, *, token: str | None = None) -> None:
+        """Remove one of the user's passkeys (with ``token``, its session must be fresh).
+
+        Raises:
+            NotFound, ReauthRequired.
+        """
+        passkeys.delete_passkey(self.ctx, user, passkey_id, token=token)
+
+    def passkey_sign_in_options(self, email: str | None = None) -> passkeys.Options:
+        """Options for ``navigator.credentials.get()``; with ``email``, that account's passkeys.
+
+        An unknown address gets options of the same shape.
+        """
+        return passkeys.sign_in_options(self.ctx, email)
+
+    def sign_in_with_passkey(
+        self, credential: Any, state: str, *, remember: bool = False, ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> AuthResult:  # fmt: skip
+        """Sign in with a passkey: the browser's answer to :meth:`passkey_sign_in_options`.
+
+        Raises:
+            InvalidToken, InvalidCredentials, AccountDisabled.
+        """
+        return passkeys.sign_in_with_passkey(
+            self.ctx, credential, state, remember=remember, client=Client(ip, user_agent)
+        )
+
     # -- sessions --------------------------------------------------------------
     def list_sessions(self, user: Any, current: str | None = None) -> list[SessionEntry]:
         """The user's live sessions, newest first; ``current`` (a token) is flagged."""
@@ -539,6 +725,22 @@ class Auth:
         """
         return reauth.reauthenticate(
             self.ctx, token, password, rotate=rotate, client=Client(ip, user_agent)
+        )
+
+    def reauthenticate_with_passkey(
+        self, token: str, credential: Any, state: str, *, rotate: bool = False,
+        ip: str | None = None, user_agent: str | None = None,
+    ) -> str:  # fmt: skip
+        """Make the session behind ``token`` fresh with a passkey of its own user.
+
+        ``credential`` answers :meth:`passkey_sign_in_options` (``state`` is theirs).
+        Another user's passkey is ``INVALID_CREDENTIALS`` and changes nothing.
+
+        Raises:
+            InvalidToken, InvalidCredentials.
+        """
+        return passkeys.reauthenticate_with_passkey(
+            self.ctx, token, credential, state, rotate=rotate, client=Client(ip, user_agent)
         )
 
     # -- account changes -------------------------------------------------------

@@ -23,10 +23,12 @@ from authgate.settings import Settings
 from authgate.stores.base import (
     ApiKeyStore,
     EmailStore,
+    PasskeyStore,
     RefreshTokenStore,
     RoleStore,
     SessionStore,
     TokenStore,
+    TwoFactorStore,
     UserStore,
 )
 from authgate.tokens import EmailTokens
@@ -85,6 +87,10 @@ class Context:
     refresh_tokens: RefreshTokenStore | None = None
     #: Personal API keys (the main store; ``None`` when it keeps none).
     api_keys: ApiKeyStore | None = None
+    #: Passkeys (the main store; ``None`` when it keeps none).
+    passkeys: PasskeyStore | None = None
+    #: Second factors (the main store; ``None`` when it keeps none).
+    two_factor: TwoFactorStore | None = None
 
     @property
     def user_model(self) -> type[Any]:

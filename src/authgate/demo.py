@@ -11,10 +11,12 @@ emailed links being read from the console.
 from __future__ import annotations
 
 import html
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from authgate import Auth
 from authgate.mail import ConsoleMailer
@@ -75,6 +77,13 @@ def create_app(directory: str | os.PathLike[str] = ".authgate-demo", *, debug: b
         secret_file.write_text(secrets.token_urlsafe(32))
         secret_file.chmod(0o600)
     base_url = os.environ.get("AUTHGATE_DEMO_URL", "http://127.0.0.1:8000")
+    # Passkeys belong to a domain name, never to an IP address: at 127.0.0.1 they work
+    # when the demo is opened as http://localhost:<port>.
+    parts = urlsplit(base_url)
+    passkey_site: dict[str, Any] = {}
+    if parts.hostname and _is_address(parts.hostname):
+        local = f"{parts.scheme}://localhost" + (f":{parts.port}" if parts.port else "")
+        passkey_site = {"webauthn_rp_id": "localhost", "webauthn_origins": [local]}
     auth = Auth(
         secret_file.read_text().strip(),
         database_url=f"sqlite:///{(folder / 'auth.db').resolve()}",
@@ -85,6 +94,9 @@ def create_app(directory: str | os.PathLike[str] = ".authgate-demo", *, debug: b
         usernames=True,
         multiple_emails=True,
         passwordless=True,
+        passkeys=True,
+        **passkey_site,
+        two_factor=True,
         check_common_passwords=True,
     )
     app = Flask("authgate-demo")
@@ -103,7 +115,8 @@ def create_app(directory: str | os.PathLike[str] = ".authgate-demo", *, debug: b
         if current_user.is_authenticated:
             status = f"Signed in as <b>{html.escape(current_user.email)}</b>."
             pages = [("account", "Your account"), ("account/sessions", "Signed-in devices"),
-                     ("account/api-keys", "API keys"), ("logout", "Sign out")]  # fmt: skip
+                     ("account/api-keys", "API keys"), ("account/passkeys", "Passkeys"),
+                     ("logout", "Sign out")]  # fmt: skip
         else:
             status = "Not signed in."
             pages = [("register", "Create an account"), ("login", "Sign in"),
@@ -145,3 +158,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, directory: str = ".authgate
     else:
         print(f"admin: {ADMIN_EMAIL} (password shown when it was created)")
     run_simple(host, port, app, use_reloader=False, threaded=True)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -33,7 +33,7 @@ the code, never on the wording of the message.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from authgate.i18n import DEFAULT_LOCALE, N_, Formatted, current_locale, gettext
@@ -290,13 +290,30 @@ class TwoFactorRequired(AuthError):
     default_status = 401
     default_message = N_("A second factor is required.")
 
-    def __init__(self, message: str | None = None, *, challenge: str = "") -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        challenge: str = "",
+        methods: Sequence[str] = (),
+        setup_required: bool = False,
+    ) -> None:
+        #: The signed challenge token ``POST /two-factor/verify`` takes (5 minutes, once).
         self.challenge = challenge
+        #: The factors that can complete it (``totp``, ``recovery_code``, ``email``, ``passkey``).
+        self.methods: list[str] = list(methods)
+        #: The account must set up a second factor: ``POST /two-factor/totp/setup`` and
+        #: ``/two-factor/totp/enable`` take ``challenge`` instead of a session.
+        self.setup_required = setup_required
         super().__init__(message)
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"error": {"code", "message", "challenge", "methods"[, "setup_required"]}}``."""
         body = super().to_dict()
         body["error"]["challenge"] = self.challenge
+        body["error"]["methods"] = list(self.methods)
+        if self.setup_required:
+            body["error"]["setup_required"] = True
         return body
 
 

@@ -26,6 +26,7 @@ the one user type whatever the storage.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 import threading
 import unicodedata
@@ -42,10 +43,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
     event,
 )
 from sqlalchemy.dialects import mysql
@@ -69,12 +72,14 @@ __all__ = [
     "AuthTables",
     "EmailRecord",
     "Notice",
+    "PasskeyRecord",
     "RefreshTokenRecord",
     "Role",
     "RoleLike",
     "RoleMixin",
     "SecurityEvent",
     "SessionRecord",
+    "TwoFactorRecord",
     "User",
     "UserLike",
     "UserMixin",
@@ -489,6 +494,84 @@ class ApiKeyRecord:
         }
 
 
+@dataclass
+class PasskeyRecord:
+    """A WebAuthn credential (passkey) of a user: its public key, never a secret."""
+
+    id: str
+    user_id: str
+    #: The credential id the authenticator chose (up to 1023 bytes).
+    credential_id: bytes
+    #: The COSE-encoded public key.
+    public_key: bytes
+    #: The authenticator's signature counter (0 for those that keep none).
+    sign_count: int
+    name: str
+    created_at: dt.datetime
+    #: How the browser may reach the authenticator (``usb``, ``internal``, ``hybrid``...).
+    transports: tuple[str, ...] = ()
+    #: The authenticator model's id (a UUID string; zeros when not attested).
+    aaguid: str = ""
+    #: The credential may be synced to other devices (backup eligible).
+    backup_eligible: bool = False
+    #: The credential is synced (backed up) now.
+    backed_up: bool = False
+    last_used_at: dt.datetime | None = None
+
+    @property
+    def credential_hash(self) -> str:
+        """The SHA-256 hex digest of the credential id: the unique, indexed lookup key."""
+        return credential_digest(self.credential_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"id", "name", "created_at", "last_used_at", "backed_up"}`` (SPEC §9)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "created_at": self.created_at.isoformat(),
+            "last_used_at": None if self.last_used_at is None else self.last_used_at.isoformat(),
+            "backed_up": self.backed_up,
+        }
+
+
+def credential_digest(credential_id: bytes) -> str:
+    """The SHA-256 hex digest under which a passkey's credential id is looked up."""
+    return hashlib.sha256(credential_id).hexdigest()
+
+
+@dataclass
+class TwoFactorRecord:
+    """A user's second-factor state (``authgate_two_factor``): one row per user, made on
+    the first use.
+
+    The TOTP secrets are stored encrypted (:mod:`authgate.flows.two_factor`
+    encrypts them; stores keep the text as given). ``totp_last_step`` is the
+    last TOTP step accepted: a step is accepted only by a conditional write
+    raising it, so each step works once per account, on every process.
+    """
+
+    user_id: str
+    #: The active authenticator app's secret (encrypted), ``None`` when TOTP is off.
+    totp_secret: str | None = None
+    #: A secret being set up (encrypted): it replaces ``totp_secret`` at the first valid code.
+    totp_pending_secret: str | None = None
+    totp_enabled_at: dt.datetime | None = None
+    totp_last_step: int = 0
+    #: Keyed digest of the emailed code in flight, the challenge it belongs to, its expiry.
+    email_code_hash: str | None = None
+    email_code_challenge: str | None = None
+    email_code_expires_at: dt.datetime | None = None
+    #: When a sign-in first found the user required to use a second factor without one.
+    grace_started_at: dt.datetime | None = None
+    #: Random value trusted-device cookies are bound to: changing it forgets every one.
+    trust_epoch: str = ""
+
+    @property
+    def totp_enabled(self) -> bool:
+        """Whether an authenticator app is set up and active."""
+        return self.totp_enabled_at is not None and self.totp_secret is not None
+
+
 def _fill_defaults(target: Any, args: Any, kwargs: dict[str, Any]) -> None:
     """Fill Python-side column defaults at construction.
 
@@ -664,6 +747,9 @@ class AuthTables:
     outbox: Table | None = None
     refresh_tokens: Table | None = None
     api_keys: Table | None = None
+    passkeys: Table | None = None
+    two_factor: Table | None = None
+    recovery_codes: Table | None = None
 
 
 _REGISTRY: dict[int, AuthTables] = {}
@@ -781,6 +867,36 @@ def refresh_tokens_table(metadata: MetaData) -> Table:
     )
 
 
+#: Raw bytes of a passkey (its credential id, its public key): VARBINARY on MySQL/MariaDB.
+PASSKEY_BYTES = LargeBinary().with_variant(mysql.VARBINARY(1023), "mysql", "mariadb")
+
+
+def passkeys_table(metadata: MetaData, user_type: Any, user_fk: str) -> Table:
+    """Passkeys (:class:`PasskeyRecord`): one row per credential, gone with its user.
+
+    The credential id is unique through its SHA-256 digest (``credential_hash``):
+    one indexed lookup at sign-in, and an index MySQL can build on any length.
+    """
+    return Table(
+        "authgate_passkeys",
+        metadata,
+        Column("id", String(36), primary_key=True),
+        Column("user_id", user_type, ForeignKey(user_fk, ondelete="CASCADE"), nullable=False),
+        Column("credential_hash", String(64), nullable=False, unique=True),
+        Column("credential_id", PASSKEY_BYTES, nullable=False),
+        Column("public_key", PASSKEY_BYTES, nullable=False),
+        Column("sign_count", BigInteger, nullable=False, default=0),
+        Column("transports", String(255)),
+        Column("aaguid", String(36)),
+        Column("name", String(100), nullable=False),
+        Column("backup_eligible", Boolean, nullable=False, default=False),
+        Column("backed_up", Boolean, nullable=False, default=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("last_used_at", UTCDateTime),
+        Index("ix_authgate_passkeys_user_id", "user_id"),
+    )
+
+
 def _build_tables(entry: AuthTables) -> None:
     """Create the link, session, token, email, event and outbox tables once both models
     are known."""
@@ -848,6 +964,35 @@ def _build_tables(entry: AuthTables) -> None:
             Column("last_used_ip", String(64)),
             Index("ix_authgate_api_keys_user_id", "user_id"),
         )
+    if entry.passkeys is None and entry.sessions is not None:
+        entry.passkeys = passkeys_table(md, user_type, user_fk)
+    if entry.two_factor is None and entry.sessions is not None:
+        entry.two_factor = Table(
+            "authgate_two_factor",
+            md,
+            Column("user_id", user_type, ForeignKey(user_fk, ondelete="CASCADE"),
+                   primary_key=True),
+            Column("totp_secret", Text),
+            Column("totp_pending_secret", Text),
+            Column("totp_enabled_at", UTCDateTime),
+            Column("totp_last_step", BigInteger, nullable=False, default=0),
+            Column("email_code_hash", String(64)),
+            Column("email_code_challenge", String(64)),
+            Column("email_code_expires_at", UTCDateTime),
+            Column("grace_started_at", UTCDateTime),
+            Column("trust_epoch", String(32), nullable=False),
+        )  # fmt: skip
+        entry.recovery_codes = Table(
+            "authgate_recovery_codes",
+            md,
+            Column("id", String(36), primary_key=True),
+            Column("user_id", user_type, ForeignKey(user_fk, ondelete="CASCADE"),
+                   nullable=False),
+            Column("code_hash", String(64), nullable=False),
+            Column("created_at", UTCDateTime, nullable=False),
+            Column("used_at", UTCDateTime),
+            UniqueConstraint("user_id", "code_hash", name="uq_authgate_recovery_codes_user_code"),
+        )  # fmt: skip
     if role is not None and entry.user_roles is None:
         role_type, role_fk = _pk_type(role)
         entry.user_roles = Table(

@@ -76,6 +76,9 @@ NOTICE_KINDS = frozenset(
         "account_deleted",
         "registration_attempt",
         "welcome",
+        "passkey_added",
+        "passkey_removed",
+        "two_factor_changed",
     }
 )
 

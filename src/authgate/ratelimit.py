@@ -136,6 +136,9 @@ class SignInThrottle:
         self._ip_item: RateLimitItem = RateLimitItemPerSecond(
             settings.sign_in_ip_max_failures, window
         )
+        self._code_item: RateLimitItem = RateLimitItemPerSecond(
+            settings.two_factor_max_failures, window
+        )
         self._storage: Storage
         if settings.rate_limit_storage is not None:
             self._storage = _storage(settings.rate_limit_storage)
@@ -201,6 +204,33 @@ class SignInThrottle:
             return bool(self._limiter.hit(item, scope, _key(key)))
         except Exception:  # storage down: fail closed, send nothing
             return False
+
+    def code_attempt(self, identity: str) -> None:
+        """Count one second-factor code attempt for an account; :class:`RateLimited` past
+        ``two_factor_max_failures`` within the window.
+
+        Whatever the client IP (SECURITY §1.8 #53), and whatever ``throttle_sign_in``
+        says: a six-digit code is never left unthrottled. Call it before checking
+        the code; :meth:`code_succeeded` clears the count. Asking for a new code
+        does not.
+        """
+        ident = _key(identity)
+        try:
+            if not self._limiter.hit(self._code_item, "two-factor", "id", ident):
+                raise RateLimited(
+                    retry_after=self._retry_after(self._code_item, "two-factor", "id", ident)
+                )
+        except RateLimited:
+            raise
+        except Exception as exc:  # storage down: fail closed
+            raise unavailable(exc) from None
+
+    def code_succeeded(self, identity: str) -> None:
+        """Clear an account's code attempts after a right code."""
+        try:
+            self._limiter.clear(self._code_item, "two-factor", "id", _key(identity))
+        except Exception as exc:
+            raise unavailable(exc) from None
 
     def failed(self, identity: str, ip: str | None, scope: str = "sign-in") -> None:
         """Count a failure against the client IP (the identity was counted by :meth:`attempt`)."""

@@ -54,6 +54,9 @@ class AuthResult:
     #: Extra names the access token is also answered under (``access_token`` for
     #: auth101's clients).
     aliases: tuple[str, ...] = ()
+    #: The trusted-device cookie value of a second-factor sign-in with
+    #: ``trust_device`` (the web integrations set it as a cookie); never in :meth:`to_dict`.
+    trusted_device: str | None = None
 
     def __post_init__(self) -> None:
         if self.session_token is None and self.refresh_token is None:

@@ -11,16 +11,18 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import ipaddress
 import json
 import os
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 from authgate.i18n import LOCALES, normalize_locale
 
-__all__ = ["InsecureSettingWarning", "Settings", "closest_name"]
+__all__ = ["InsecureSettingWarning", "Settings", "closest_name", "webauthn_relying_party"]
 
 MINUTE = 60
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -77,11 +79,52 @@ class Settings:
     passwordless: bool = False
     #: Record sign-in times, IPs and counts on the user.
     trackable: bool = True
-    #: TOTP second factor. Not available in this version: ``True`` is refused at
-    #: set-up rather than accepted and ignored.
+    #: Second factor (SPEC §9): TOTP authenticator apps with recovery codes, and
+    #: one-time codes by email (``two_factor_methods``). A user who enrolled
+    #: gets ``TWO_FACTOR_REQUIRED`` after a right password (or an emailed sign-in
+    #: link) and no session until ``POST /two-factor/verify`` completes.
+    #: Needs ``pip install "authgate[mfa]"``.
     two_factor: bool = False
-    #: WebAuthn passkeys. Not available in this version: ``True`` is refused.
+    #: WebAuthn passkeys (``pip install "authgate[mfa]"``): users register
+    #: passkeys on their account, sign in with one instead of a password
+    #: (discoverable credentials, offered by the browser on the login page), and
+    #: may use one as a second factor. Needs a relying-party id and origin
+    #: (``webauthn_rp_id`` / ``webauthn_origins``, or ``base_url``) outside debug.
     passkeys: bool = False
+
+    # -- second factor (two_factor) ----------------------------------------
+    #: Every user must use a second factor (after ``two_factor_grace_period``).
+    two_factor_required: bool = False
+    #: Users holding any of these roles must use a second factor (after
+    #: ``two_factor_grace_period``).
+    two_factor_required_roles: tuple[str, ...] = ()
+    #: Seconds a user who must use a second factor but has none may still sign
+    #: in with the password alone, counted from the first such sign-in; their
+    #: session then says ``two_factor_setup_required`` and the pages send them
+    #: to the set-up page. After it, the password leads to ``TWO_FACTOR_REQUIRED``
+    #: with ``setup_required``: a session comes only with an emailed code (when
+    #: ``email`` is a method) or once an authenticator app is set up through the
+    #: challenge. 0: no grace at all.
+    two_factor_grace_period: int = 7 * DAY
+    #: The second factors offered besides recovery codes: ``totp`` (an
+    #: authenticator app) and ``email`` (a six-digit code mailed at sign-in;
+    #: weaker, AAL1: the mailbox is often reached with the same password).
+    two_factor_methods: tuple[str, ...] = ("totp", "email")
+    #: The issuer an authenticator app shows next to the account; ``None`` is ``site_name``.
+    totp_issuer: str | None = None
+    #: TOTP steps (of 30 s) accepted before and after the server's current one.
+    totp_skew: int = 1
+    #: Seconds a browser stays trusted after "trust this device" at the second
+    #: step (a signed cookie bound to the user, their security stamp and their
+    #: factors): a password sign-in from it skips the code. 0: never offered.
+    trusted_device_lifetime: int = 30 * DAY
+    #: Seconds the second step of a sign-in may take (the challenge and any
+    #: emailed code expire then). At most 600.
+    two_factor_challenge_within: int = 5 * MINUTE
+    #: Wrong codes for one account (whatever the client address) within
+    #: ``sign_in_failure_window`` before ``RATE_LIMITED``; asking for a new
+    #: emailed code does not reset the count, a right code does.
+    two_factor_max_failures: int = 5
 
     # -- lifetimes (seconds) ------------------------------------------------
     #: Absolute lifetime of a session: valid strictly before ``created + lifetime``,
@@ -146,6 +189,8 @@ class Settings:
     notify_email_changed: bool = True
     #: Email the user when they delete their own account.
     notify_account_deleted: bool = True
+    #: Email the user when a passkey is added to or removed from their account.
+    notify_passkeys: bool = True
     #: Seconds a notice (the emails above and "someone tried to sign up with
     #: your address": emails without a link to use) stays in the outbox
     #: before it is sent again: it is stored with the change it reports and
@@ -280,6 +325,23 @@ class Settings:
     #: ``Authorization: Bearer`` or ``X-API-Key`` by the guards (not by the
     #: account routes of the JSON API).
     api_keys: bool = True
+
+    # -- passkeys (WebAuthn) --------------------------------------------------
+    #: The relying-party id passkeys are bound to: a registrable domain such as
+    #: ``example.com`` (no scheme, no port). ``None``: the host of ``base_url``.
+    #: It comes from settings, never from a request's ``Host`` header.
+    webauthn_rp_id: str | None = None
+    #: The name browsers show when a passkey is made. ``None``: ``site_name``.
+    webauthn_rp_name: str | None = None
+    #: The origins (``https://app.example.com``, with a port if not the default)
+    #: a passkey ceremony may come from; any other is refused. Empty: the origin
+    #: of ``base_url``.
+    webauthn_origins: tuple[str, ...] = ()
+    #: Whether the authenticator must verify the user (PIN, biometrics):
+    #: ``"required"`` refuses passkeys used without it, ``"preferred"`` asks for it,
+    #: ``"discouraged"`` does not. A passkey sign-in counts as two factors only
+    #: when the user was verified.
+    webauthn_user_verification: Literal["required", "preferred", "discouraged"] = "preferred"
 
     # -- audit trail --------------------------------------------------------
     #: Seconds security events are kept in the store (``auth.audit``); older
@@ -442,7 +504,17 @@ def build_settings(**values: Any) -> Settings:
         raise TypeError("Auth() needs a secret: Auth(secret=..., ...) with 32 or more bytes")
     if isinstance(values.get("jwt_keys"), str):  # one key
         values["jwt_keys"] = (values["jwt_keys"],)
-    for name in ("secret", "signup_fields", "profile_fields", "jwt_keys"):
+    if isinstance(values.get("webauthn_origins"), str):  # one origin
+        values["webauthn_origins"] = (values["webauthn_origins"],)
+    for name in (
+        "secret",
+        "signup_fields",
+        "profile_fields",
+        "jwt_keys",
+        "two_factor_required_roles",
+        "two_factor_methods",
+        "webauthn_origins",
+    ):
         if isinstance(values.get(name), list):
             values[name] = tuple(values[name])
     return Settings(**values)
@@ -584,13 +656,7 @@ def _validate(s: Settings) -> None:
         raise ValueError(f"scrypt_log_n must be between 1 and 30, got {s.scrypt_log_n}")
     if s.password_validator is not None and not callable(s.password_validator):
         raise ValueError("password_validator must be a callable (password, identifiers) -> reason")
-    for feature in ("two_factor", "passkeys"):
-        if getattr(s, feature):
-            raise ValueError(
-                f"{feature}=True: this version of authgate has no {feature.replace('_', '-')} "
-                "support yet, and a setting must never look on while doing nothing; "
-                f"remove {feature}=True (or set it to False)"
-            )
+    _validate_two_factor(s)
     for setting in ("signup_fields", "profile_fields"):
         fields: object = getattr(s, setting)
         if not isinstance(fields, tuple) or not all(
@@ -626,6 +692,137 @@ def _validate(s: Settings) -> None:
     _validate_tokens(s)
     if s.base_url is not None and not s.base_url.startswith(("http://", "https://")):
         raise ValueError(f"base_url must be an absolute http(s) URL, got {s.base_url!r}")
+    _validate_webauthn(s)
+
+
+#: The relying party used in debug when neither ``webauthn_rp_id`` nor ``base_url`` is set.
+DEBUG_RP = ("localhost", ("http://localhost:8000",))
+
+
+def webauthn_relying_party(s: Settings) -> tuple[str, tuple[str, ...]]:
+    """The passkeys' relying-party id and accepted origins, from settings only.
+
+    ``webauthn_rp_id`` (else the host of ``base_url``) and ``webauthn_origins``
+    (else the origin of ``base_url``); in debug, without either,
+    ``localhost`` and ``http://localhost:8000``.
+
+    Raises:
+        ValueError: neither is resolvable (outside debug).
+
+    Examples:
+        >>> webauthn_relying_party(Settings(secret="s" * 32, base_url="https://a.example/app"))
+        ('a.example', ('https://a.example',))
+    """
+    base = urlsplit(s.base_url) if s.base_url else None
+    rp_id = s.webauthn_rp_id or (base.hostname if base is not None else None)
+    origins = s.webauthn_origins
+    if not origins and base is not None and base.hostname:
+        origins = (f"{base.scheme}://{base.netloc.rpartition('@')[2]}".lower(),)
+    if not rp_id and not origins and s.debug:
+        return DEBUG_RP
+    if not rp_id or not origins:
+        raise ValueError(
+            "passkeys=True needs to know the site passkeys belong to: set base_url="
+            "'https://your.app' (or AUTHGATE_BASE_URL), or webauthn_rp_id='your.app' and "
+            "webauthn_origins=['https://your.app']; it is never taken from a request's Host"
+        )
+    return rp_id, tuple(origins)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _validate_webauthn(s: Settings) -> None:
+    rp_id: object = s.webauthn_rp_id
+    if rp_id is not None and (
+        not isinstance(rp_id, str)
+        or not rp_id
+        or rp_id != rp_id.strip().lower()
+        or any(c in rp_id for c in "/:@ ")
+    ):
+        raise ValueError(
+            f"webauthn_rp_id must be a lower-case domain such as 'example.com' (no scheme, "
+            f"no port), got {rp_id!r}"
+        )
+    origins: object = s.webauthn_origins
+    if not isinstance(origins, tuple) or not all(
+        isinstance(o, str)
+        and o.startswith(("https://", "http://"))
+        and urlsplit(o).hostname
+        and urlsplit(o).path in ("", "/")
+        for o in origins
+    ):
+        raise ValueError(
+            "webauthn_origins must be a list of origins such as 'https://app.example.com' "
+            f"(scheme, host and port only), got {origins!r}"
+        )
+    object.__setattr__(s, "webauthn_origins", tuple(o.rstrip("/").lower() for o in origins))
+    if s.passkeys:
+        rp, allowed = webauthn_relying_party(s)
+        if _is_ip(rp):
+            raise ValueError(
+                f"passkeys need a domain name as relying-party id, not the address {rp!r} "
+                "(browsers refuse it): use a name such as localhost in base_url, or set "
+                "webauthn_rp_id and webauthn_origins"
+            )
+        for origin in allowed:
+            host = urlsplit(origin).hostname or ""
+            if host != rp and not host.endswith("." + rp):
+                raise ValueError(
+                    f"webauthn origin {origin!r} is not on the relying party {rp!r}: an "
+                    "origin's host must be the rp id or one of its subdomains"
+                )
+
+
+#: The second factors ``two_factor_methods`` may list.
+TWO_FACTOR_METHODS = ("totp", "email")
+
+
+def _validate_two_factor(s: Settings) -> None:
+    """The second-factor settings."""
+    for name in ("two_factor_required_roles", "two_factor_methods"):
+        value: object = getattr(s, name)
+        if isinstance(value, str):
+            value = (value,)
+            object.__setattr__(s, name, value)
+        if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+            raise ValueError(f"{name} must be a list of names, got {value!r}")
+    unknown = [m for m in s.two_factor_methods if m not in TWO_FACTOR_METHODS]
+    if unknown or not s.two_factor_methods:
+        raise ValueError(
+            f"two_factor_methods must list some of {', '.join(TWO_FACTOR_METHODS)}, "
+            f"got {s.two_factor_methods!r}"
+        )
+    if not 0 <= s.totp_skew <= 10:
+        raise ValueError(f"totp_skew must be between 0 and 10 steps, got {s.totp_skew}")
+    if not 30 <= s.two_factor_challenge_within <= 10 * MINUTE:
+        raise ValueError(
+            "two_factor_challenge_within must be between 30 and 600 seconds, "
+            f"got {s.two_factor_challenge_within}"
+        )
+    if not 1 <= s.two_factor_max_failures <= 100:
+        raise ValueError(
+            f"two_factor_max_failures must be between 1 and 100, got {s.two_factor_max_failures}"
+        )
+    for name in ("two_factor_grace_period", "trusted_device_lifetime"):
+        if getattr(s, name) < 0:
+            raise ValueError(f"{name} must be 0 or more seconds, got {getattr(s, name)}")
+    if s.totp_issuer is not None and (not s.totp_issuer.strip() or ":" in s.totp_issuer):
+        raise ValueError("totp_issuer must be a non-empty name without ':'")
+    if s.two_factor:
+        try:
+            import pyotp  # noqa: F401
+            import segno  # noqa: F401
+            from cryptography.fernet import Fernet  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                'two_factor=True needs pyotp, segno and cryptography: pip install "authgate[mfa]"'
+            ) from None
 
 
 def _validate_tokens(s: Settings) -> None:

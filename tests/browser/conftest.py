@@ -217,14 +217,16 @@ def _home(user: Any) -> str:
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Site]]:
-    """``serve(framework, **settings)``: the app running on 127.0.0.1, mail to a real SMTP server."""
+    """``serve(framework, [host], **settings)``: the app running on 127.0.0.1 (browsed at
+    ``host``), mail to a real SMTP server."""
     servers = SMTPServers()
     stops: list[Callable[[], None]] = []
 
-    def start(framework: str, **settings: Any) -> Site:
+    def start(framework: str, host: str = "127.0.0.1", **settings: Any) -> Site:
+        # host="localhost" for passkeys: a WebAuthn RP id is a domain, never an IP address.
         mail = servers.start()
         port = free_port()
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://{host}:{port}"
         mailer = SMTPMailer("127.0.0.1", mail.port, timeout=5.0, sender="auth@app.example")
         options: dict[str, Any] = {
             "argon2_memory_cost": 1024, "argon2_time_cost": 1, "debug": True,

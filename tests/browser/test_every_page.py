@@ -11,7 +11,7 @@ import pytest
 from .conftest import PASSWORD, Site, check_accessibility, screenshot
 
 FEATURES: dict[str, Any] = {"confirmable": True, "usernames": True, "multiple_emails": True,
-                            "passwordless": True}  # fmt: skip
+                            "passwordless": True, "two_factor": True}  # fmt: skip
 PUBLIC = {
     "login": "/auth/login", "register": "/auth/register",
     "login-or-register": "/auth/login-or-register", "forgot-password": "/auth/forgot",
@@ -25,6 +25,7 @@ MEMBER = {
     "change-username": "/auth/account/username", "change-email": "/auth/account/email",
     "emails": "/auth/account/emails", "sessions": "/auth/account/sessions",
     "reauthenticate": "/auth/account/reauthenticate", "delete-account": "/auth/account/delete",
+    "two-factor": "/auth/account/two-factor", "totp-setup": "/auth/account/two-factor/setup",
     "logout": "/auth/logout",
 }  # fmt: skip
 

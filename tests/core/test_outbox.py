@@ -28,6 +28,7 @@ from authgate.mail import EmailMessage
 from authgate.models import utcnow
 from authgate.outbox import NOTICE_KINDS, Outbox
 from authgate.testing import OutboxMailer, links
+from tests.passkeys.authenticator import Authenticator
 
 from .conftest import PASSWORD, SECRET, Clock
 
@@ -98,6 +99,16 @@ def _confirmed_extra_address(auth: Auth, outbox: OutboxMailer) -> tuple[Any, str
     return user, extra["id"]
 
 
+def _passkey_options(auth: Auth, outbox: OutboxMailer) -> tuple[Any, Any]:
+    user = _signed_up(auth, outbox)
+    return user, auth.passkey_registration_options(user)
+
+
+def _add_passkey(auth: Auth, user: Any, options: Any) -> tuple[Any, Any]:
+    answer = Authenticator("https://app.example").create(options.to_dict())
+    return user, auth.register_passkey(user, answer, options.state, name="Laptop")
+
+
 SCENARIOS = [
     Scenario("password_changed", ALICE, {}, _signed_up,
              lambda a, o, user: a.change_password(user, PASSWORD, NEW_PASSWORD)),
@@ -122,11 +133,20 @@ SCENARIOS = [
                                          ALICE, PASSWORD)),
     Scenario("welcome", ALICE, {}, lambda a, o: None,
              lambda a, o, _: a.sign_up(ALICE, PASSWORD)),
+    Scenario("passkey_added", ALICE, {"passkeys": True}, _passkey_options,
+             lambda a, o, state: _add_passkey(a, *state)),
+    Scenario("passkey_removed", ALICE, {"passkeys": True},
+             lambda a, o: _add_passkey(a, *_passkey_options(a, o)),
+             lambda a, o, state: a.delete_passkey(state[0], state[1].id)),
+    Scenario("two_factor_changed", ALICE, {"two_factor": True}, _signed_up,
+             lambda a, o, user: a.reset_two_factor(user)),
 ]  # fmt: skip
 IDS = [
     "password_changed", "password_reset", "username_changed", "email_changed",
     "email_made_primary", "account_deleted", "registration_attempt_sign_up",
     "registration_attempt_change_email", "registration_attempt_add_email", "welcome",
+    "passkey_added", "passkey_removed",
+    "two_factor_changed",
 ]  # fmt: skip
 
 

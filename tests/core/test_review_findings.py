@@ -7,7 +7,7 @@
 | S8  | email and username were two throttle buckets; a reset cleared one | ``test_one_bucket_per_account*`` |
 | S10 | clients without an address shared one per-IP bucket | ``test_unknown_addresses_*`` |
 | S11 | stored bcrypt hashes were verified at any cost | ``test_bcrypt_cost_*`` |
-| U2  | ``two_factor``/``passkeys`` accepted and did nothing | ``test_unbuilt_features_are_refused`` |
+| U2  | ``two_factor``/``passkeys`` accepted and did nothing (passkeys: refused without an RP) | ``test_unbuilt_features_are_refused`` |
 | U3  | ``base_url`` unset was silent | ``test_base_url_*`` |
 | U8  | password errors did not state the limits; no common-password check | ``test_password_messages_*`` |
 | U9  | the console mailer printed live tokens outside debug | ``test_console_mailer_*`` |
@@ -275,7 +275,7 @@ def test_bcrypt_cost_within_the_cap_still_verifies(make_auth: Callable[..., Auth
 # -- U2, U3: settings that would look on while doing nothing -----------------------------
 
 
-@pytest.mark.parametrize("feature", ["two_factor", "passkeys"])
+@pytest.mark.parametrize("feature", ["passkeys"])
 def test_unbuilt_features_are_refused(feature: str) -> None:
     with pytest.raises(ValueError, match=feature):
         Auth(SECRET, **{feature: True})

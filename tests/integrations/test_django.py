@@ -501,7 +501,7 @@ def test_manage_py_authgate_audit_on_the_django_database(app_auth: Auth) -> None
 
 def test_manage_py_authgate_db_commands() -> None:
     out, _ = call("db", "current")
-    assert out == "0005_django_user (head)\n"
+    assert out == "0007_passkeys (head)\n"
     out, _ = call("db", "upgrade")
     assert "up to date" in out and "(head)" in out
 

@@ -363,6 +363,10 @@ CONTEXT: dict[str, Any] = {
     "new_email": "alice.new@mail.example.org",
     "old_email": "alice@example.com",
     "invited_by": FakeUser(username="bob"),
+    "code": "123456",
+    "change": "recovery_code_used",
+    "left": 3,
+    "few": True,
 }
 
 

@@ -23,6 +23,7 @@ from authgate.errors import ServiceUnavailable, UserExists, ValidationError
 from authgate.models import (
     ApiKeyRecord,
     Notice,
+    PasskeyRecord,
     RefreshTokenRecord,
     SecurityEvent,
     SessionRecord,
@@ -632,10 +633,14 @@ def test_delete_user_keeps_its_notice_after_the_user(store: Store) -> None:
 def test_swap_primary_email_keeps_its_notice(store: Store) -> None:
     alice = make_user(store)
     record = store.add_email(alice.id, "work@example.com", confirmed_at=utcnow())
-    assert store.swap_primary_email(alice.id, record.id, "stale", "s2", outbox=[make_notice()]) is None
+    assert (
+        store.swap_primary_email(alice.id, record.id, "stale", "s2", outbox=[make_notice()]) is None
+    )
     assert notices_of(store) == []
     notice = make_notice("email_changed")
-    assert store.swap_primary_email(alice.id, record.id, alice.security_stamp, "s2", outbox=[notice])
+    assert store.swap_primary_email(
+        alice.id, record.id, alice.security_stamp, "s2", outbox=[notice]
+    )
     assert [(n.id, n.user_id) for n in notices_of(store)] == [(notice.id, str(alice.id))]
 
 
@@ -659,7 +664,9 @@ def test_concurrent_notice_claims_have_one_winner(store: Store) -> None:
     notice = make_notice()
     store.add_notices([notice])
 
-    results = run_together(THREADS, lambda i: store.claim_notice(notice.id, 0, T0 + dt.timedelta(seconds=i)))
+    results = run_together(
+        THREADS, lambda i: store.claim_notice(notice.id, 0, T0 + dt.timedelta(seconds=i))
+    )
 
     assert sorted(results, key=repr) == [False] * (THREADS - 1) + [True]
     assert notices_of(store)[0].attempts == 1
@@ -736,6 +743,94 @@ def test_concurrent_sign_ups_create_one_user(store: Store) -> None:
     assert store.count_users() == 1
     found = store.get_user_by_email("race@example.com")
     assert found is not None and found.role_names == ["member"]
+
+
+# -- passkeys -----------------------------------------------------------------------
+
+
+def make_passkey(store: Store, user: Any, *, name: str = "Laptop", minutes: int = 0,
+                 credential_id: bytes | None = None) -> PasskeyRecord:  # fmt: skip
+    record = PasskeyRecord(
+        id=uuid.uuid4().hex[:24],
+        user_id=str(user.id),
+        credential_id=credential_id or uuid.uuid4().bytes * 4,
+        public_key=bytes(range(77)),
+        sign_count=0,
+        name=name,
+        created_at=utcnow() + dt.timedelta(minutes=minutes),
+        transports=("internal", "hybrid"),
+        aaguid="01234567-89ab-cdef-0123-456789abcdef",
+        backup_eligible=True,
+    )
+    assert store.create_passkey(record)
+    return record
+
+
+def test_passkey_round_trip(store: Store) -> None:
+    user = make_user(store)
+    raw = bytes(range(256)) * 3 + b"\x00\xff" * 100  # 968 bytes, every byte value
+    second = make_passkey(store, user, name="Phone", minutes=1, credential_id=raw)
+    first = make_passkey(store, user)
+
+    assert [p.id for p in store.list_passkeys(user.id)] == [first.id, second.id]  # oldest first
+    found = store.get_passkey_by_credential(second.credential_hash)
+    assert found is not None
+    record, owner = found
+    assert record == second and record.credential_id == raw and owner.id == user.id
+    assert record.transports == ("internal", "hybrid") and record.backup_eligible
+    assert store.get_passkey_by_credential("0" * 64) is None
+
+
+def test_a_credential_id_is_registered_once(store: Store) -> None:
+    alice, bob = make_user(store), make_user(store, "bob@example.com")
+    taken = make_passkey(store, alice)
+    again = PasskeyRecord(
+        id=uuid.uuid4().hex[:24], user_id=str(bob.id), credential_id=taken.credential_id,
+        public_key=b"k", sign_count=0, name="Copy", created_at=utcnow(),
+    )  # fmt: skip
+    assert store.create_passkey(again) is False
+    assert store.list_passkeys(bob.id) == []
+    ghost = PasskeyRecord(
+        id=uuid.uuid4().hex[:24], user_id=str(uuid.uuid4()), credential_id=b"ghost",
+        public_key=b"k", sign_count=0, name="Nobody's", created_at=utcnow(),
+    )  # fmt: skip
+    assert store.create_passkey(ghost) is False  # no such user
+
+
+def test_passkeys_are_renamed_and_deleted_by_their_owner_only(store: Store) -> None:
+    alice, bob = make_user(store), make_user(store, "bob@example.com")
+    record = make_passkey(store, alice)
+
+    assert store.rename_passkey(record.id, bob.id, "Mine") is None
+    assert store.delete_passkey(record.id, bob.id) is False
+    renamed = store.rename_passkey(record.id, alice.id, "Work laptop")
+    assert renamed is not None and renamed.name == "Work laptop"
+    again = store.rename_passkey(record.id, alice.id, "Work laptop")  # the same name
+    assert again is not None and again.name == "Work laptop"
+    assert store.delete_passkey(record.id, alice.id) is True
+    assert store.delete_passkey(record.id, alice.id) is False
+    assert store.list_passkeys(alice.id) == []
+
+
+def test_a_passkey_use_is_one_conditional_write(store: Store) -> None:
+    user = make_user(store)
+    record = make_passkey(store, user)
+    now = utcnow()
+
+    assert store.use_passkey(record.id, 0, 5, now, True) is True
+    assert store.use_passkey(record.id, 0, 6, now, True) is False  # the count moved
+    found = store.get_passkey_by_credential(record.credential_hash)
+    assert found is not None
+    assert (found[0].sign_count, found[0].last_used_at, found[0].backed_up) == (5, now, True)
+    results = run_together(THREADS, lambda i: store.use_passkey(record.id, 5, 6 + i, now, True))
+    assert sorted(results, key=repr) == [False] * (THREADS - 1) + [True]
+
+
+def test_deleting_a_user_deletes_their_passkeys(store: Store) -> None:
+    user = make_user(store)
+    record = make_passkey(store, user)
+    assert store.delete_user(user.id)
+    assert store.get_passkey_by_credential(record.credential_hash) is None
 
 
 def test_concurrent_claims_have_one_winner(store: Store) -> None:
@@ -1063,3 +1158,29 @@ def test_api_key_use_is_recorded_at_most_once_per_interval(store: Store) -> None
     assert key.last_used_ip == "::1"
     assert key.last_used_at is not None
     assert abs(key.last_used_at - (now + 2 * minute)) < dt.timedelta(milliseconds=1)
+
+
+# -- second factors ---------------------------------------------------------------
+
+
+def test_store_claims_are_single_use(store: Store) -> None:
+    user = make_user(store, "bob@example.com")
+    row = store.ensure_two_factor(user.id, "e" * 32)
+    assert row.totp_last_step == 0 and row.trust_epoch == "e" * 32
+    assert store.ensure_two_factor(user.id, "f" * 32).trust_epoch == "e" * 32  # kept
+    assert not store.advance_totp_step(user.id, 5)  # TOTP off: nothing to advance
+    assert store.update_two_factor(user.id, {"totp_enabled_at": utcnow(), "totp_secret": "c"})
+    results = run_together(8, lambda i: store.advance_totp_step(user.id, 100))
+    assert results.count(True) == 1
+    assert not store.advance_totp_step(user.id, 99)
+    store.replace_recovery_codes(user.id, ["a" * 64, "b" * 64], utcnow())
+    results = run_together(8, lambda i: store.use_recovery_code(user.id, "a" * 64, utcnow()))
+    assert results.count(True) == 1
+    assert store.count_recovery_codes(user.id) == 1
+    store.replace_recovery_codes(user.id, ["c" * 64], utcnow())
+    assert not store.use_recovery_code(user.id, "b" * 64, utcnow())  # the old set is void
+    assert not store.update_two_factor(user.id, {"totp_secret": "x"}, {"totp_secret": "nope"})
+    assert store.get_two_factor("no-such-user") is None
+    assert store.delete_user(user.id)
+    assert store.get_two_factor(user.id) is None
+    assert store.count_recovery_codes(user.id) == 0

@@ -362,7 +362,7 @@ def test_upgrade_from_0001_keeps_the_data_and_adds_the_audit_trail(empty_databas
         alice = store.create_user({"email": "alice@example.com"}, roles=["admin"])
         assert "authgate_security_events" not in sa.inspect(store.engine).get_table_names()
         store.ensure_schema()  # what Auth() does at start
-        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0004"
+        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0007"
         assert store.get_user_by_email("alice@example.com").role_names == ["admin"]
         store.add_event(SecurityEvent(kind="sign_in", at=utcnow(), user_id=str(alice.id)))
         assert [e.kind for e in store.list_events(user_id=str(alice.id))] == ["sign_in"]
@@ -378,7 +378,7 @@ def test_upgrade_from_0002_keeps_the_data_and_adds_the_outbox(empty_database: st
         store.add_event(SecurityEvent(kind="sign_in", at=utcnow(), user_id=str(alice.id)))
         assert "authgate_outbox" not in sa.inspect(store.engine).get_table_names()
         store.ensure_schema()
-        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0004"
+        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0007"
         now = utcnow()
         notice = Notice(
             id=new_id(), kind="password_changed", to="alice@example.com", subject="Changed",
@@ -478,7 +478,9 @@ def test_sign_up_sets_only_the_allowed_app_fields(app_store: Any) -> None:
     assert app_store.count_users() == 1
 
 
-@pytest.mark.parametrize("names", [["email"], ["is_active"], ["password_hash"], ["nope"], "first_name"])
+@pytest.mark.parametrize(
+    "names", [["email"], ["is_active"], ["password_hash"], ["nope"], "first_name"]
+)
 def test_signup_fields_must_name_app_columns(names: Any) -> None:
     with pytest.raises(ValueError, match="signup_fields"):
         _app_auth(MemoryStore(user_model=User, role_model=Role), signup_fields=names)

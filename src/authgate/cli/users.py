@@ -22,6 +22,7 @@ from authgate.cli.base import (
     text_value,
 )
 from authgate.errors import UserExists
+from authgate.flows import two_factor
 from authgate.flows.validation import valid_email
 from authgate.models import serialize_user
 
@@ -251,6 +252,18 @@ def users_invite(email: str, invited_by: str | None) -> None:
     click.echo(f"invited {valid_email(email)}")
 
 
+@click.command("reset-two-factor")
+@click.argument("email")
+def users_reset_two_factor(email: str) -> None:
+    """Remove a user's authenticator app, recovery codes and trusted devices (the rescue when
+    they lost them); they are emailed, and an enforced second factor gets a new grace period."""
+    auth = current_auth()
+    user = find_user(auth, email)
+    two_factor.reset_two_factor(auth.ctx, user, actor="cli")
+    auth.outbox.flush()
+    click.echo(f"two-step verification reset for {user.email}")
+
+
 def users_group() -> AuthGateGroup:
     """A fresh ``users`` group."""
     users = AuthGateGroup("users", help="Manage users.", context_settings=CONTEXT_SETTINGS)
@@ -266,6 +279,7 @@ def users_group() -> AuthGateGroup:
         users_remove_role,
         users_confirm,
         users_invite,
+        users_reset_two_factor,
     ):
         users.add_command(command)
     return users

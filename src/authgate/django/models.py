@@ -401,3 +401,83 @@ class ApiKey(models.Model):  # type: ignore[misc]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}...)"
+
+
+class Passkey(models.Model):  # type: ignore[misc]
+    """A WebAuthn credential (passkey) of a user: its public key, never a secret."""
+
+    id = models.CharField(primary_key=True, max_length=36)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="passkeys", db_index=False
+    )
+    credential_hash = models.CharField(max_length=64)
+    credential_id = models.BinaryField(max_length=1023)
+    public_key = models.BinaryField(max_length=1023)
+    sign_count = models.BigIntegerField(default=0)
+    transports = models.CharField(max_length=255, null=True, blank=True)
+    aaguid = models.CharField(max_length=36, null=True, blank=True)
+    name = models.CharField(max_length=100)
+    backup_eligible = models.BooleanField(default=False)
+    backed_up = models.BooleanField(default=False)
+    created_at = UTCDateTimeField()
+    last_used_at = UTCDateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "authgate_passkeys"
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(
+                fields=["credential_hash"], name="uq_authgate_passkeys_credential_hash"
+            )
+        ]
+        indexes: ClassVar[list[Any]] = [
+            models.Index(fields=["user"], name="ix_authgate_passkeys_user")
+        ]
+
+    def __str__(self) -> str:
+        return str(self.name)
+
+
+class TwoFactor(models.Model):  # type: ignore[misc]
+    """A user's second-factor state (TOTP secrets encrypted; see ``TwoFactorRecord``)."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, primary_key=True, related_name="two_factor"
+    )
+    totp_secret = models.TextField(null=True, blank=True)
+    totp_pending_secret = models.TextField(null=True, blank=True)
+    totp_enabled_at = UTCDateTimeField(null=True, blank=True)
+    totp_last_step = models.BigIntegerField(default=0)
+    email_code_hash = models.CharField(max_length=64, null=True, blank=True)
+    email_code_challenge = models.CharField(max_length=64, null=True, blank=True)
+    email_code_expires_at = UTCDateTimeField(null=True, blank=True)
+    grace_started_at = UTCDateTimeField(null=True, blank=True)
+    trust_epoch = models.CharField(max_length=32)
+
+    class Meta:
+        db_table = "authgate_two_factor"
+
+    def __str__(self) -> str:
+        return f"two-factor of {self.user_id}"
+
+
+class RecoveryCode(models.Model):  # type: ignore[misc]
+    """One recovery code of a user, by digest; ``used_at`` is set by its one use."""
+
+    id = models.CharField(primary_key=True, max_length=36)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="recovery_codes", db_index=False
+    )
+    code_hash = models.CharField(max_length=64)
+    created_at = UTCDateTimeField()
+    used_at = UTCDateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "authgate_recovery_codes"
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(
+                fields=["user", "code_hash"], name="uq_authgate_recovery_codes_user_code"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id}"

@@ -11,6 +11,7 @@ logged once under a short reference, with no driver text in the message.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -26,10 +27,13 @@ from authgate.django.models import (
     ROLES_CACHE,
     ApiKey,
     OutboxNotice,
+    Passkey,
+    RecoveryCode,
     RefreshToken,
     Role,
     SecurityEvent as EventRow,
     Session,
+    TwoFactor,
     UsedToken,
     User,
     UserEmail,
@@ -40,9 +44,11 @@ from authgate.models import (
     ApiKeyRecord,
     EmailRecord,
     Notice,
+    PasskeyRecord,
     RefreshTokenRecord,
     SecurityEvent,
     SessionRecord,
+    TwoFactorRecord,
     canonical_email,
     canonical_username,
     new_id,
@@ -113,6 +119,22 @@ def _check_names(model: Any, names: Any, *, writable: bool = False) -> None:
     unknown = {name: "unknown_field" for name in names if name not in known}
     if unknown:
         raise ValidationError(fields=unknown)
+
+
+def _two_factor(row: Any) -> TwoFactorRecord:
+    """The record of a ``TwoFactor`` row."""
+    return TwoFactorRecord(
+        user_id=str(row.user_id),
+        totp_secret=row.totp_secret,
+        totp_pending_secret=row.totp_pending_secret,
+        totp_enabled_at=row.totp_enabled_at,
+        totp_last_step=int(row.totp_last_step),
+        email_code_hash=row.email_code_hash,
+        email_code_challenge=row.email_code_challenge,
+        email_code_expires_at=row.email_code_expires_at,
+        grace_started_at=row.grace_started_at,
+        trust_epoch=row.trust_epoch,
+    )
 
 
 def _equal(name: str, value: Any) -> dict[str, Any]:
@@ -618,6 +640,193 @@ class DjangoStore:
             lambda: bool(keys.update(last_used_at=used_at, last_used_ip=address) == 1)
         )
 
+    # -- second factors -----------------------------------------------------------
+
+    def get_two_factor(self, user_id: Any) -> TwoFactorRecord | None:
+        """The user's second-factor row, or ``None``."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return None
+        query = TwoFactor.objects.using(self.using).filter(user_id=key)
+        return self._read(lambda: next((_two_factor(row) for row in query[:1]), None))
+
+    def ensure_two_factor(
+        self, user_id: Any, trust_epoch: str, grace_started_at: dt.datetime | None = None
+    ) -> TwoFactorRecord:
+        """The user's row, inserted with these values when missing."""
+        found = self.get_two_factor(user_id)
+        if found is not None:
+            return found
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            raise ValidationError(fields={"user_id": "invalid"}) from None
+        rows = TwoFactor.objects.using(self.using)
+        with contextlib.suppress(IntegrityError):  # made meanwhile (or no such user)
+            self._write(
+                lambda: rows.create(user_id=key, trust_epoch=trust_epoch,
+                                    grace_started_at=grace_started_at),
+                expect_conflict=True,
+            )  # fmt: skip
+        found = self.get_two_factor(user_id)
+        if found is None:
+            raise ValidationError(fields={"user_id": "invalid"})
+        return found
+
+    def update_two_factor(
+        self, user_id: Any, changes: Mapping[str, Any], expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        """One conditional ``UPDATE``: only while every ``expect`` column holds its value."""
+        _check_names(TwoFactor, [*changes, *(expect or {})], writable=True)
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return False
+        conditions: dict[str, Any] = {"user_id": key}
+        for name, value in (expect or {}).items():
+            conditions.update(_equal(name, value))
+        rows = TwoFactor.objects.using(self.using).filter(**conditions)
+        return self._write(lambda: bool(rows.update(**changes) == 1))
+
+    def advance_totp_step(self, user_id: Any, step: int) -> bool:
+        """``UPDATE ... SET totp_last_step = :step WHERE totp_last_step < :step`` (TOTP on)."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return False
+        rows = TwoFactor.objects.using(self.using).filter(
+            user_id=key, totp_enabled_at__isnull=False, totp_last_step__lt=step
+        )
+        return self._write(lambda: bool(rows.update(totp_last_step=step) == 1))
+
+    def replace_recovery_codes(
+        self, user_id: Any, code_hashes: Sequence[str], now: dt.datetime
+    ) -> None:
+        """Delete the user's codes and insert these, in one transaction."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            raise ValidationError(fields={"user_id": "invalid"}) from None
+        codes = RecoveryCode.objects.using(self.using)
+
+        def work() -> None:
+            codes.filter(user_id=key).delete()
+            codes.bulk_create(
+                [RecoveryCode(id=new_id(), user_id=key, code_hash=h, created_at=now)
+                 for h in code_hashes]
+            )  # fmt: skip
+
+        self._write(work)
+
+    def use_recovery_code(self, user_id: Any, code_hash: str, now: dt.datetime) -> bool:
+        """``UPDATE ... SET used_at = :now WHERE used_at IS NULL``: one caller wins."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return False
+        rows = RecoveryCode.objects.using(self.using).filter(
+            user_id=key, code_hash=code_hash, used_at__isnull=True
+        )
+        return self._write(lambda: bool(rows.update(used_at=now) == 1))
+
+    def count_recovery_codes(self, user_id: Any) -> int:
+        """How many unused codes the user has."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return 0
+        rows = RecoveryCode.objects.using(self.using).filter(user_id=key, used_at__isnull=True)
+        return self._read(lambda: int(rows.count()))
+
+    # -- passkeys ----------------------------------------------------------------
+
+    def create_passkey(self, record: PasskeyRecord) -> bool:
+        """Store a new passkey; ``False`` if its credential id is taken (or the user is gone)."""
+        try:
+            user_id = _key(record.user_id)
+        except _Invalid:
+            return False
+        row = {
+            "id": record.id, "user_id": user_id, "credential_hash": record.credential_hash,
+            "credential_id": record.credential_id, "public_key": record.public_key,
+            "sign_count": record.sign_count, "transports": ",".join(record.transports) or None,
+            "aaguid": record.aaguid or None, "name": record.name,
+            "backup_eligible": record.backup_eligible, "backed_up": record.backed_up,
+            "created_at": record.created_at, "last_used_at": record.last_used_at,
+        }  # fmt: skip
+        try:
+            self._write(
+                lambda: Passkey.objects.using(self.using).create(**row), expect_conflict=True
+            )
+        except IntegrityError:
+            return False
+        return True
+
+    def get_passkey_by_credential(
+        self, credential_hash: str
+    ) -> tuple[PasskeyRecord, Any | None] | None:
+        """The passkey with this credential digest and its user (one query, roles prefetched)."""
+        query = (
+            Passkey.objects.using(self.using)
+            .select_related("user")
+            .prefetch_related(self._roles_prefetch("user__assigned_roles"))
+            .filter(credential_hash=credential_hash)
+        )
+
+        def work() -> tuple[PasskeyRecord, Any | None] | None:
+            found = list(query[:1])
+            return (_passkey(found[0]), found[0].user) if found else None
+
+        return self._read(work)
+
+    def list_passkeys(self, user_id: Any) -> list[PasskeyRecord]:
+        """The user's passkeys, oldest first."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return []
+        query = Passkey.objects.using(self.using).filter(user_id=key).order_by("created_at", "id")
+        return self._read(lambda: [_passkey(row) for row in query])
+
+    def rename_passkey(self, passkey_id: str, user_id: Any, name: str) -> PasskeyRecord | None:
+        """Rename one of the user's passkeys."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return None
+        mine = Passkey.objects.using(self.using).filter(pk=passkey_id, user_id=key)
+
+        def work() -> PasskeyRecord | None:
+            if mine.update(name=name) != 1:
+                return None
+            found = list(mine[:1])
+            return _passkey(found[0]) if found else None
+
+        return self._write(work)
+
+    def delete_passkey(self, passkey_id: str, user_id: Any) -> bool:
+        """Delete one of the user's passkeys."""
+        try:
+            key = _key(user_id)
+        except _Invalid:
+            return False
+        mine = Passkey.objects.using(self.using).filter(pk=passkey_id, user_id=key)
+        return self._write(lambda: bool(mine.delete()[0]))
+
+    def use_passkey(
+        self,
+        passkey_id: str,
+        expect_sign_count: int,
+        new_sign_count: int,
+        used_at: dt.datetime,
+        backed_up: bool,
+    ) -> bool:
+        """Record a use if the sign count is still ``expect_sign_count`` (conditional UPDATE)."""
+        rows = Passkey.objects.using(self.using).filter(pk=passkey_id, sign_count=expect_sign_count)
+        values = {"sign_count": new_sign_count, "last_used_at": used_at, "backed_up": backed_up}
+        return self._write(lambda: bool(rows.update(**values) == 1))
+
     # -- extra email addresses --------------------------------------------------
 
     def add_email(
@@ -979,4 +1188,21 @@ def _api_key(row: Any) -> ApiKeyRecord:
         expires_at=row.expires_at,
         last_used_at=row.last_used_at,
         last_used_ip=row.last_used_ip,
+    )
+
+
+def _passkey(row: Any) -> PasskeyRecord:
+    return PasskeyRecord(
+        id=row.id,
+        user_id=str(row.user_id),
+        credential_id=bytes(row.credential_id),
+        public_key=bytes(row.public_key),
+        sign_count=int(row.sign_count),
+        name=row.name,
+        created_at=row.created_at,
+        transports=tuple(t for t in (row.transports or "").split(",") if t),
+        aaguid=row.aaguid or "",
+        backup_eligible=bool(row.backup_eligible),
+        backed_up=bool(row.backed_up),
+        last_used_at=row.last_used_at,
     )

@@ -14,7 +14,7 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import AccountDisabled, FeatureDisabled, InvalidToken
-from authgate.flows import audit, email_change, emails
+from authgate.flows import audit, email_change, emails, two_factor
 from authgate.flows.links import (
     expires_in_minutes,
     fingerprint,
@@ -77,7 +77,11 @@ def confirm_email(ctx: Context, token: object, client: Client = NO_CLIENT) -> Au
             raise AccountDisabled()
         updated = complete(ctx, user, stamp, payload.data)
         audit.record(ctx, "email_confirm", user=updated, client=client, purpose=purpose)
-        if purpose == PURPOSE and settings.login_after_confirm:
+        if (
+            purpose == PURPOSE
+            and settings.login_after_confirm
+            and not two_factor.needs_second_factor(ctx, updated)
+        ):
             return start_session(ctx, updated, stamp=stamp, client=client, method=EMAIL_LINK)
         return AuthResult(user=updated, token=None)
     raise InvalidToken()

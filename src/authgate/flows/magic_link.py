@@ -17,7 +17,7 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import AccountDisabled, FeatureDisabled, InvalidToken
-from authgate.flows import audit
+from authgate.flows import audit, two_factor
 from authgate.flows.links import (
     mail_link,
     redeem,
@@ -66,6 +66,7 @@ def sign_in_with_link(ctx: Context, token: object, client: Client = NO_CLIENT) -
             raise InvalidToken()
         ctx.sessions.delete_user_sessions(user.id)
         user, stamp = updated, rotated
+    two_factor.gate(ctx, user, stamp=stamp, factor=EMAIL_LINK, client=client)
     user = record_sign_in(ctx, user, client, {"security_stamp": stamp})
     if user is None:  # the account's credentials changed since the link was checked
         raise InvalidToken()

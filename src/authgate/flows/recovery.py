@@ -16,7 +16,7 @@ from typing import Any
 from authgate import signals
 from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import AccountDisabled, FeatureDisabled, InvalidToken
-from authgate.flows import audit
+from authgate.flows import audit, two_factor
 from authgate.flows.links import (
     mail_link,
     redeem,
@@ -98,6 +98,6 @@ def reset_password(
         signals.password_reset.send(ctx.sender, user=updated)
     finally:
         ctx.outbox.deliver(notices, updated)
-    if ctx.settings.login_after_reset:
+    if ctx.settings.login_after_reset and not two_factor.needs_second_factor(ctx, updated):
         return start_session(ctx, updated, stamp=rotated, client=client)
     return AuthResult(user=updated, token=None)

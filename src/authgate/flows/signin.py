@@ -21,10 +21,11 @@ from authgate.errors import (
     FeatureDisabled,
     InvalidCredentials,
     RateLimited,
+    Unauthorized,
     UserNotFound,
     ValidationError,
 )
-from authgate.flows import audit
+from authgate.flows import audit, two_factor
 from authgate.flows.sessions import start_session
 from authgate.flows.validation import require_text
 from authgate.models import canonical_email, canonical_username
@@ -196,8 +197,17 @@ def authenticate(
     by: IdentifierKind = "any",
     client: Client = NO_CLIENT,
 ) -> Any:
-    """:func:`verify_credentials`, answering the user only (HTTP Basic creates no session)."""
-    return verify_credentials(ctx, identifier, password, by=by, client=client).user
+    """:func:`verify_credentials`, answering the user only (HTTP Basic creates no session).
+
+    An account that signs in with a second factor is refused (``UNAUTHORIZED``):
+    a password alone must never stand for it.
+    """
+    user = verify_credentials(ctx, identifier, password, by=by, client=client).user
+    if two_factor.needs_second_factor(ctx, user):
+        raise Unauthorized(
+            "This account signs in with a second factor; HTTP Basic is not accepted for it."
+        )
+    return user
 
 
 def _failed(
@@ -243,13 +253,21 @@ def sign_in(
     remember: object = False,
     by: IdentifierKind = "any",
     client: Client = NO_CLIENT,
+    trusted_device: str | None = None,
 ) -> AuthResult:
-    """Sign in with an email or username and a password; start a session."""
+    """Sign in with an email or username and a password; start a session.
+
+    With ``two_factor`` on, a user with a second factor gets
+    ``TWO_FACTOR_REQUIRED`` instead (no session), unless ``trusted_device`` is
+    their valid trusted-device cookie (:mod:`authgate.flows.two_factor`).
+    """
     if not isinstance(remember, bool):
         raise ValidationError(fields={"remember": "invalid"})
     if by == "username" and not ctx.settings.usernames:
         raise FeatureDisabled("Sign-in by username is not enabled.")
     verified = verify_credentials(ctx, identifier, password, by=by, client=client)
+    two_factor.gate(ctx, verified.user, stamp=verified.stamp, remember=remember,
+                    trusted_device=trusted_device, client=client)  # fmt: skip
     user = record_sign_in(ctx, verified.user, client, verified.expect)
     if user is None:  # the password was changed or reset while it was being checked
         raise InvalidCredentials()
@@ -294,6 +312,7 @@ def sign_in_user(
             break
     if recorded is None:
         raise UserNotFound()
+    two_factor.gate(ctx, recorded, stamp=stamp, remember=remember, factor=APP, client=client)
     result = start_session(ctx, recorded, stamp=stamp, remember=remember, client=client,
                            method=APP)  # fmt: skip
     assert result.session is not None

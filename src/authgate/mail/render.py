@@ -77,6 +77,8 @@ EMAIL_KINDS: Mapping[str, EmailKind] = {
     "login_link": EmailKind(("link",), ("expires_in_minutes",)),
     "invitation": EmailKind(("link",), ("expires_in_minutes", "invited_by")),
     "account_deleted": EmailKind(),
+    "two_factor_code": EmailKind(("code", "expires_in_minutes")),
+    "two_factor_changed": EmailKind(("change",), ("left", "few")),
 }
 
 # The kinds sent to an address that is not (yet) the account's: ``new_email``

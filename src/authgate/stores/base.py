@@ -32,9 +32,11 @@ from authgate.models import (
     ApiKeyRecord,
     EmailRecord,
     Notice,
+    PasskeyRecord,
     RefreshTokenRecord,
     SecurityEvent,
     SessionRecord,
+    TwoFactorRecord,
 )
 
 __all__ = [
@@ -42,11 +44,13 @@ __all__ = [
     "AuditStore",
     "EmailStore",
     "OutboxStore",
+    "PasskeyStore",
     "RefreshTokenStore",
     "RoleStore",
     "SessionStore",
     "Store",
     "TokenStore",
+    "TwoFactorStore",
     "UserStore",
 ]
 
@@ -272,6 +276,83 @@ class ApiKeyStore(Protocol):
 
 
 @runtime_checkable
+class PasskeyStore(Protocol):
+    """WebAuthn credentials (passkeys) of users; they go with their user.
+
+    Every call that names a passkey by its id also names its owner: another
+    user's passkey is "no such passkey".
+    """
+
+    def create_passkey(self, record: PasskeyRecord) -> bool:
+        """Store a new passkey; ``False`` (nothing stored) if its credential id is taken."""
+
+    def get_passkey_by_credential(
+        self, credential_hash: str
+    ) -> tuple[PasskeyRecord, Any | None] | None:
+        """The passkey with this credential digest and its user; one indexed lookup."""
+
+    def list_passkeys(self, user_id: Any) -> list[PasskeyRecord]:
+        """The user's passkeys, oldest first."""
+
+    def rename_passkey(self, passkey_id: str, user_id: Any, name: str) -> PasskeyRecord | None:
+        """Rename one of the user's passkeys; the updated record, or ``None`` if not theirs."""
+
+    def delete_passkey(self, passkey_id: str, user_id: Any) -> bool:
+        """Delete one of the user's passkeys; ``False`` if there is no such passkey of theirs."""
+
+    def use_passkey(
+        self,
+        passkey_id: str,
+        expect_sign_count: int,
+        new_sign_count: int,
+        used_at: dt.datetime,
+        backed_up: bool,
+    ) -> bool:
+        """Record a sign-in with the passkey in one conditional write.
+
+        Only if its stored sign count still is ``expect_sign_count``: of two
+        concurrent uses of one assertion exactly one gets ``True``.
+        """
+
+
+@runtime_checkable
+class TwoFactorStore(Protocol):
+    """Second factors: one :class:`~authgate.models.TwoFactorRecord` row per user and their
+    recovery codes (by digest). They stay in the main store and go with their user."""
+
+    def get_two_factor(self, user_id: Any) -> TwoFactorRecord | None:
+        """The user's row, or ``None`` when they never had one."""
+
+    def ensure_two_factor(
+        self, user_id: Any, trust_epoch: str, grace_started_at: dt.datetime | None = None
+    ) -> TwoFactorRecord:
+        """The user's row, made with these values when missing (a concurrent maker wins
+        quietly: its row is returned)."""
+
+    def update_two_factor(
+        self, user_id: Any, changes: Mapping[str, Any], expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Change the row in one conditional write: only if every ``expect`` column still
+        holds its value. ``True`` when it changed (of concurrent callers, one wins)."""
+
+    def advance_totp_step(self, user_id: Any, step: int) -> bool:
+        """Record TOTP ``step`` as used: one write that succeeds only while TOTP is on and
+        the last used step is lower. ``False``: the step (or a later one) was used."""
+
+    def replace_recovery_codes(
+        self, user_id: Any, code_hashes: Sequence[str], now: dt.datetime
+    ) -> None:
+        """Void every recovery code of the user and store these, in one transaction."""
+
+    def use_recovery_code(self, user_id: Any, code_hash: str, now: dt.datetime) -> bool:
+        """Mark an unused code of the user used: one conditional write, exactly one of
+        concurrent callers gets ``True``."""
+
+    def count_recovery_codes(self, user_id: Any) -> int:
+        """How many unused recovery codes the user has."""
+
+
+@runtime_checkable
 class EmailStore(Protocol):
     """A user's extra email addresses (``multiple_emails``).
 
@@ -393,6 +474,8 @@ class Store(
     OutboxStore,
     RefreshTokenStore,
     ApiKeyStore,
+    PasskeyStore,
+    TwoFactorStore,
     Protocol,
 ):
     """A backend that provides everything (memory, SQLAlchemy, Django ORM)."""

@@ -22,10 +22,12 @@ from authgate.models import (
     ApiKeyRecord,
     EmailRecord,
     Notice,
+    PasskeyRecord,
     RefreshTokenRecord,
     Role,
     SecurityEvent,
     SessionRecord,
+    TwoFactorRecord,
     User,
     canonical_email,
     canonical_username,
@@ -77,6 +79,9 @@ class MemoryStore:
         self._refresh: dict[str, RefreshTokenRecord] = {}
         self._api_keys: dict[str, ApiKeyRecord] = {}
         self._by_key_hash: dict[str, str] = {}
+        self._passkeys: dict[str, PasskeyRecord] = {}
+        self._two_factor: dict[str, TwoFactorRecord] = {}
+        self._recovery: dict[str, dict[str, dt.datetime | None]] = {}
 
     # -- users ------------------------------------------------------------------
 
@@ -196,6 +201,10 @@ class MemoryStore:
             self._keep_notices(outbox, user)
             for key in [k for k in self._api_keys.values() if k.user_id == str(user.id)]:
                 self._drop_api_key(key)
+            for passkey in [p for p in self._passkeys.values() if p.user_id == str(user.id)]:
+                del self._passkeys[passkey.id]
+            self._two_factor.pop(str(user.id), None)
+            self._recovery.pop(str(user.id), None)
             return True
 
     # -- roles ------------------------------------------------------------------
@@ -450,6 +459,140 @@ class MemoryStore:
             ):
                 return False
             record.last_used_at, record.last_used_ip = used_at, ip
+            return True
+
+    # -- second factors ------------------------------------------------------------
+
+    def get_two_factor(self, user_id: Any) -> TwoFactorRecord | None:
+        """The user's second-factor row, or ``None``."""
+        with self._lock:
+            record = self._two_factor.get(self._owner(user_id))
+            return None if record is None else dataclasses.replace(record)
+
+    def ensure_two_factor(
+        self, user_id: Any, trust_epoch: str, grace_started_at: dt.datetime | None = None
+    ) -> TwoFactorRecord:
+        """The user's row, made with these values when missing."""
+        with self._lock:
+            if self._user_key(user_id) not in self._users:
+                raise ValidationError(fields={"user_id": "invalid"})
+            owner = self._owner(user_id)
+            record = self._two_factor.get(owner)
+            if record is None:
+                record = self._two_factor[owner] = TwoFactorRecord(
+                    user_id=owner, trust_epoch=trust_epoch, grace_started_at=grace_started_at
+                )
+            return dataclasses.replace(record)
+
+    def update_two_factor(
+        self, user_id: Any, changes: Mapping[str, Any], expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Change the row if every ``expect`` column still holds its value."""
+        with self._lock:
+            record = self._two_factor.get(self._owner(user_id))
+            if record is None:
+                return False
+            if any(getattr(record, k) != v for k, v in (expect or {}).items()):
+                return False
+            for key, value in changes.items():
+                setattr(record, key, value)
+            return True
+
+    def advance_totp_step(self, user_id: Any, step: int) -> bool:
+        """Record ``step`` as used if TOTP is on and no later step was."""
+        with self._lock:
+            record = self._two_factor.get(self._owner(user_id))
+            if record is None or record.totp_enabled_at is None or record.totp_last_step >= step:
+                return False
+            record.totp_last_step = step
+            return True
+
+    def replace_recovery_codes(
+        self, user_id: Any, code_hashes: Sequence[str], now: dt.datetime
+    ) -> None:
+        """Void the user's codes and keep these."""
+        with self._lock:
+            self._recovery[self._owner(user_id)] = dict.fromkeys(code_hashes)
+
+    def use_recovery_code(self, user_id: Any, code_hash: str, now: dt.datetime) -> bool:
+        """Mark an unused code used; ``True`` for the one caller that did."""
+        with self._lock:
+            codes = self._recovery.get(self._owner(user_id), {})
+            if code_hash not in codes or codes[code_hash] is not None:
+                return False
+            codes[code_hash] = now
+            return True
+
+    def count_recovery_codes(self, user_id: Any) -> int:
+        """How many unused codes the user has."""
+        with self._lock:
+            codes = self._recovery.get(self._owner(user_id), {})
+            return sum(1 for used in codes.values() if used is None)
+
+    # -- passkeys --------------------------------------------------------------------
+
+    def create_passkey(self, record: PasskeyRecord) -> bool:
+        """Store a new passkey; ``False`` if its credential id is taken."""
+        with self._lock:
+            digest = record.credential_hash
+            if any(p.credential_hash == digest for p in self._passkeys.values()):
+                return False
+            if self._users.get(self._user_key(record.user_id)) is None:
+                return False  # the user is gone (a foreign key would refuse it)
+            self._passkeys[record.id] = dataclasses.replace(record, user_id=str(record.user_id))
+            return True
+
+    def get_passkey_by_credential(
+        self, credential_hash: str
+    ) -> tuple[PasskeyRecord, Any | None] | None:
+        """The passkey with this credential digest and its user."""
+        with self._lock:
+            for record in self._passkeys.values():
+                if record.credential_hash == credential_hash:
+                    user = self._users.get(self._user_key(record.user_id))
+                    return dataclasses.replace(record), user
+            return None
+
+    def list_passkeys(self, user_id: Any) -> list[PasskeyRecord]:
+        """The user's passkeys, oldest first."""
+        owner = self._owner(user_id)
+        with self._lock:
+            found = [dataclasses.replace(p) for p in self._passkeys.values() if p.user_id == owner]
+        return sorted(found, key=lambda p: (p.created_at, p.id))
+
+    def rename_passkey(self, passkey_id: str, user_id: Any, name: str) -> PasskeyRecord | None:
+        """Rename one of the user's passkeys."""
+        with self._lock:
+            record = self._passkeys.get(passkey_id)
+            if record is None or record.user_id != self._owner(user_id):
+                return None
+            record.name = name
+            return dataclasses.replace(record)
+
+    def delete_passkey(self, passkey_id: str, user_id: Any) -> bool:
+        """Delete one of the user's passkeys."""
+        with self._lock:
+            record = self._passkeys.get(passkey_id)
+            if record is None or record.user_id != self._owner(user_id):
+                return False
+            del self._passkeys[passkey_id]
+            return True
+
+    def use_passkey(
+        self,
+        passkey_id: str,
+        expect_sign_count: int,
+        new_sign_count: int,
+        used_at: dt.datetime,
+        backed_up: bool,
+    ) -> bool:
+        """Record a use if the sign count is still ``expect_sign_count``."""
+        with self._lock:
+            record = self._passkeys.get(passkey_id)
+            if record is None or record.sign_count != expect_sign_count:
+                return False
+            record.sign_count, record.last_used_at = new_sign_count, used_at
+            record.backed_up = backed_up
             return True
 
     # -- extra email addresses ---------------------------------------------------

@@ -37,16 +37,18 @@ from authgate.flows import (
     emails,
     invitations,
     magic_link,
+    passkeys,
     reauth,
     recovery,
     refresh,
     sessions,
     signin,
     signup,
+    two_factor,
 )
 from authgate.i18n import DEFAULT_LOCALE, choose_locale, current_locale, use_locale
 from authgate.web.credentials import ACCOUNT_MECHANISMS, Credentials, Principal
-from authgate.web.http import ApiRequest, ApiResponse
+from authgate.web.http import ApiRequest, ApiResponse, format_cookie
 from authgate.web.links import check_form_nonce, link_page
 from authgate.web.redirects import safe_next
 
@@ -130,6 +132,7 @@ _USERNAME = _str("3 to 64 letters, digits, '.', '_' or '-'", pattern=r"^\s*[\w.-
 _TOKEN = _str("The token from the emailed link", maxLength=4096)
 _ID = _str(maxLength=256)
 _BOOL = {"type": "boolean"}
+_CODE = _str("A code: six digits from the app or the email, or a recovery code", maxLength=64)
 _REFRESH = _str("The refresh token", maxLength=4096)
 _SCOPES = {
     "type": ["array", "null"],
@@ -149,6 +152,14 @@ _ALLOWED_IPS = {
     "description": "Addresses or networks (CIDR) the key works from; none: any",
     "items": {"type": "string", "minLength": 1, "maxLength": 64},
 }
+
+
+_CREDENTIAL = {
+    "type": "object",
+    "description": "What navigator.credentials.create() or .get() answered, as WebAuthn JSON "
+    "(PublicKeyCredential.toJSON(): binary values in base64url)",
+}
+_STATE = _str("The state of the options answered (default: their cookie)", maxLength=4096)
 
 
 def _success() -> ApiResponse:
@@ -194,10 +205,114 @@ def _sign_in(by: signin.IdentifierKind) -> Handler:
             call.api.auth.ctx, call.data.get(by), call.data.get("password"),
             remember=call.data.get("remember", False), by=by,
             client=call.api.credentials.client(call.request),
+            trusted_device=call.request.cookies.get(trusted_device_cookie_name(call.api.auth)),
         )  # fmt: skip
         return _signed_in(call, result)
 
     return handler
+
+
+# -- second factor (SPEC §9) ----------------------------------------------------------
+def trusted_device_cookie_name(auth: Any) -> str:
+    """The name of the trusted-device cookie (``__Host-`` when cookies are secure)."""
+    return ("__Host-" if auth.settings.secure_cookies else "") + "authgate_trusted_device"
+
+
+def set_trusted_device_cookie(auth: Any, response: ApiResponse, value: str | None) -> None:
+    """Attach a trusted-device cookie (HttpOnly, for ``trusted_device_lifetime``)."""
+    if value:
+        response.set_cookie(format_cookie(
+            trusted_device_cookie_name(auth), value,
+            max_age=auth.settings.trusted_device_lifetime, secure=auth.settings.secure_cookies,
+        ))  # fmt: skip
+
+
+def _member_or_challenge(call: Call) -> tuple[Any, str | None, Any]:
+    """``(user, session token, challenge)``: the signed-in caller, or a ``challenge`` of a
+    user who must set up a second factor (``setup_required``)."""
+    challenge = call.data.get("challenge")
+    if challenge is not None:
+        return None, None, challenge
+    principal = call.api.credentials.authenticate(
+        call.request, ACCOUNT_MECHANISMS, with_session=True
+    )
+    if principal is None:
+        raise Unauthorized()
+    call.principal = principal
+    return principal.user, principal.token, None
+
+
+def _totp_setup(call: Call) -> ApiResponse:
+    user, token, challenge = _member_or_challenge(call)
+    data = two_factor.totp_setup(
+        call.api.auth.ctx, user, token=token, challenge=challenge,
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return ApiResponse.json(data)
+
+
+def _totp_enable(call: Call) -> ApiResponse:
+    user, token, challenge = _member_or_challenge(call)
+    codes, result = two_factor.totp_enable(
+        call.api.auth.ctx, user, call.data.get("code"), token=token, challenge=challenge,
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    if result is None:
+        return ApiResponse.json({"recovery_codes": codes})
+    response = ApiResponse.json({**result.to_dict(), "recovery_codes": codes})
+    _set_cookie(call, response, result)
+    return response
+
+
+def _two_factor_disable(call: Call) -> ApiResponse:
+    two_factor.totp_disable(
+        call.api.auth.ctx, call.user, call.data.get("password"), token=_token(call),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return _success()
+
+
+def _recovery_codes(call: Call) -> ApiResponse:
+    codes = two_factor.regenerate_recovery_codes(
+        call.api.auth.ctx, call.user, token=_token(call),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return ApiResponse.json({"recovery_codes": codes})
+
+
+def _two_factor_verify(call: Call) -> ApiResponse:
+    result = two_factor.verify(
+        call.api.auth.ctx, call.data.get("challenge"), call.data.get("code"),
+        method=call.data.get("method", two_factor.TOTP),
+        trust_device=call.data.get("trust_device", False), body=call.data,
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    response = _signed_in(call, result)
+    set_trusted_device_cookie(call.api.auth, response, result.trusted_device)
+    return response
+
+
+def _two_factor_email(call: Call) -> ApiResponse:
+    two_factor.send_email_code(
+        call.api.auth.ctx, call.data.get("challenge"), call.api.credentials.client(call.request)
+    )
+    return _success()
+
+
+def _two_factor_status(call: Call) -> ApiResponse:
+    return ApiResponse.json(two_factor.status(call.api.auth.ctx, call.user))
+
+
+def _forget_trusted_devices(call: Call) -> ApiResponse:
+    two_factor.forget_trusted_devices(
+        call.api.auth.ctx, call.user, call.api.credentials.client(call.request)
+    )
+    response = _success()
+    response.set_cookie(format_cookie(
+        trusted_device_cookie_name(call.api.auth), "", max_age=0,
+        secure=call.api.auth.settings.secure_cookies,
+    ))  # fmt: skip
+    return response
 
 
 def _sign_out(call: Call) -> ApiResponse:
@@ -224,6 +339,10 @@ def _session(call: Call) -> ApiResponse:
     """
     assert call.principal is not None
     data: dict[str, Any] = {"user": call.user.to_dict()}
+    setup = two_factor.setup_status(call.api.auth.ctx, call.user)
+    if setup is not None:  # the account must set up a second factor (grace period)
+        data["two_factor_setup_required"] = True
+        data["two_factor_setup_by"] = _iso(setup[1])
     session = call.principal.session
     if session is not None:
         idle = sessions.idle_deadline(call.api.auth.ctx, session)
@@ -289,10 +408,18 @@ def _reauthenticate(call: Call) -> ApiResponse:
     # A cookie session gets a new token (its cookie and CSRF token come with the
     # answer); a bearer token stays the caller's (see flows/reauth.py).
     rotate = principal.mechanism == "session"
-    token = reauth.reauthenticate(
-        call.api.auth.ctx, principal.token, call.data.get("password"), rotate=rotate,
-        client=call.api.credentials.client(call.request),
-    )  # fmt: skip
+    client = call.api.credentials.client(call.request)
+    passkey = call.data.get("credential") is not None and call.data.get("password") is None
+    if passkey and call.api.auth.settings.passkeys:
+        token = passkeys.reauthenticate_with_passkey(
+            call.api.auth.ctx, principal.token, call.data.get("credential"),
+            _state_of(call, "sign_in"), rotate=rotate, client=client,
+        )  # fmt: skip
+    else:
+        token = reauth.reauthenticate(
+            call.api.auth.ctx, principal.token, call.data.get("password"), rotate=rotate,
+            client=client,
+        )  # fmt: skip
     response = _success()
     if rotate:
         call.api.credentials.set_session_cookie(response, token, principal.session)
@@ -564,6 +691,95 @@ def _revoke_api_key(call: Call) -> ApiResponse:
     return _success()
 
 
+# -- passkeys (SPEC §9) -----------------------------------------------------------------
+#: The cookies that keep a ceremony's state for browsers (the JSON answer carries it too).
+PASSKEY_STATE_COOKIES = {"register": "authgate_passkey_register",
+                         "sign_in": "authgate_passkey_sign_in"}  # fmt: skip
+
+
+def _state_cookie(call: Call, kind: str) -> str:
+    secure = call.api.auth.settings.secure_cookies
+    return ("__Host-" if secure else "") + PASSKEY_STATE_COOKIES[kind]
+
+
+def _with_state(call: Call, options: passkeys.Options, kind: str) -> ApiResponse:
+    """The options as JSON, their state also in an HttpOnly cookie that lives as long."""
+    response = ApiResponse.json(options.to_dict())
+    response.set_cookie(format_cookie(
+        _state_cookie(call, kind), options.state, max_age=passkeys.CHALLENGE_LIFETIME,
+        secure=call.api.auth.settings.secure_cookies, httponly=True, samesite="Strict",
+    ))  # fmt: skip
+    return response
+
+
+def _state_of(call: Call, kind: str) -> Any:
+    """The ceremony's state: the body's ``state``, else the cookie the options set."""
+    state = call.data.get("state")
+    return state if state is not None else call.request.cookies.get(_state_cookie(call, kind))
+
+
+def _forget_state(call: Call, response: ApiResponse, kind: str) -> None:
+    secure = call.api.auth.settings.secure_cookies
+    response.set_cookie(format_cookie(_state_cookie(call, kind), "", max_age=0, secure=secure,
+                                      httponly=True, samesite="Strict"))  # fmt: skip
+
+
+def _passkey_register_options(call: Call) -> ApiResponse:
+    options = passkeys.registration_options(
+        call.api.auth.ctx, call.user, token=_token(call),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return _with_state(call, options, "register")
+
+
+def _passkey_register(call: Call) -> ApiResponse:
+    record = passkeys.register_passkey(
+        call.api.auth.ctx, call.user, call.data.get("credential"), _state_of(call, "register"),
+        name=call.data.get("name"), token=_token(call),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    response = ApiResponse.json({"passkey": record.to_dict()})
+    _forget_state(call, response, "register")
+    return response
+
+
+def _passkey_sign_in_options(call: Call) -> ApiResponse:
+    options = passkeys.sign_in_options(call.api.auth.ctx, call.data.get("email"))
+    return _with_state(call, options, "sign_in")
+
+
+def _passkey_sign_in(call: Call) -> ApiResponse:
+    result = passkeys.sign_in_with_passkey(
+        call.api.auth.ctx, call.data.get("credential"), _state_of(call, "sign_in"),
+        remember=call.data.get("remember", False),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    response = _signed_in(call, result)
+    _forget_state(call, response, "sign_in")
+    return response
+
+
+def _list_passkeys(call: Call) -> ApiResponse:
+    records = passkeys.list_passkeys(call.api.auth.ctx, call.user)
+    return ApiResponse.json({"passkeys": [r.to_dict() for r in records]})
+
+
+def _rename_passkey(call: Call) -> ApiResponse:
+    record = passkeys.rename_passkey(
+        call.api.auth.ctx, call.user, call.data.get("id"), call.data.get("name"),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return ApiResponse.json({"passkey": record.to_dict()})
+
+
+def _delete_passkey(call: Call) -> ApiResponse:
+    passkeys.delete_passkey(
+        call.api.auth.ctx, call.user, call.data.get("id"), token=_token(call),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return _success()
+
+
 def _openapi(call: Call) -> ApiResponse:
     return ApiResponse.json(call.api.openapi())
 
@@ -589,7 +805,7 @@ ROUTES: tuple[Route, ...] = (
                 "remember": (_BOOL, False)},
         response="AuthResult", redirects=True,
         errors=("INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
-                "RATE_LIMITED"),
+                "RATE_LIMITED", "TWO_FACTOR_REQUIRED"),
     ),
     Route(
         "signInUsername", "POST", "/sign-in/username", "Sign in with username and password",
@@ -598,7 +814,7 @@ ROUTES: tuple[Route, ...] = (
                 "remember": (_BOOL, False)},
         response="AuthResult", feature="usernames", redirects=True,
         errors=("INVALID_CREDENTIALS", "ACCOUNT_DISABLED", "EMAIL_NOT_CONFIRMED",
-                "RATE_LIMITED", "FEATURE_DISABLED"),
+                "RATE_LIMITED", "FEATURE_DISABLED", "TWO_FACTOR_REQUIRED"),
     ),
     Route("signOut", "POST", "/sign-out", "Sign out (revoke this session)", _sign_out,
           auth=True, redirects=True),
@@ -629,9 +845,12 @@ ROUTES: tuple[Route, ...] = (
           "Revoke every session but this one (fresh session)", _revoke_other_sessions,
           auth=True, errors=("REAUTH_REQUIRED",)),
     Route("reauthenticate", "POST", "/reauthenticate",
-          "Prove the password of the signed-in user again: the session is fresh again",
-          _reauthenticate, fields={"password": (_PASSWORD, True)}, auth=True,
-          errors=("INVALID_CREDENTIALS", "RATE_LIMITED")),
+          "Prove the password of the signed-in user again (or, with passkeys, one of their "
+          "passkeys: credential and state): the session is fresh again",
+          _reauthenticate,
+          fields={"password": (_PASSWORD, False), "credential": (_CREDENTIAL, False),
+                  "state": (_STATE, False)},
+          auth=True, errors=("INVALID_CREDENTIALS", "RATE_LIMITED", "INVALID_TOKEN")),
     Route("deleteUser", "POST", "/delete-user",
           "Delete the account (fresh session; the password unless the account has none)",
           _delete_user, fields={"password": (_PASSWORD, False)}, auth=True, errors=_FRESH),
@@ -682,11 +901,13 @@ ROUTES: tuple[Route, ...] = (
           "Sign in with the emailed link; only a client asking for JSON "
           "(Accept: application/json) uses it, any other gets the confirm page",
           _verify_magic_link, query=("token",), response="AuthResult", feature="passwordless",
-          errors=("VALIDATION_ERROR", "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
+          errors=("VALIDATION_ERROR", "INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED",
+                  "TWO_FACTOR_REQUIRED")),
     Route("verifyMagicLink", "POST", "/magic-link/verify", "Sign in with a link's token",
           _verify_magic_link, fields={"token": (_TOKEN, True)}, form=True,
           response="AuthResult", feature="passwordless", redirects=True,
-          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED")),
+          errors=("INVALID_TOKEN", "ACCOUNT_DISABLED", "FEATURE_DISABLED",
+                  "TWO_FACTOR_REQUIRED")),
     Route("listEmails", "GET", "/emails", "The user's email addresses", _list_emails,
           auth=True, feature="multiple_emails", response="EmailList",
           errors=("FEATURE_DISABLED",)),
@@ -735,6 +956,94 @@ ROUTES: tuple[Route, ...] = (
           "Revoke one of the user's API keys (another id is NOT_FOUND)", _revoke_api_key,
           fields={"id": (_str(maxLength=64), True)}, auth=True, feature="api_keys",
           errors=("NOT_FOUND", "FEATURE_DISABLED")),
+    Route("passkeyRegisterOptions", "POST", "/passkey/register/options",
+          "WebAuthn creation options to add a passkey (fresh session); the state comes back "
+          "with the answer (or stays in its cookie)", _passkey_register_options, auth=True,
+          response="PasskeyOptions", feature="passkeys",
+          errors=("REAUTH_REQUIRED", "FEATURE_DISABLED")),
+    Route("passkeyRegister", "POST", "/passkey/register",
+          "Add a passkey: the browser's answer to the creation options (fresh session)",
+          _passkey_register,
+          fields={"credential": (_CREDENTIAL, True),
+                  "name": (_str("A name for the passkey", maxLength=100), False),
+                  "state": (_STATE, False)},
+          auth=True, response="PasskeyResult", feature="passkeys",
+          errors=("REAUTH_REQUIRED", "INVALID_TOKEN", "FEATURE_DISABLED")),
+    Route("passkeySignInOptions", "POST", "/passkey/sign-in/options",
+          "WebAuthn request options: the browser's passkeys for this site, or with an email "
+          "that account's (the same shape for any address)", _passkey_sign_in_options,
+          fields={"email": (_IDENTIFIER, False)}, response="PasskeyOptions",
+          feature="passkeys", errors=("FEATURE_DISABLED",)),
+    Route("passkeySignIn", "POST", "/passkey/sign-in",
+          "Sign in with a passkey: the browser's answer to the request options",
+          _passkey_sign_in,
+          fields={"credential": (_CREDENTIAL, True), "state": (_STATE, False),
+                  "remember": (_BOOL, False)},
+          response="AuthResult", feature="passkeys", redirects=True,
+          errors=("INVALID_TOKEN", "INVALID_CREDENTIALS", "ACCOUNT_DISABLED",
+                  "FEATURE_DISABLED")),
+    Route("listPasskeys", "GET", "/passkeys", "The signed-in user's passkeys", _list_passkeys,
+          auth=True, response="PasskeyList", feature="passkeys", errors=("FEATURE_DISABLED",)),
+    Route("renamePasskey", "POST", "/passkey/rename",
+          "Rename one of the user's passkeys (another id is NOT_FOUND)", _rename_passkey,
+          fields={"id": (_str(maxLength=64), True),
+                  "name": (_str("The new name", maxLength=100), True)},
+          auth=True, response="PasskeyResult", feature="passkeys",
+          errors=("NOT_FOUND", "FEATURE_DISABLED")),
+    Route("deletePasskey", "POST", "/passkey/delete",
+          "Remove one of the user's passkeys (fresh session; another id is NOT_FOUND)",
+          _delete_passkey, fields={"id": (_str(maxLength=64), True)}, auth=True,
+          feature="passkeys", errors=("NOT_FOUND", "REAUTH_REQUIRED", "FEATURE_DISABLED")),
+    Route("totpSetup", "POST", "/two-factor/totp/setup",
+          "Start setting up an authenticator app (fresh session, or the challenge of an "
+          "account that must set one up): the secret, its otpauth:// URI and a QR code (SVG); "
+          "not active until /two-factor/totp/enable", _totp_setup,
+          fields={"challenge": (_str("A setup_required challenge, instead of a session",
+                                     maxLength=4096), False)},
+          response="TotpSetup", feature="two_factor",
+          errors=("REAUTH_REQUIRED", "INVALID_TOKEN", "UNAUTHORIZED", "USER_NOT_FOUND",
+                  "CSRF_FAILED", "FEATURE_DISABLED")),
+    Route("totpEnable", "POST", "/two-factor/totp/enable",
+          "Activate the authenticator app with its first code; answers ten recovery codes "
+          "(and, with a challenge, the sign-in it completes)", _totp_enable,
+          fields={"code": (_CODE, True),
+                  "challenge": (_str("A setup_required challenge, instead of a session",
+                                     maxLength=4096), False)},
+          response="RecoveryCodes", feature="two_factor",
+          errors=("INVALID_CODE", "REAUTH_REQUIRED", "INVALID_TOKEN", "RATE_LIMITED",
+                  "UNAUTHORIZED", "USER_NOT_FOUND", "CSRF_FAILED", "FEATURE_DISABLED")),
+    Route("twoFactorDisable", "POST", "/two-factor/disable",
+          "Turn the authenticator app off (fresh session and the password)", _two_factor_disable,
+          fields={"password": (_PASSWORD, True)}, auth=True, feature="two_factor",
+          errors=(*_FRESH, "FEATURE_DISABLED")),
+    Route("recoveryCodes", "POST", "/two-factor/recovery-codes",
+          "A new set of ten recovery codes (fresh session); the old set is void",
+          _recovery_codes, auth=True, response="RecoveryCodes", feature="two_factor",
+          errors=("REAUTH_REQUIRED", "FEATURE_DISABLED")),
+    Route("twoFactorVerify", "POST", "/two-factor/verify",
+          "Finish a sign-in with the second factor: a new session", _two_factor_verify,
+          fields={"challenge": (_str("The challenge of TWO_FACTOR_REQUIRED", maxLength=4096),
+                                True),
+                  "code": (_CODE, False),
+                  "method": (_str("totp (default), recovery_code, email, or a registered "
+                                  "method such as passkey", maxLength=32), False),
+                  "trust_device": (_BOOL, False),
+                  "credential": (_CREDENTIAL, False), "state": (_STATE, False)},
+          open_body=True, response="AuthResult", feature="two_factor", redirects=True,
+          errors=("INVALID_CODE", "INVALID_TOKEN", "RATE_LIMITED", "ACCOUNT_DISABLED",
+                  "FEATURE_DISABLED")),
+    Route("twoFactorEmailSend", "POST", "/two-factor/email/send",
+          "Email a six-digit code that completes the challenge", _two_factor_email,
+          fields={"challenge": (_str("The challenge of TWO_FACTOR_REQUIRED", maxLength=4096),
+                                True)},
+          feature="two_factor", errors=("INVALID_TOKEN", "RATE_LIMITED", "FEATURE_DISABLED")),
+    Route("twoFactorStatus", "GET", "/two-factor",
+          "The signed-in user's second factors", _two_factor_status, auth=True,
+          response="TwoFactorStatus", feature="two_factor", errors=("FEATURE_DISABLED",)),
+    Route("forgetTrustedDevices", "POST", "/two-factor/trusted-devices/forget",
+          "Forget every trusted device: each asks for the second factor again",
+          _forget_trusted_devices, auth=True, feature="two_factor",
+          errors=("FEATURE_DISABLED",)),
     Route("invite", "POST", "/invite", "Invite someone to sign up", _invite,
           fields={"email": (_EMAIL, True)}, auth=True,
           errors=("FORBIDDEN", "USER_EXISTS")),

@@ -31,8 +31,10 @@ from urllib.parse import quote
 
 from authgate import authz, signals
 from authgate.errors import AuthError, Forbidden, Unauthorized
+from authgate.flows import two_factor
 from authgate.flows.api_keys import has_scopes
 from authgate.i18n import use_locale
+from authgate.session_cache import StoreNeeded
 from authgate.web.api import AuthAPI
 from authgate.web.credentials import (
     ALL_MECHANISMS,
@@ -48,11 +50,17 @@ __all__ = [
     "Guard",
     "Preflight",
     "Rule",
+    "TwoFactorSetupDue",
     "check_mechanisms",
     "check_specs",
     "is_preflight",
     "login_redirect",
 ]
+
+
+class TwoFactorSetupDue(Forbidden):
+    """A page request of a user who must set up a second factor (its grace period runs):
+    :meth:`Guard.deny` sends the browser to the set-up page. API requests never get it."""
 
 
 class Preflight(Exception):
@@ -232,7 +240,24 @@ class Guard:
             raise Forbidden()
         if rule.scopes and not has_scopes(principal.scopes, *rule.scopes):
             raise Forbidden("This API key does not grant the scopes this needs.")
+        if request.wants_html and principal.mechanism == "session":
+            self._setup_check(principal.user, memory_only)
         return principal
+
+    def _setup_check(self, user: Any, memory_only: bool) -> None:
+        """:class:`TwoFactorSetupDue` for a browser of a user whose second factor is due."""
+        settings = self.api.auth.settings
+        if not (settings.two_factor and settings.pages) or (
+            two_factor.TOTP not in settings.two_factor_methods
+        ):
+            return
+        ctx = self.api.auth.ctx
+        if not two_factor.is_required(ctx, user):
+            return
+        if memory_only:
+            raise StoreNeeded()
+        if two_factor.setup_status(ctx, user) is not None:
+            raise TwoFactorSetupDue()
 
     def _without_csrf(self, request: ApiRequest) -> ApiRequest:
         """``request`` as it would pass the CSRF check (a view declared ``csrf=False``).
@@ -266,6 +291,8 @@ class Guard:
         """
         if isinstance(error, Preflight):
             return ApiResponse(status=204, headers=[("Cache-Control", "no-store")])
+        if isinstance(error, TwoFactorSetupDue):
+            return ApiResponse.redirect(f"{self.api.prefix}/account/two-factor/setup")
         if error.status == 401 and signals.user_unauthorized.receivers:
             signals.user_unauthorized.send(self.api.auth, user=None, code=error.code)
         if request.wants_html and error.status == 401:

@@ -85,6 +85,20 @@ _ERROR: dict[str, Any] = _object(
                     "description": "VALIDATION_ERROR: failing field -> reason",
                 },
                 "retry_after": {"type": "integer"},
+                "challenge": {
+                    "type": "string",
+                    "description": "TWO_FACTOR_REQUIRED: for /two-factor/verify",
+                },
+                "methods": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "TWO_FACTOR_REQUIRED: the factors that complete it",
+                },
+                "setup_required": {
+                    "type": "boolean",
+                    "description": "TWO_FACTOR_REQUIRED: "
+                    "the account must set up a second factor first",
+                },
             },
             ["code", "message"],
         )
@@ -150,6 +164,23 @@ def _schemas(api: AuthAPI) -> dict[str, Any]:
         "ApiKeyList": _object(
             {"api_keys": {"type": "array", "items": {"$ref": _REF + "ApiKey"}}}, ["api_keys"]
         ),
+        "PasskeyOptions": {
+            "type": "object",
+            "description": "WebAuthn options (PublicKeyCredentialCreationOptions or "
+            "RequestOptions as JSON, binary values in base64url) and the ceremony's state",
+            "properties": {"challenge": {"type": "string"}, "state": {"type": "string"}},
+            "required": ["challenge", "state"],
+        },
+        "Passkey": _object(
+            {"id": {"type": "string"}, "name": {"type": "string"}, "created_at": instant,
+             "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+             "backed_up": {"type": "boolean"}},
+            ["id", "name", "created_at", "last_used_at"],
+        ),
+        "PasskeyResult": _object({"passkey": {"$ref": _REF + "Passkey"}}, ["passkey"]),
+        "PasskeyList": _object(
+            {"passkeys": {"type": "array", "items": {"$ref": _REF + "Passkey"}}}, ["passkeys"]
+        ),
         "UserResult": _object({"user": user}, ["user"]),
         "SessionResult": _object(
             {
@@ -166,8 +197,35 @@ def _schemas(api: AuthAPI) -> dict[str, Any]:
                     },
                     ["id", "expires_at", "idle_expires_at"],
                 ),
+                "two_factor_setup_required": {
+                    "type": "boolean", "description": "Present (true) when the account must "
+                    "set up a second factor; the pages send it to the set-up"},
+                "two_factor_setup_by": {
+                    **nullable_instant, "description": "When the grace period ends"},
             },
             ["user", "session"],
+        ),
+        "TotpSetup": _object(
+            {"secret": {"type": "string", "description": "Base32, for typing into the app"},
+             "uri": {"type": "string", "description": "The otpauth:// URI the QR code holds"},
+             "qr_svg": {"type": "string", "description": "The QR code as inline SVG markup"}},
+            ["secret", "uri", "qr_svg"],
+        ),
+        "RecoveryCodes": _object(
+            {"recovery_codes": {"type": "array", "items": {"type": "string"},
+                                "description": "Ten codes, shown this once"},
+             **{name: {**schema, "description": "With a challenge: the sign-in it completes"}
+                for name, schema in result.items() if name == "token"},
+             "user": user},
+            ["recovery_codes"],
+        ),
+        "TwoFactorStatus": _object(
+            {"enabled": {"type": "boolean"}, "totp": {"type": "boolean"},
+             "methods": {"type": "array", "items": {"type": "string"}},
+             "recovery_codes_left": {"type": "integer"},
+             "setup_required": {"type": "boolean"}, "setup_by": nullable_instant,
+             "trusted_devices": {"type": "boolean"}},
+            ["enabled", "totp", "methods", "recovery_codes_left", "setup_required"],
         ),
         "Success": _object({"success": {"type": "boolean", "const": True}}, ["success"]),
         "Session": _object(
@@ -220,6 +278,9 @@ def _field(api: AuthAPI, spec: dict[str, Any]) -> dict[str, Any]:
 
 def _body_schema(api: AuthAPI, route: Route) -> dict[str, Any]:
     fields = dict(route.fields)
+    if route.name == "reauthenticate" and not api.auth.settings.passkeys:
+        # Without passkeys the password is the only credential a session can prove again.
+        fields = {"password": (fields["password"][0], True)}
     if route.open_body:  # the app columns allowed (at sign-up, or on the profile)
         if not api.auth.settings.usernames:
             fields.pop("username", None)
@@ -330,6 +391,8 @@ def _operation(api: AuthAPI, route: Route) -> dict[str, Any]:
         op["requestBody"] = {"required": True, "content": content}
     by_status: dict[int, list[str]] = {}
     for code in _error_codes(route):
+        if code == "TWO_FACTOR_REQUIRED" and not api.auth.settings.two_factor:
+            continue  # a sign-in answers it only with two_factor on
         by_status.setdefault(_status_of(code), []).append(code)
     for status, codes in sorted(by_status.items()):
         op["responses"][str(status)] = _error_response(codes, status)

@@ -20,7 +20,8 @@ module turns their results and :class:`~authgate.errors.AuthError` into HTML.
   ``Referrer-Policy`` and ``X-Content-Type-Options``. A page that needs one
   of the package's own scripts (``render(scripts=...)``, e.g. the copy button
   of a new API key) allows ``script-src 'self'`` on that answer only: still
-  no inline script.
+  no inline script. With passkeys on, every page may run the package's
+  ``passkeys.js`` and it may call this site (``connect-src 'self'``).
 """
 
 from __future__ import annotations
@@ -105,14 +106,18 @@ class Page:
     guest: bool = False
 
 
-def page_headers(referrer: str = "same-origin", scripts: bool = False) -> list[tuple[str, str]]:
+def page_headers(
+    referrer: str = "same-origin", scripts: bool = False, connect: bool = False
+) -> list[tuple[str, str]]:
     """The headers of every page (see the module docstring).
 
     Args:
         referrer: the ``Referrer-Policy``.
         scripts: the page loads scripts of ours (``script-src 'self'``, never inline).
+        connect: those scripts call this site's JSON API (``connect-src 'self'``: passkeys).
     """
     policy = CONTENT_SECURITY_POLICY + ("; script-src 'self'" if scripts else "")
+    policy += "; connect-src 'self'" if connect else ""
     return [
         ("Cache-Control", "no-store"),
         ("Content-Security-Policy", policy),
@@ -232,10 +237,11 @@ class PageCall:
                 **context,
             },
         )
+        passkeys = self.pages.auth.settings.passkeys  # passkeys.js on every page
         response = ApiResponse(
             status=status, body=body.encode(), content_type="text/html; charset=utf-8",
             headers=page_headers("no-referrer" if self.private_url else "same-origin",
-                                 scripts=bool(scripts)),
+                                 scripts=bool(scripts) or passkeys, connect=passkeys),
         )  # fmt: skip
         self._finish(response)
         return response
@@ -373,6 +379,7 @@ class PageCall:
             "password_min_length": settings.password_min_length,
             "password_max_length": settings.password_max_length,
             "post_login_url": settings.post_login_url,
+            "api_prefix": pages.api.prefix,
         }
 
 

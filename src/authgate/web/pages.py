@@ -22,10 +22,10 @@ Paths (below the prefix; endpoint names in parentheses):
 * account: ``/account`` (profile), ``/account/password`` (change_password),
   ``/account/username``, ``/account/email``, ``/account/emails``,
   ``/account/sessions``, ``/account/api-keys`` (api_keys, with the ``api_keys``
-  setting; :mod:`authgate.web.page_api_keys`), ``/account/reauthenticate``,
-  ``/account/delete``;
-* ``/static/authgate.css`` and ``/static/authgate-copy.js`` (cached for a year;
-  their URLs carry their hash).
+  setting; :mod:`authgate.web.page_api_keys`), ``/account/passkeys``,
+  ``/account/reauthenticate``, ``/account/delete``;
+* ``/static/authgate.css``, ``/static/authgate-copy.js`` and ``/static/passkeys.js``
+  (cached for a year; their URLs carry their hash).
 
 The emailed links' landings are also JSON routes: the page serves the GETs
 that do not ask for JSON and the urlencoded form posts, the API the rest.
@@ -46,9 +46,11 @@ from authgate.errors import (
     AuthError,
     CSRFFailed,
     InternalError,
+    InvalidToken,
     MethodNotAllowed,
     PayloadTooLarge,
     ReauthRequired,
+    TwoFactorRequired,
     UnsupportedMediaType,
     ValidationError,
 )
@@ -59,14 +61,17 @@ from authgate.flows import (
     emails,
     invitations,
     magic_link,
+    passkeys,
     reauth,
     recovery,
     sessions,
     signin,
     signup,
+    two_factor,
 )
 from authgate.flows.validation import profile_fields, signup_fields
 from authgate.i18n import LOCALE_COOKIE, N_, normalize_locale, use_locale
+from authgate.web.api import set_trusted_device_cookie, trusted_device_cookie_name
 from authgate.web.credentials import Principal
 from authgate.web.guard import login_redirect
 from authgate.web.http import ApiRequest, ApiResponse, format_cookie
@@ -91,6 +96,7 @@ logger = logging.getLogger("authgate.web")
 STATIC_FILES: Mapping[str, str] = {
     "authgate.css": "text/css; charset=utf-8",
     "authgate-copy.js": "text/javascript; charset=utf-8",
+    "passkeys.js": "text/javascript; charset=utf-8",
 }
 _LOCALE_COOKIE_AGE = 365 * 24 * 3600
 _REAUTH_MESSAGE = N_("For your security, please enter your password again to continue.")
@@ -173,7 +179,8 @@ def _sign_in_field(call: PageCall) -> str:
 
 
 def _login_context(call: PageCall) -> dict[str, Any]:
-    return {"identifier_field": _sign_in_field(call)}
+    # Where the passkey script goes once signed in: the safe ``next`` only.
+    return {"identifier_field": _sign_in_field(call), "passkey_next": call.next_url()}
 
 
 def _login_post(call: PageCall, template: str | None = None) -> ApiResponse:
@@ -183,7 +190,10 @@ def _login_post(call: PageCall, template: str | None = None) -> ApiResponse:
         result = signin.sign_in(
             call.pages.auth.ctx, call.form.get(field), call.form.get("password"),
             remember=call.form.get("remember") == "on", by=by, client=call.client,
+            trusted_device=call.request.cookies.get(trusted_device_cookie_name(call.pages.auth)),
         )  # fmt: skip
+    except TwoFactorRequired as exc:
+        return _second_step(call, exc)
     except AuthError as exc:
         return call.render(error=exc, field_names={"credentials": ""}, template=template,
                            **_login_context(call), **_register_context(call))  # fmt: skip
@@ -196,6 +206,8 @@ def _login_post(call: PageCall, template: str | None = None) -> ApiResponse:
 def _login(call: PageCall) -> ApiResponse:
     if call.is_post:
         return _login_post(call)
+    if call.request.cookies.get(challenge_cookie_name(call)):
+        _drop_challenge(call)  # "cancel and sign in again": the pending sign-in is gone
     return call.render(**_login_context(call))
 
 
@@ -267,6 +279,8 @@ def _accept_invitation(call: PageCall) -> ApiResponse:
 
 def _logout(call: PageCall) -> ApiResponse:
     settings = call.pages.auth.settings
+    if call.request.cookies.get(challenge_cookie_name(call)):
+        _drop_challenge(call)  # a pending sign-in ends with the visit too
     if call.principal is None:
         return call.redirect(settings.post_logout_url)
     if not call.is_post:
@@ -344,6 +358,8 @@ def _magic_link_verify(call: PageCall) -> ApiResponse:
         return call.render(token=token)
     try:
         result = magic_link.sign_in_with_link(call.pages.auth.ctx, token, call.client)
+    except TwoFactorRequired as exc:
+        return _second_step(call, exc)
     except AuthError as exc:
         return call.render(error=exc, field_names={"token": ""}, token=token)
     return _signed_in_by_link(call, result, None)
@@ -508,17 +524,45 @@ def _sessions(call: PageCall) -> ApiResponse:
     return call.render(entries=sessions.list_sessions(ctx, call.user, call.token))
 
 
+def _passkeys(call: PageCall) -> ApiResponse:
+    """List, rename and remove passkeys; adding one is the page's script (WebAuthn)."""
+    ctx = call.pages.auth.ctx
+    action = call.form.get("action") if call.is_post else None
+    try:
+        if action == "rename":
+            passkeys.rename_passkey(ctx, call.user, call.form.get("id"), call.form.get("name"),
+                                    client=call.client)  # fmt: skip
+            return call.redirect(call.url("passkeys"), N_("The passkey has been renamed."))
+        if action == "delete":
+            passkeys.delete_passkey(ctx, call.user, call.form.get("id"), token=call.token,
+                                    client=call.client)  # fmt: skip
+            return call.redirect(call.url("passkeys"), N_("The passkey has been removed."))
+    except ReauthRequired:
+        raise
+    except AuthError as exc:
+        return call.render(error=exc, entries=passkeys.list_passkeys(ctx, call.user))
+    return call.render(entries=passkeys.list_passkeys(ctx, call.user))
+
+
 def _reauthenticate(call: PageCall) -> ApiResponse:
     if not call.is_post:
         return call.render()
     assert call.principal is not None and call.token is not None
+    by_passkey = bool(call.form.get("credential"))
     try:
-        token = reauth.reauthenticate(
-            call.pages.auth.ctx, call.token, call.form.get("password"), rotate=True,
-            client=call.client,
-        )  # fmt: skip
+        if by_passkey:  # the page's script put a passkey's answer in the form
+            token = passkeys.reauthenticate_with_passkey(
+                call.pages.auth.ctx, call.token, call.form.get("credential"),
+                call.form.get("state"), rotate=True, client=call.client,
+            )  # fmt: skip
+        else:
+            token = reauth.reauthenticate(
+                call.pages.auth.ctx, call.token, call.form.get("password"), rotate=True,
+                client=call.client,
+            )  # fmt: skip
     except AuthError as exc:
-        return call.render(error=exc, field_names={"credentials": "password"})
+        names = {} if by_passkey else {"credentials": "password"}
+        return call.render(error=exc, field_names=names)
     response = call.redirect(call.next_url(call.url("profile")))
     call.pages.api.credentials.set_session_cookie(response, token, call.principal.session)
     return response
@@ -544,6 +588,150 @@ def _delete_account(call: PageCall) -> ApiResponse:
     response = call.redirect(call.url("login"), N_("Your account has been deleted."), "info")
     call.pages.api.credentials.clear_session_cookie(response)
     return response
+
+
+# -- second factor (two_factor) ------------------------------------------------------------
+def challenge_cookie_name(call: PageCall) -> str:
+    """The cookie that carries a pending sign-in's challenge between the two steps."""
+    return ("__Host-" if call.pages.secure else "") + "authgate_2fa"
+
+
+def _second_step(call: PageCall, exc: TwoFactorRequired) -> ApiResponse:
+    """A right first factor that needs a second: keep the challenge in a short-lived
+    HttpOnly cookie (never in the URL) and go to the second step."""
+    call.cookies.append(format_cookie(
+        challenge_cookie_name(call), exc.challenge,
+        max_age=call.pages.auth.settings.two_factor_challenge_within, secure=call.pages.secure,
+    ))  # fmt: skip
+    return call.redirect(call.url("two_factor_verify", next=call.next_url()))
+
+
+def _drop_challenge(call: PageCall) -> None:
+    call.cookies.append(format_cookie(challenge_cookie_name(call), "", max_age=0,
+                                      secure=call.pages.secure))  # fmt: skip
+
+
+def _verify_context(call: PageCall, p: two_factor.Pending, method: str) -> dict[str, Any]:
+    ctx = call.pages.auth.ctx
+    record = ctx.two_factor.get_two_factor(p.user.id) if ctx.two_factor else None
+    methods = two_factor.methods_for(ctx, p.user, record, setup=p.setup)
+    if method not in methods:
+        method = methods[0] if methods else "setup"
+    return {
+        "method": method,
+        "methods": methods,
+        "setup_challenge": p.setup,
+        "trust_days": ctx.settings.trusted_device_lifetime // 86400,
+        "can_trust": ctx.settings.trusted_device_lifetime > 0,
+        "totp_offered": two_factor.TOTP in ctx.settings.two_factor_methods,
+    }
+
+
+def _two_factor_verify(call: PageCall) -> ApiResponse:
+    """The sign-in's second step: a code from the app, a recovery code or an emailed one."""
+    ctx = call.pages.auth.ctx
+    challenge = call.request.cookies.get(challenge_cookie_name(call), "")
+    try:
+        p = two_factor.pending(ctx, challenge)
+    except AuthError:
+        _drop_challenge(call)
+        return call.redirect(call.url("login", next=call.next_url("")),
+                             N_("Please sign in again."), "info")  # fmt: skip
+    method = call.form.get("method") or call.request.query.get("method") or two_factor.TOTP
+    context = _verify_context(call, p, method)
+    action = call.form.get("action") if call.is_post else None
+    try:
+        if action == "send_email":
+            two_factor.send_email_code(ctx, challenge, call.client)
+            call.flash(N_("We have emailed you a code."), "info")
+            return call.redirect(call.url("two_factor_verify", method="email",
+                                          next=call.next_url("")))  # fmt: skip
+        if action == "start_setup":
+            setup = two_factor.totp_setup(ctx, challenge=challenge, client=call.client)
+            return call.render(template="authgate/totp_setup.html", setup=setup,
+                               via_challenge=True, **context)  # fmt: skip
+        if action == "enable":
+            codes, result = two_factor.totp_enable(
+                ctx, None, call.form.get("code"), challenge=challenge, client=call.client
+            )
+            assert result is not None and result.session_token is not None
+            _drop_challenge(call)
+            response = call.render(template="authgate/recovery_codes.html", codes=codes,
+                                   continue_url=call.next_url())  # fmt: skip
+            call.pages.api.credentials.set_session_cookie(response, result.session_token,
+                                                          result.session)  # fmt: skip
+            return response
+        if action == "verify":
+            result = two_factor.verify(
+                ctx, challenge, call.form.get("code"), method=context["method"],
+                trust_device=call.form.get("trust_device") == "on", body=call.form,
+                client=call.client,
+            )  # fmt: skip
+            assert result.session_token is not None
+            _drop_challenge(call)
+            response = call.redirect(call.next_url())
+            call.pages.api.credentials.set_session_cookie(response, result.session_token,
+                                                          result.session)  # fmt: skip
+            set_trusted_device_cookie(call.pages.auth, response, result.trusted_device)
+            return response
+    except InvalidToken:
+        _drop_challenge(call)
+        return call.redirect(call.url("login", next=call.next_url("")),
+                             N_("Please sign in again."), "info")  # fmt: skip
+    except AuthError as exc:
+        template = "authgate/totp_setup.html" if action == "enable" else None
+        return call.render(error=exc, template=template, via_challenge=True, setup=None,
+                           retry=True, **context)  # fmt: skip
+    return call.render(**context)
+
+
+def _two_factor(call: PageCall) -> ApiResponse:
+    """The account's second factors: status, recovery codes, turning off, trusted devices."""
+    ctx = call.pages.auth.ctx
+    action = call.form.get("action") if call.is_post else None
+    try:
+        if action == "regenerate":
+            codes = two_factor.regenerate_recovery_codes(ctx, call.user, token=call.token,
+                                                         client=call.client)  # fmt: skip
+            return call.render(template="authgate/recovery_codes.html", codes=codes,
+                               continue_url=call.url("two_factor"))  # fmt: skip
+        if action == "disable":
+            two_factor.totp_disable(ctx, call.user, call.form.get("password"),
+                                    token=call.token, client=call.client)  # fmt: skip
+            return call.redirect(call.url("two_factor"),
+                                 N_("Two-step verification is turned off."), "info")  # fmt: skip
+        if action == "forget_devices":
+            two_factor.forget_trusted_devices(ctx, call.user, call.client)
+            call.cookies.append(format_cookie(trusted_device_cookie_name(call.pages.auth), "",
+                                              max_age=0, secure=call.pages.secure))  # fmt: skip
+            return call.redirect(call.url("two_factor"),
+                                 N_("Every trusted device will ask for a code again."))  # fmt: skip
+    except ReauthRequired:
+        raise
+    except AuthError as exc:
+        return call.render(error=exc, field_names={"credentials": "password"},
+                           status_info=two_factor.status(ctx, call.user))  # fmt: skip
+    return call.render(status_info=two_factor.status(ctx, call.user))
+
+
+def _totp_setup(call: PageCall) -> ApiResponse:
+    """Set up an authenticator app: the QR code and secret only ever answer a POST."""
+    ctx = call.pages.auth.ctx
+    action = call.form.get("action") if call.is_post else None
+    try:
+        if action == "start":
+            setup = two_factor.totp_setup(ctx, call.user, token=call.token, client=call.client)
+            return call.render(setup=setup)
+        if action == "enable":
+            codes, _ = two_factor.totp_enable(ctx, call.user, call.form.get("code"),
+                                              token=call.token, client=call.client)  # fmt: skip
+            return call.render(template="authgate/recovery_codes.html", codes=codes,
+                               continue_url=call.url("two_factor"))  # fmt: skip
+    except ReauthRequired:
+        raise
+    except AuthError as exc:
+        return call.render(error=exc, setup=None, retry=action == "enable")
+    return call.render(setup=None)
 
 
 #: Every page, in the order of the account menu for those listed there.
@@ -581,8 +769,16 @@ PAGES: tuple[Page, ...] = (
          feature="multiple_emails", nav=N_("Email addresses")),
     Page("sessions", "/account/sessions", "authgate/sessions.html", _sessions, member=True,
          nav=N_("Signed-in devices")),
+    Page("passkeys", "/account/passkeys", "authgate/passkeys.html", _passkeys, member=True,
+         feature="passkeys", nav=N_("Passkeys")),
     Page("api_keys", "/account/api-keys", "authgate/api_keys.html", api_keys_page, member=True,
          feature="api_keys", nav=N_("API keys")),
+    Page("two_factor", "/account/two-factor", "authgate/two_factor.html", _two_factor,
+         member=True, feature="two_factor", nav=N_("Two-step verification")),
+    Page("totp_setup", "/account/two-factor/setup", "authgate/totp_setup.html", _totp_setup,
+         member=True, feature="two_factor"),
+    Page("two_factor_verify", "/login/two-factor", "authgate/two_factor_verify.html",
+         _two_factor_verify, feature="two_factor"),
     Page("reauthenticate", "/account/reauthenticate", "authgate/reauthenticate.html",
          _reauthenticate, member=True),
     Page("delete_account", "/account/delete", "authgate/delete_account.html", _delete_account,
@@ -591,6 +787,10 @@ PAGES: tuple[Page, ...] = (
 
 
 # -- the engine ---------------------------------------------------------------------------
+#: Member pages open while the set-up of an enforced second factor is due.
+_SETUP_EXEMPT = frozenset({"two_factor", "totp_setup", "reauthenticate", "logout"})
+
+
 def _page_form(request: ApiRequest) -> bool:
     """A form posted by one of our pages (it carries ``csrf_token``).
 
@@ -660,7 +860,8 @@ class AuthPages:
         """The switches templates look at (to link only to pages that exist)."""
         s = self.auth.settings
         names = ("registerable", "recoverable", "confirmable", "passwordless", "usernames",
-                 "multiple_emails", "change_email", "changeable", "invite_only")  # fmt: skip
+                 "multiple_emails", "change_email", "changeable", "invite_only",
+                 "two_factor", "passkeys")  # fmt: skip
         return {name: bool(getattr(s, name)) for name in names}
 
     def nav(self, current: str) -> list[tuple[str, str, str, bool]]:
@@ -722,6 +923,15 @@ class AuthPages:
             return call.redirect(login_redirect(self.api, here))
         if page.guest and call.principal is not None and request.method != "POST":
             return call.redirect(call.next_url())
+        if (
+            page.member
+            and page.name not in _SETUP_EXEMPT
+            and two_factor.TOTP in self.auth.settings.two_factor_methods
+            and two_factor.setup_status(self.auth.ctx, call.user) is not None
+        ):  # enforcement's grace period: the set-up first
+            return call.redirect(self.url("totp_setup"),
+                                 N_("Please set up two-step verification for your account."),
+                                 "info")  # fmt: skip
         try:
             if request.method == "POST":
                 try:

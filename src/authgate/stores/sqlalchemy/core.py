@@ -88,6 +88,9 @@ class StoreCore:
             or tables.outbox is None
             or tables.refresh_tokens is None
             or tables.api_keys is None
+            or tables.passkeys is None
+            or tables.two_factor is None
+            or tables.recovery_codes is None
             or tables.role_model is not self.role_model
         ):
             raise TypeError(
@@ -102,6 +105,9 @@ class StoreCore:
         self._outbox: Table = tables.outbox
         self._refresh_tokens: Table = tables.refresh_tokens
         self._api_keys: Table = tables.api_keys
+        self._passkeys: Table = tables.passkeys
+        self._two_factor: Table = tables.two_factor
+        self._recovery_codes: Table = tables.recovery_codes
         self._users: Table = self._user_pk.table
         self._roles: Table = self._role_pk.table
         self._user_columns = column_attributes(self.user_model)
@@ -242,6 +248,9 @@ class StoreCore:
                         self._outbox,
                         self._refresh_tokens,
                         self._api_keys,
+                        self._passkeys,
+                        self._two_factor,
+                        self._recovery_codes,
                     ],
                     checkfirst=True,
                 )

@@ -3,8 +3,8 @@ audit trail and the notice outbox in SQL.
 
 One class, :class:`SQLAlchemyStore`, assembled from a query module per concern
 (:mod:`.users`, :mod:`.sessions`, :mod:`.emails`, :mod:`.tokens`, :mod:`.audit`,
-:mod:`.outbox`, :mod:`.refresh`, :mod:`.api_keys`) over the connections and transactions
-of :mod:`.core`.
+:mod:`.outbox`, :mod:`.refresh`, :mod:`.api_keys`, :mod:`.two_factor`, :mod:`.passkeys`)
+over the connections and transactions of :mod:`.core`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from authgate.stores.sqlalchemy.audit import AuditQueries
 from authgate.stores.sqlalchemy.emails import EmailQueries
 from authgate.stores.sqlalchemy.engine import make_engine
 from authgate.stores.sqlalchemy.outbox import OutboxQueries
+from authgate.stores.sqlalchemy.passkeys import PasskeyQueries
 from authgate.stores.sqlalchemy.refresh import RefreshTokenQueries
 from authgate.stores.sqlalchemy.sessions import SessionQueries
 from authgate.stores.sqlalchemy.tokens import TokenQueries
+from authgate.stores.sqlalchemy.two_factor import TwoFactorQueries
 from authgate.stores.sqlalchemy.users import UserQueries
 
 __all__ = ["SQLAlchemyStore", "make_engine"]
@@ -31,6 +33,8 @@ class SQLAlchemyStore(
     OutboxQueries,
     RefreshTokenQueries,
     ApiKeyQueries,
+    PasskeyQueries,
+    TwoFactorQueries,
 ):
     """Every store protocol on a SQL database through SQLAlchemy 2.
 
