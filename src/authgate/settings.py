@@ -340,7 +340,8 @@ class Settings:
     #: Whether the authenticator must verify the user (PIN, biometrics):
     #: ``"required"`` refuses passkeys used without it, ``"preferred"`` asks for it,
     #: ``"discouraged"`` does not. A passkey sign-in counts as two factors only
-    #: when the user was verified.
+    #: when the user was verified; otherwise an account with a second factor is
+    #: asked for it (``TWO_FACTOR_REQUIRED``).
     webauthn_user_verification: Literal["required", "preferred", "discouraged"] = "preferred"
 
     # -- audit trail --------------------------------------------------------

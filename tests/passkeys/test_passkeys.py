@@ -478,3 +478,79 @@ def test_a_passkey_of_the_sessions_user_makes_it_fresh_another_users_never(
     )
     assert token != alice[1] and auth.verify_token(alice[1]) is None
     auth.passkey_registration_options(alice[0], token=token)  # fresh now
+
+
+# -- a passkey without user verification is one factor ---------------------------------------
+
+
+def test_unverified_passkey_sign_in_asks_for_the_other_factor(
+    make_auth: Callable[..., Auth], clock: Clock, authenticator: Authenticator
+) -> None:
+    """Possession alone (no PIN or biometric on the authenticator) is one factor: an account
+    with an authenticator app is asked for its code, and the passkey cannot be its own second
+    factor; with user verification the passkey signs in at once."""
+    import pyotp
+
+    from authgate import TwoFactorRequired
+
+    auth = make_auth(two_factor=True)
+    r = auth.sign_up("alice@example.com", PASSWORD)
+    alice = (r.user, r.token)
+    register(auth, authenticator, alice)
+    setup = auth.totp_setup(r.user, token=r.token)
+    totp = pyotp.TOTP(setup["secret"])
+    auth.totp_enable(r.user, totp.at(auth.clock()), token=r.token)
+    clock.advance(30)
+
+    authenticator.user_verified = False
+    with pytest.raises(TwoFactorRequired) as raised:
+        sign_in(auth, authenticator)
+    assert raised.value.methods and "passkey" not in raised.value.methods
+    challenge = raised.value.challenge
+    options = auth.passkey_sign_in_options("alice@example.com").to_dict()
+    with pytest.raises(ValidationError):  # the same passkey again proves nothing more
+        auth.verify_two_factor(
+            challenge, None, method="passkey",
+            credential=authenticator.get(options), state=options["state"],
+        )  # fmt: skip
+    done = auth.verify_two_factor(challenge, totp.at(auth.clock()))
+    assert done.token and auth.get_session(done.token).user.id == r.user.id
+    events = auth.audit.events(r.user, kinds="sign_in")
+    assert events[0].details.get("factor") == "passkey"
+
+    authenticator.user_verified = True
+    assert sign_in(auth, authenticator).token  # verified: two factors in one
+
+
+def test_unverified_passkey_alone_cannot_sign_in_an_account_with_a_second_factor(
+    make_auth: Callable[..., Auth], authenticator: Authenticator
+) -> None:
+    """An account whose only second factor is its passkey: without user verification the
+    passkey is one factor; an emailed code is the other when email is a method, and with no
+    other method the sign-in is refused (the password, then the passkey, still works)."""
+    from authgate import TwoFactorRequired
+
+    auth = make_auth(two_factor=True)
+    r = auth.sign_up("bob@example.com", PASSWORD)
+    register(auth, authenticator, (r.user, r.token))
+    authenticator.user_verified = False
+    with pytest.raises(TwoFactorRequired) as raised:
+        sign_in(auth, authenticator)
+    assert raised.value.methods == ["email"]
+
+    auth = make_auth(two_factor=True, two_factor_methods=["totp"])
+    authenticator = Authenticator(ORIGIN)
+    r = auth.sign_up("alice@example.com", PASSWORD)
+    register(auth, authenticator, (r.user, r.token))
+    authenticator.user_verified = False
+    with pytest.raises(InvalidCredentials):
+        sign_in(auth, authenticator)
+    with pytest.raises(TwoFactorRequired) as raised:
+        auth.sign_in("alice@example.com", PASSWORD)
+    assert raised.value.methods == ["passkey"]
+    options = auth.passkey_sign_in_options("alice@example.com").to_dict()
+    done = auth.verify_two_factor(
+        raised.value.challenge, None, method="passkey",
+        credential=authenticator.get(options), state=options["state"],
+    )  # fmt: skip
+    assert done.token

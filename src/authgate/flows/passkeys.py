@@ -23,15 +23,17 @@ authenticator returns must be its owner's, and when the options named an
 email, the owner must be that account (another user's passkey is refused).
 A sign count that does not grow (for an authenticator that counts) means a
 cloned authenticator: refused and recorded as ``passkey_sign_count``. A
-passkey proves possession and, with user verification, a second factor: a
-passkey sign-in is never asked for another factor.
+passkey proves possession and, with user verification (a PIN or biometric
+on the authenticator), a second factor: such a sign-in is never asked for
+another one. Without user verification it is one factor, like a password:
+an account with a second factor then answers ``TWO_FACTOR_REQUIRED``.
 
 **Second factor.** With ``two_factor`` on, a user who has a passkey is enrolled
 in two-step verification and ``passkey`` is one of the methods of
 ``TWO_FACTOR_REQUIRED``: ``POST /two-factor/verify {challenge, method:
 "passkey", credential, state}`` with an assertion to options from
 ``POST /passkey/sign-in/options``; only the user's own passkey counts. A
-passkey sign-in itself is never asked for a second factor.
+passkey sign-in with user verification is never asked for a second factor.
 
 **Freshness.** Registering and deleting a passkey need a fresh session
 (``REAUTH_REQUIRED``); every change is an audit event and an email. A passkey
@@ -580,6 +582,8 @@ def sign_in_with_passkey(
     )
     user = asserted.user
     stamp = user.security_stamp
+    if not asserted.user_verified:  # possession alone: one factor, as a password is
+        two_factor.gate(ctx, user, stamp=stamp, remember=remember, factor=PASSKEY, client=client)
     recorded = record_sign_in(ctx, user, client, {"security_stamp": stamp})
     if recorded is None:  # the account's credentials changed meanwhile
         raise InvalidCredentials()

@@ -88,6 +88,7 @@ from authgate.errors import (
     AuthError,
     FeatureDisabled,
     InvalidCode,
+    InvalidCredentials,
     InvalidToken,
     RateLimited,
     TwoFactorRequired,
@@ -138,6 +139,8 @@ logger = logging.getLogger("authgate.two_factor")
 TOTP = "totp"
 RECOVERY_CODE = "recovery_code"
 EMAIL = "email"
+#: A passkey sign-in (``flows.passkeys``) as the first factor, when the user was not verified.
+PASSKEY_FACTOR = "passkey"
 #: The salt purpose of challenge tokens.
 CHALLENGE_PURPOSE = "two-factor"
 #: The salt purpose of trusted-device cookies.
@@ -450,6 +453,10 @@ def _challenge(
     *,
     setup: bool = False,
 ) -> None:
+    if factor == PASSKEY_FACTOR:  # a passkey without user verification: another factor
+        methods = [m for m in methods if m != PASSKEY_FACTOR]
+        if not methods:  # only passkeys: the password first, then the passkey
+            raise InvalidCredentials()
     data: dict[str, Any] = {"r": bool(remember), "f": factor}
     if setup:
         data["s"] = 1
@@ -504,7 +511,7 @@ def pending(ctx: Context, challenge: object) -> Pending:
         stamp=stamp,
         payload=payload,
         remember=payload.data.get("r") is True,
-        factor=factor if factor in (PASSWORD, EMAIL_LINK, "app") else PASSWORD,
+        factor=factor if factor in (PASSWORD, EMAIL_LINK, "app", PASSKEY_FACTOR) else PASSWORD,
         setup=payload.data.get("s") == 1,
     )
 
@@ -522,7 +529,7 @@ def _complete(
     user = record_sign_in(ctx, p.user, client, {"security_stamp": p.stamp})
     if user is None:  # the credentials changed meanwhile
         raise InvalidToken()
-    session_method = EMAIL_LINK if p.factor == EMAIL_LINK else PASSWORD
+    session_method = p.factor if p.factor in (EMAIL_LINK, PASSKEY_FACTOR) else PASSWORD
     result = start_session(ctx, user, stamp=p.stamp, remember=p.remember, client=client,
                            method=session_method)  # fmt: skip
     assert result.session is not None
@@ -569,7 +576,9 @@ def verify(
     store = _store(ctx)
     user = p.user
     record = store.get_two_factor(user.id)
-    if method not in methods_for(ctx, user, record, setup=p.setup):
+    if method not in methods_for(ctx, user, record, setup=p.setup) or (
+        method == PASSKEY_FACTOR and p.factor == PASSKEY_FACTOR
+    ):  # a passkey is no second factor to itself
         raise ValidationError(fields={"method": "invalid"})
     extra = _METHODS.get(method)
     text = None if extra is not None else _code_text(code)
