@@ -1055,3 +1055,41 @@ def test_users_reset_two_factor(run: Run, db_url: str) -> None:
     finally:
         auth.close()
     failed(run("users", "reset-two-factor", "nobody@example.com"), 1, "no user")
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_users_reset_two_factor_removes_lost_passkeys(run: Run, db_url: str, keep: bool) -> None:
+    """A passkey used as the second factor went with the lost phone: the rescue removes it too
+    (unless ``--keep-passkeys``), so the password alone signs in again."""
+    from authgate import TwoFactorRequired
+    from tests.passkeys.authenticator import Authenticator
+
+    create(run)
+    origin = "https://app.example"
+    auth = Auth(secret=SECRET, database_url=db_url, two_factor=True, passkeys=True,
+                base_url=origin, **FAST_SETTINGS)  # fmt: skip
+    try:
+        user = auth.users.get_user("alice@example.com")
+        token = auth.sign_in("alice@example.com", PASSWORD).token
+        options = auth.passkey_registration_options(user, token=token)
+        answer = Authenticator(origin).create(options.to_dict())
+        auth.register_passkey(user, answer, options.state, name="Phone", token=token)
+        with pytest.raises(TwoFactorRequired) as raised:  # the passkey is her second factor
+            auth.sign_in("alice@example.com", PASSWORD)
+        assert "passkey" in raised.value.methods
+        args = ["users", "reset-two-factor", "alice@example.com"]
+        out = ok(run(*args, *(["--keep-passkeys"] if keep else []),
+                     env={"AUTHGATE_SECRET": SECRET}))  # fmt: skip
+        names = [p.name for p in auth.list_passkeys(user)]
+        if keep:
+            assert names == ["Phone"]
+            assert out.splitlines()[-1] == "two-step verification reset for alice@example.com"
+            with pytest.raises(TwoFactorRequired):
+                auth.sign_in("alice@example.com", PASSWORD)
+        else:
+            assert names == [] and out.splitlines()[-1] == "1 passkey removed"
+            assert auth.sign_in("alice@example.com", PASSWORD).token
+            events = auth.audit.events(user, kinds="passkey_delete")
+            assert events and events[0].actor == "cli"
+    finally:
+        auth.close()

@@ -59,6 +59,7 @@ MESSAGES = (
     N_("This account signs in with a second factor; HTTP Basic is not accepted for it."),
     N_("Two-factor authentication is not enabled."),
     N_("This store keeps no second factors."),
+    N_("This store keeps no passkeys."),
     N_("Authenticator apps are not enabled."),
     N_("Start the set-up first."),
     N_("Set up a second factor first."),

@@ -22,7 +22,7 @@ from authgate.cli.base import (
     text_value,
 )
 from authgate.errors import UserExists
-from authgate.flows import two_factor
+from authgate.flows import passkeys, two_factor
 from authgate.flows.validation import valid_email
 from authgate.models import serialize_user
 
@@ -254,14 +254,25 @@ def users_invite(email: str, invited_by: str | None) -> None:
 
 @click.command("reset-two-factor")
 @click.argument("email")
-def users_reset_two_factor(email: str) -> None:
-    """Remove a user's authenticator app, recovery codes and trusted devices (the rescue when
-    they lost them); they are emailed, and an enforced second factor gets a new grace period."""
+@click.option(
+    "--keep-passkeys",
+    is_flag=True,
+    help="Keep the user's passkeys (by default they go too: a lost phone takes them along).",
+)
+def users_reset_two_factor(email: str, keep_passkeys: bool) -> None:
+    """Remove a user's authenticator app, recovery codes, trusted devices and passkeys (the
+    rescue when they lost them); they are emailed, and an enforced second factor gets a new
+    grace period."""
     auth = current_auth()
     user = find_user(auth, email)
     two_factor.reset_two_factor(auth.ctx, user, actor="cli")
+    removed = 0
+    if not keep_passkeys and auth.ctx.passkeys is not None:
+        removed = passkeys.remove_all_passkeys(auth.ctx, user, actor="cli")
     auth.outbox.flush()
     click.echo(f"two-step verification reset for {user.email}")
+    if removed:
+        click.echo(f"{removed} passkey{'s' if removed != 1 else ''} removed")
 
 
 def users_group() -> AuthGateGroup:

@@ -82,6 +82,7 @@ __all__ = [
     "reauthenticate_with_passkey",
     "register_passkey",
     "registration_options",
+    "remove_all_passkeys",
     "rename_passkey",
     "sign_in_options",
     "sign_in_with_passkey",
@@ -387,6 +388,27 @@ def delete_passkey(
         raise NotFound("No such passkey.")
     audit.record(ctx, "passkey_delete", user=user, client=client, passkey_id=ident)
     _notify(ctx, user, "passkey_removed", mine[ident].name)
+
+
+def remove_all_passkeys(ctx: Context, user: Any, *, actor: str = "admin") -> int:
+    """An administrator's rescue (``authgate users reset-two-factor``): remove every passkey of
+    ``user`` (lost with the device that held them), audited and mailed; returns how many.
+
+    Works whether or not ``passkeys`` is on, so the command line can clean up after it was
+    turned off.
+
+    Raises:
+        FeatureDisabled: the store keeps no passkeys.
+    """
+    if ctx.passkeys is None:
+        raise FeatureDisabled("This store keeps no passkeys.")
+    removed = 0
+    for passkey in ctx.passkeys.list_passkeys(user.id):
+        if ctx.passkeys.delete_passkey(passkey.id, user.id):
+            removed += 1
+            audit.record(ctx, "passkey_delete", user=user, actor=actor, passkey_id=passkey.id)
+            _notify(ctx, user, "passkey_removed", passkey.name)
+    return removed
 
 
 # -- sign-in -----------------------------------------------------------------------------------
