@@ -263,6 +263,57 @@ def api_keys(ns: dict[str, Any], workdir: Path) -> None:
     assert client.get("/reports", headers={"X-API-Key": unscoped, **JSON}).status_code == 403
 
 
+@scenario("api-keys-page")
+def api_keys_page(ns: dict[str, Any], workdir: Path) -> None:
+    import re
+
+    client = ns["app"].test_client()
+    signed_up = client.post(
+        "/auth/sign-up/email", json={"email": "a@example.com", "password": PASSWORD}
+    )
+    assert signed_up.status_code == 200  # a fresh session, in the cookie
+    link = client.get("/settings", headers=HTML).get_data(as_text=True)
+    assert link == '<a href="/auth/account/api-keys">API keys</a>'
+    page = client.get("/auth/account/api-keys", headers=HTML)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert csrf is not None
+    form = {"csrf_token": csrf[1], "action": "create", "name": "ci", "scopes": "read:reports",
+            "expires_in": "2592000", "allowed_ips": ""}  # fmt: skip
+    made = client.post("/auth/account/api-keys", data=form, headers=HTML)
+    assert made.status_code == 200 and "Location" not in made.headers  # the answer, no redirect
+    keys = re.findall(r"ag_[A-Za-z0-9_-]{20,}", made.get_data(as_text=True))
+    assert len(set(keys)) == 1, keys
+    again = client.get("/auth/account/api-keys", headers=HTML).get_data(as_text=True)
+    assert keys[0] not in again and ">ci<" in again  # listed, never shown again
+    anonymous = ns["app"].test_client()
+    assert anonymous.get("/settings", headers={"X-API-Key": keys[0], **HTML}).status_code == 200
+    assert anonymous.get("/auth/account/api-keys", headers=HTML).status_code == 303
+    forged = client.post("/auth/account/api-keys", data={**form, "csrf_token": "x"}, headers=HTML)
+    assert forged.status_code in (400, 403)
+    listed = ns["auth"].list_api_keys(ns["auth"].users.get_user("a@example.com"))
+    assert [record.name for record in listed] == ["ci"]  # the forged form made nothing
+
+
+@scenario("two-factor-pages")
+def two_factor_pages(ns: dict[str, Any], workdir: Path) -> None:
+    import re
+
+    client = ns["app"].test_client()
+    login = client.get("/auth/login", headers=HTML).get_data(as_text=True)
+    assert 'autocomplete="username webauthn"' in login  # conditional UI
+    assert "data-passkey-sign-in" in login
+    assert re.search(r'<script src="/auth/static/passkeys\.js\?v=\w+"', login)
+    assert client.get("/auth/account/two-factor", headers=HTML).status_code == 303  # members
+    client.post("/auth/sign-up/email", json={"email": "a@example.com", "password": PASSWORD})
+    for path in ("/auth/account/two-factor", "/auth/account/two-factor/setup",
+                 "/auth/account/passkeys"):  # fmt: skip
+        page = client.get(path, headers=HTML)
+        assert page.status_code == 200, path
+    setup = client.get("/auth/account/two-factor/setup", headers=HTML).get_data(as_text=True)
+    assert "<svg" not in setup and "otpauth://" not in setup  # the QR code answers a POST only
+
+
 @scenario("jwt")
 def jwt_tokens(ns: dict[str, Any], workdir: Path) -> None:
     import pytest
