@@ -439,10 +439,13 @@ class Auth:
         """Every trusted device of ``user`` asks for the second factor again."""
         two_factor.forget_trusted_devices(self.ctx, user)
 
-    def reset_two_factor(self, user: Any) -> None:
-        """An administrator's rescue: remove the user's authenticator app, recovery codes
-        and trusted devices (the user is emailed; enforcement gives a new grace period)."""
-        two_factor.reset_two_factor(self.ctx, user, actor="admin")
+    def reset_two_factor(self, user: Any, *, keep_passkeys: bool = False) -> int:
+        """An administrator's rescue: remove the user's authenticator app, recovery codes,
+        trusted devices and (unless ``keep_passkeys``) passkeys; the user is emailed and
+        enforcement gives a new grace period. Returns how many passkeys were removed."""
+        return passkeys.reset_second_factors(
+            self.ctx, user, keep_passkeys=keep_passkeys, actor="admin"
+        )
 
     def login_user(
         self,

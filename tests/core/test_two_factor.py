@@ -31,7 +31,7 @@ from authgate.errors import (
 from authgate.flows import two_factor
 from authgate.testing import OutboxMailer
 
-from .conftest import PASSWORD, SECRET, Clock
+from .conftest import FAST_HASHING, PASSWORD, SECRET, Clock
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 
@@ -628,3 +628,19 @@ def test_http_basic_cannot_skip_the_second_factor(mk: Callable[..., Auth], clock
     with pytest.raises(AuthError) as caught:
         authenticate(auth.ctx, ALICE, PASSWORD)
     assert isinstance(caught.value, Unauthorized | TwoFactorRequired)
+
+
+def test_reset_from_python_removes_passkeys_unless_kept(clock: Clock) -> None:
+    """``auth.reset_two_factor`` is the command line's rescue: passkeys go too unless kept."""
+    from tests.passkeys.authenticator import Authenticator
+
+    origin = "https://app.example"
+    auth = Auth(SECRET, **FAST_HASHING, clock=clock, two_factor=True, passkeys=True,
+                base_url=origin, send_email=lambda m: None)  # fmt: skip
+    for keep, email in ((True, "kept@example.com"), (False, "gone@example.com")):
+        r = auth.sign_up(email, PASSWORD)
+        options = auth.passkey_registration_options(r.user, token=r.token)
+        answer = Authenticator(origin).create(options.to_dict())
+        auth.register_passkey(r.user, answer, options.state, name="Phone", token=r.token)
+        assert auth.reset_two_factor(r.user, keep_passkeys=keep) == (0 if keep else 1)
+        assert len(auth.list_passkeys(r.user)) == (1 if keep else 0)

@@ -22,7 +22,7 @@ from authgate.cli.base import (
     text_value,
 )
 from authgate.errors import UserExists
-from authgate.flows import passkeys, two_factor
+from authgate.flows import passkeys
 from authgate.flows.validation import valid_email
 from authgate.models import serialize_user
 
@@ -265,10 +265,9 @@ def users_reset_two_factor(email: str, keep_passkeys: bool) -> None:
     grace period."""
     auth = current_auth()
     user = find_user(auth, email)
-    two_factor.reset_two_factor(auth.ctx, user, actor="cli")
-    removed = 0
-    if not keep_passkeys and auth.ctx.passkeys is not None:
-        removed = passkeys.remove_all_passkeys(auth.ctx, user, actor="cli")
+    removed = passkeys.reset_second_factors(
+        auth.ctx, user, keep_passkeys=keep_passkeys, actor="cli"
+    )
     auth.outbox.flush()
     click.echo(f"two-step verification reset for {user.email}")
     if removed:

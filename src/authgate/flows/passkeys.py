@@ -86,6 +86,7 @@ __all__ = [
     "registration_options",
     "remove_all_passkeys",
     "rename_passkey",
+    "reset_second_factors",
     "sign_in_options",
     "sign_in_with_passkey",
     "verify_second_factor",
@@ -411,6 +412,18 @@ def remove_all_passkeys(ctx: Context, user: Any, *, actor: str = "admin") -> int
             audit.record(ctx, "passkey_delete", user=user, actor=actor, passkey_id=passkey.id)
             _notify(ctx, user, "passkey_removed", passkey.name)
     return removed
+
+
+def reset_second_factors(
+    ctx: Context, user: Any, *, keep_passkeys: bool = False, actor: str = "admin"
+) -> int:
+    """:func:`~authgate.flows.two_factor.reset_two_factor` and, unless ``keep_passkeys``,
+    :func:`remove_all_passkeys` (where the store keeps passkeys): the whole rescue of
+    ``authgate users reset-two-factor``. Returns how many passkeys were removed."""
+    two_factor.reset_two_factor(ctx, user, actor=actor)
+    if keep_passkeys or ctx.passkeys is None:
+        return 0
+    return remove_all_passkeys(ctx, user, actor=actor)
 
 
 # -- sign-in -----------------------------------------------------------------------------------
