@@ -138,7 +138,7 @@ def test_two_factor_off_is_feature_disabled(make_auth: Callable[..., Auth]) -> N
 
 def test_disable_turns_it_off(mk: Callable[..., Auth], outbox: OutboxMailer) -> None:
     auth = mk()
-    user, _, codes = turn_on(auth)
+    user, _, _ = turn_on(auth)
     with pytest.raises(InvalidCredentials):
         auth.disable_two_factor(user, "not the password")
     assert auth.two_factor_status(user)["email"] is True

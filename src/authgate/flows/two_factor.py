@@ -319,11 +319,7 @@ def _extra_available(ctx: Context, user: Any) -> list[str]:
 
 def _email_enabled(ctx: Context, record: TwoFactorRecord | None) -> bool:
     """Emailed codes are the user's own factor (and still a method of the settings)."""
-    return (
-        record is not None
-        and record.email_enabled
-        and EMAIL in ctx.settings.two_factor_methods
-    )
+    return record is not None and record.email_enabled and EMAIL in ctx.settings.two_factor_methods
 
 
 def is_enrolled(ctx: Context, user: Any, record: TwoFactorRecord | None = None) -> bool:

@@ -721,8 +721,7 @@ def _two_factor(call: PageCall) -> ApiResponse:
         return call.render(error=exc, field_names={"credentials": "password"},
                            status_info=two_factor.status(ctx, call.user),
                            email_offered=email_offered)  # fmt: skip
-    return call.render(status_info=two_factor.status(ctx, call.user),
-                       email_offered=email_offered)
+    return call.render(status_info=two_factor.status(ctx, call.user), email_offered=email_offered)
 
 
 def _totp_setup(call: PageCall) -> ApiResponse:
