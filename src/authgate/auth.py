@@ -423,7 +423,8 @@ class Auth:
             Ten new recovery codes when the user had none, else ``[]``.
 
         Raises:
-            ReauthRequired, FeatureDisabled (``email`` is not in ``two_factor_methods``).
+            ReauthRequired, FeatureDisabled (``email`` is not in ``two_factor_methods``),
+            EmailNotConfirmed (with ``confirmable``, the address is not confirmed yet).
         """
         return two_factor.enable_email_codes(self.ctx, user, token=token)
 

@@ -11,6 +11,7 @@ import pytest
 
 from authgate import Auth
 from authgate.errors import (
+    EmailNotConfirmed,
     FeatureDisabled,
     InvalidCode,
     InvalidCredentials,
@@ -170,3 +171,18 @@ def test_it_satisfies_enforcement(mk: Callable[..., Auth]) -> None:
     assert status["setup_required"] is False and status["enabled"] is True
     error = challenge_of(auth)
     assert error.methods == ["email", "recovery_code"] and not error.setup_required
+
+
+def test_an_unconfirmed_address_cannot_receive_the_codes(
+    mk: Callable[..., Auth], outbox: OutboxMailer
+) -> None:
+    from .test_audit import token_from
+
+    auth = mk(confirmable=True, login_without_confirmation=True)
+    result = auth.sign_up(ALICE, PASSWORD)
+    assert result.token is not None
+    with pytest.raises(EmailNotConfirmed):
+        auth.enable_email_codes(result.user, token=result.token)
+    assert auth.two_factor_status(result.user)["enabled"] is False
+    auth.confirm_email(token_from(outbox, "confirm_email"))
+    assert len(auth.enable_email_codes(result.user, token=result.token)) == 10

@@ -86,6 +86,7 @@ from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import (
     AccountDisabled,
     AuthError,
+    EmailNotConfirmed,
     FeatureDisabled,
     InvalidCode,
     InvalidToken,
@@ -844,7 +845,8 @@ def enable_email_codes(
 ) -> list[str]:
     """Turn on six-digit codes mailed at each sign-in as the user's own second factor
     (for users without an authenticator app). Needs a fresh session and ``email`` in
-    ``two_factor_methods``.
+    ``two_factor_methods``, and with ``confirmable`` a confirmed address (the codes
+    must reach the user, not whoever typed the address).
 
     A password sign-in then answers ``TWO_FACTOR_REQUIRED`` with the methods
     ``email`` and ``recovery_code``; the code is sent by :func:`send_email_code`
@@ -856,12 +858,14 @@ def enable_email_codes(
         (the existing set stays valid).
 
     Raises:
-        ReauthRequired, FeatureDisabled.
+        ReauthRequired, FeatureDisabled, EmailNotConfirmed.
     """
     store = _store(ctx)
     if EMAIL not in ctx.settings.two_factor_methods:
         raise FeatureDisabled("Emailed codes are not enabled.")
     user = _fresh_user(ctx, user, token, "two_factor_email_enable", client, None)
+    if ctx.settings.confirmable and user.email_confirmed_at is None:
+        raise EmailNotConfirmed()
     store.ensure_two_factor(user.id, _new_epoch())
     enabled = store.update_two_factor(
         user.id,

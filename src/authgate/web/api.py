@@ -1025,7 +1025,7 @@ ROUTES: tuple[Route, ...] = (
           "authenticator app (fresh session); answers ten recovery codes when the user had "
           "none, else an empty list", _email_codes_enable, auth=True,
           response="RecoveryCodes", feature="two_factor",
-          errors=("REAUTH_REQUIRED", "FEATURE_DISABLED")),
+          errors=("REAUTH_REQUIRED", "EMAIL_NOT_CONFIRMED", "FEATURE_DISABLED")),
     Route("twoFactorDisable", "POST", "/two-factor/disable",
           "Turn every second factor off: the authenticator app and emailed codes (fresh "
           "session and the password)", _two_factor_disable,
