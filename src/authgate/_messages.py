@@ -61,6 +61,7 @@ MESSAGES = (
     N_("This store keeps no second factors."),
     N_("This store keeps no passkeys."),
     N_("Authenticator apps are not enabled."),
+    N_("Emailed codes are not enabled."),
     N_("Start the set-up first."),
     N_("Set up a second factor first."),
 )

@@ -414,8 +414,23 @@ class Auth:
         assert result is not None
         return codes, result
 
+    def enable_email_codes(self, user: Any, *, token: str | None = None) -> list[str]:
+        """Turn on six-digit codes sent by email as the user's second factor (for users
+        without an authenticator app). With ``token`` (the caller's session) it must
+        be fresh.
+
+        Returns:
+            Ten new recovery codes when the user had none, else ``[]``.
+
+        Raises:
+            ReauthRequired, FeatureDisabled (``email`` is not in ``two_factor_methods``),
+            EmailNotConfirmed (with ``confirmable``, the address is not confirmed yet).
+        """
+        return two_factor.enable_email_codes(self.ctx, user, token=token)
+
     def disable_two_factor(self, user: Any, password: str, *, token: str | None = None) -> None:
-        """Turn the authenticator app off (recovery codes and trusted devices go too).
+        """Turn every second factor off: the authenticator app and emailed codes (recovery
+        codes and trusted devices go too).
 
         Raises:
             ReauthRequired, InvalidCredentials, RateLimited.

@@ -561,6 +561,8 @@ class TwoFactorRecord:
     email_code_hash: str | None = None
     email_code_challenge: str | None = None
     email_code_expires_at: dt.datetime | None = None
+    #: When the user turned on emailed codes as their own second factor (``None``: off).
+    email_enabled_at: dt.datetime | None = None
     #: When a sign-in first found the user required to use a second factor without one.
     grace_started_at: dt.datetime | None = None
     #: Random value trusted-device cookies are bound to: changing it forgets every one.
@@ -570,6 +572,11 @@ class TwoFactorRecord:
     def totp_enabled(self) -> bool:
         """Whether an authenticator app is set up and active."""
         return self.totp_enabled_at is not None and self.totp_secret is not None
+
+    @property
+    def email_enabled(self) -> bool:
+        """Whether the user turned on emailed codes as their own second factor."""
+        return self.email_enabled_at is not None
 
 
 def _fill_defaults(target: Any, args: Any, kwargs: dict[str, Any]) -> None:
@@ -979,6 +986,7 @@ def _build_tables(entry: AuthTables) -> None:
             Column("email_code_hash", String(64)),
             Column("email_code_challenge", String(64)),
             Column("email_code_expires_at", UTCDateTime),
+            Column("email_enabled_at", UTCDateTime),
             Column("grace_started_at", UTCDateTime),
             Column("trust_epoch", String(32), nullable=False),
         )  # fmt: skip

@@ -5,6 +5,7 @@ once, exactly one wins — and replay refused by another ``Auth`` over the same 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pyotp
@@ -14,6 +15,7 @@ from authgate import Auth
 from authgate.errors import InvalidCode, InvalidToken, TwoFactorRequired
 from authgate.models import utcnow
 from authgate.stores.base import Store
+from authgate.testing import OutboxMailer
 from tests.stores.test_contract import run_together
 
 SECRET = "stores-secret-" + "x" * 32
@@ -101,3 +103,24 @@ def test_replay_refused_by_another_auth_over_the_same_database(store: Store) -> 
     second = make_auth(store, clock)  # another process: nothing in memory
     with pytest.raises(InvalidCode):
         second.verify_two_factor(challenges(second, 1)[0], code)
+
+
+def test_emailed_codes_turned_on_once_and_seen_by_another_auth(store: Store) -> None:
+    clock = Clock()
+    outbox = OutboxMailer()
+    first = make_auth(store, clock, send_email=outbox)
+    user = first.sign_up("alice@example.com", PASSWORD).user
+    results = run_together(4, lambda i: first.enable_email_codes(user))
+    assert sorted(len(r) for r in results) == [0, 0, 0, 10], results  # one set, made once
+    second = make_auth(store, clock, send_email=outbox)  # another process
+    assert second.two_factor_status(user)["email"] is True
+    [ticket] = challenges(second, 1)
+    second.send_two_factor_code(ticket)
+    found = re.search(r"\b(\d{6})\b", outbox.find("two_factor_code")[-1].text)
+    assert found is not None
+    assert first.verify_two_factor(ticket, found.group(1), method="email").token
+    with pytest.raises(InvalidToken):
+        second.verify_two_factor(ticket, found.group(1), method="email")
+    second.disable_two_factor(user, PASSWORD)
+    assert first.two_factor_status(user)["email"] is False
+    assert first.sign_in("alice@example.com", PASSWORD).token

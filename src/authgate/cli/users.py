@@ -260,9 +260,9 @@ def users_invite(email: str, invited_by: str | None) -> None:
     help="Keep the user's passkeys (by default they go too: a lost phone takes them along).",
 )
 def users_reset_two_factor(email: str, keep_passkeys: bool) -> None:
-    """Remove a user's authenticator app, recovery codes, trusted devices and passkeys (the
-    rescue when they lost them); they are emailed, and an enforced second factor gets a new
-    grace period."""
+    """Remove a user's authenticator app, emailed codes, recovery codes, trusted devices and
+    passkeys (the rescue when they lost them); they are emailed, and an enforced second
+    factor gets a new grace period."""
     auth = current_auth()
     user = find_user(auth, email)
     removed = passkeys.reset_second_factors(

@@ -450,6 +450,7 @@ class TwoFactor(models.Model):  # type: ignore[misc]
     email_code_hash = models.CharField(max_length=64, null=True, blank=True)
     email_code_challenge = models.CharField(max_length=64, null=True, blank=True)
     email_code_expires_at = UTCDateTimeField(null=True, blank=True)
+    email_enabled_at = UTCDateTimeField(null=True, blank=True)
     grace_started_at = UTCDateTimeField(null=True, blank=True)
     trust_epoch = models.CharField(max_length=32)
 

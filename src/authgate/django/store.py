@@ -132,6 +132,7 @@ def _two_factor(row: Any) -> TwoFactorRecord:
         email_code_hash=row.email_code_hash,
         email_code_challenge=row.email_code_challenge,
         email_code_expires_at=row.email_code_expires_at,
+        email_enabled_at=row.email_enabled_at,
         grace_started_at=row.grace_started_at,
         trust_epoch=row.trust_epoch,
     )

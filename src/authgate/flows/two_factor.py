@@ -86,6 +86,7 @@ from authgate.context import NO_CLIENT, Client, Context
 from authgate.errors import (
     AccountDisabled,
     AuthError,
+    EmailNotConfirmed,
     FeatureDisabled,
     InvalidCode,
     InvalidCredentials,
@@ -111,6 +112,7 @@ __all__ = [
     "Method",
     "Pending",
     "decrypt_secret",
+    "enable_email_codes",
     "encrypt_secret",
     "forget_trusted_devices",
     "gate",
@@ -319,11 +321,22 @@ def _extra_available(ctx: Context, user: Any) -> list[str]:
     return found
 
 
+def _email_enabled(ctx: Context, record: TwoFactorRecord | None) -> bool:
+    """Emailed codes are the user's own factor (and still a method of the settings)."""
+    return record is not None and record.email_enabled and EMAIL in ctx.settings.two_factor_methods
+
+
 def is_enrolled(ctx: Context, user: Any, record: TwoFactorRecord | None = None) -> bool:
-    """Whether ``user`` has a second factor (an active TOTP app or a registered one)."""
+    """Whether ``user`` has a second factor: an active TOTP app, emailed codes turned on
+    with :func:`enable_email_codes` (while ``email`` is in ``two_factor_methods``), or a
+    registered one."""
     if record is None and ctx.two_factor is not None:
         record = ctx.two_factor.get_two_factor(user.id)
-    return (record is not None and record.totp_enabled) or bool(_extra_available(ctx, user))
+    return (
+        (record is not None and record.totp_enabled)
+        or _email_enabled(ctx, record)
+        or bool(_extra_available(ctx, user))
+    )
 
 
 def methods_for(
@@ -340,8 +353,10 @@ def methods_for(
         return [EMAIL] if email else []
     if record is not None and record.totp_enabled:
         methods += [TOTP, RECOVERY_CODE]
+    elif _email_enabled(ctx, record):
+        methods += [EMAIL, RECOVERY_CODE]
     methods += _extra_available(ctx, user)
-    if email and methods:
+    if email and methods and EMAIL not in methods:
         methods.append(EMAIL)
     return methods
 
@@ -352,14 +367,16 @@ def recovery_codes_left(ctx: Context, user: Any) -> int:
 
 
 def status(ctx: Context, user: Any) -> dict[str, Any]:
-    """``{"enabled", "totp", "methods", "recovery_codes_left", "setup_required",
-    "setup_by"}`` for the account page and ``GET /two-factor``."""
+    """``{"enabled", "totp", "email", "methods", "recovery_codes_left", "setup_required",
+    "setup_by", "trusted_devices"}`` for the account page and ``GET /two-factor``
+    (``email``: emailed codes are the user's own factor, see :func:`enable_email_codes`)."""
     store = _store(ctx)
     record = store.get_two_factor(user.id)
     setup = setup_status(ctx, user, record)
     return {
         "enabled": is_enrolled(ctx, user, record),
         "totp": record is not None and record.totp_enabled,
+        "email": _email_enabled(ctx, record),
         "methods": methods_for(ctx, user, record),
         "recovery_codes_left": store.count_recovery_codes(user.id),
         "setup_required": setup is not None,
@@ -832,6 +849,48 @@ def totp_enable(
     return codes, result
 
 
+def enable_email_codes(
+    ctx: Context, user: Any, *, token: str | None = None, client: Client = NO_CLIENT
+) -> list[str]:
+    """Turn on six-digit codes mailed at each sign-in as the user's own second factor
+    (for users without an authenticator app). Needs a fresh session and ``email`` in
+    ``two_factor_methods``, and with ``confirmable`` a confirmed address (the codes
+    must reach the user, not whoever typed the address).
+
+    A password sign-in then answers ``TWO_FACTOR_REQUIRED`` with the methods
+    ``email`` and ``recovery_code``; the code is sent by :func:`send_email_code`
+    (throttled, single use, expiring with the challenge). :func:`totp_disable`
+    turns it off with the rest.
+
+    Returns:
+        Ten new recovery codes (shown once) when the user had none; else ``[]``
+        (the existing set stays valid).
+
+    Raises:
+        ReauthRequired, FeatureDisabled, EmailNotConfirmed.
+    """
+    store = _store(ctx)
+    if EMAIL not in ctx.settings.two_factor_methods:
+        raise FeatureDisabled("Emailed codes are not enabled.")
+    user = _fresh_user(ctx, user, token, "two_factor_email_enable", client, None)
+    if ctx.settings.confirmable and user.email_confirmed_at is None:
+        raise EmailNotConfirmed()
+    store.ensure_two_factor(user.id, _new_epoch())
+    enabled = store.update_two_factor(
+        user.id,
+        {"email_enabled_at": ctx.now(), "trust_epoch": _new_epoch()},
+        {"email_enabled_at": None},
+    )
+    if not enabled:  # already on: nothing changes
+        return []
+    codes: list[str] = []
+    if store.count_recovery_codes(user.id) == 0:
+        codes = _new_recovery_codes(ctx, user)
+    audit.record(ctx, "two_factor_enable", user=user, client=client, method=EMAIL)
+    _notify(ctx, user, "email_enabled")
+    return codes
+
+
 def _new_recovery_codes(ctx: Context, user: Any) -> list[str]:
     """Ten new codes (``xxxxx-xxxxx``: 10 base32 characters, 50 bits), stored as digests."""
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
@@ -871,7 +930,8 @@ def totp_disable(
     token: str | None = None,
     client: Client = NO_CLIENT,
 ) -> None:
-    """Turn the authenticator app off (and void the recovery codes and trusted devices).
+    """Turn every second factor off: the authenticator app and emailed codes (and void the
+    recovery codes and trusted devices).
 
     Needs a fresh session and the password.
 
@@ -897,11 +957,13 @@ _OFF: dict[str, Any] = {
     "email_code_hash": None,
     "email_code_challenge": None,
     "email_code_expires_at": None,
+    "email_enabled_at": None,
 }
 
 
 def reset_two_factor(ctx: Context, user: Any, *, actor: str = "admin") -> None:
-    """An administrator's rescue: remove the user's authenticator app, recovery codes and
+    """An administrator's rescue: remove the user's authenticator app, emailed codes,
+    recovery codes and
     trusted devices, and start a new grace period (so an enforced user can sign in and
     set up again). Registered factors (passkeys) are theirs to reset. Works whether or
     not ``two_factor`` is on (the command line may run without it).

@@ -264,6 +264,14 @@ def _totp_enable(call: Call) -> ApiResponse:
     return response
 
 
+def _email_codes_enable(call: Call) -> ApiResponse:
+    codes = two_factor.enable_email_codes(
+        call.api.auth.ctx, call.user, token=_token(call),
+        client=call.api.credentials.client(call.request),
+    )  # fmt: skip
+    return ApiResponse.json({"recovery_codes": codes})
+
+
 def _two_factor_disable(call: Call) -> ApiResponse:
     two_factor.totp_disable(
         call.api.auth.ctx, call.user, call.data.get("password"), token=_token(call),
@@ -1012,8 +1020,15 @@ ROUTES: tuple[Route, ...] = (
           response="RecoveryCodes", feature="two_factor",
           errors=("INVALID_CODE", "REAUTH_REQUIRED", "INVALID_TOKEN", "RATE_LIMITED",
                   "UNAUTHORIZED", "USER_NOT_FOUND", "CSRF_FAILED", "FEATURE_DISABLED")),
+    Route("emailCodesEnable", "POST", "/two-factor/email/enable",
+          "Turn on codes sent by email as the user's second factor, for users without an "
+          "authenticator app (fresh session); answers ten recovery codes when the user had "
+          "none, else an empty list", _email_codes_enable, auth=True,
+          response="RecoveryCodes", feature="two_factor",
+          errors=("REAUTH_REQUIRED", "EMAIL_NOT_CONFIRMED", "FEATURE_DISABLED")),
     Route("twoFactorDisable", "POST", "/two-factor/disable",
-          "Turn the authenticator app off (fresh session and the password)", _two_factor_disable,
+          "Turn every second factor off: the authenticator app and emailed codes (fresh "
+          "session and the password)", _two_factor_disable,
           fields={"password": (_PASSWORD, True)}, auth=True, feature="two_factor",
           errors=(*_FRESH, "FEATURE_DISABLED")),
     Route("recoveryCodes", "POST", "/two-factor/recovery-codes",

@@ -221,11 +221,13 @@ def _schemas(api: AuthAPI) -> dict[str, Any]:
         ),
         "TwoFactorStatus": _object(
             {"enabled": {"type": "boolean"}, "totp": {"type": "boolean"},
+             "email": {"type": "boolean",
+                       "description": "Emailed codes are the user's own second factor"},
              "methods": {"type": "array", "items": {"type": "string"}},
              "recovery_codes_left": {"type": "integer"},
              "setup_required": {"type": "boolean"}, "setup_by": nullable_instant,
              "trusted_devices": {"type": "boolean"}},
-            ["enabled", "totp", "methods", "recovery_codes_left", "setup_required"],
+            ["enabled", "totp", "email", "methods", "recovery_codes_left", "setup_required"],
         ),
         "Success": _object({"success": {"type": "boolean", "const": True}}, ["success"]),
         "Session": _object(

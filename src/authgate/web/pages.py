@@ -686,13 +686,22 @@ def _two_factor_verify(call: PageCall) -> ApiResponse:
 
 
 def _two_factor(call: PageCall) -> ApiResponse:
-    """The account's second factors: status, recovery codes, turning off, trusted devices."""
+    """The account's second factors: status, emailed codes, recovery codes, turning off,
+    trusted devices."""
     ctx = call.pages.auth.ctx
+    email_offered = two_factor.EMAIL in ctx.settings.two_factor_methods
     action = call.form.get("action") if call.is_post else None
     try:
         if action == "regenerate":
             codes = two_factor.regenerate_recovery_codes(ctx, call.user, token=call.token,
                                                          client=call.client)  # fmt: skip
+            return call.render(template="authgate/recovery_codes.html", codes=codes,
+                               continue_url=call.url("two_factor"))  # fmt: skip
+        if action == "enable_email":
+            codes = two_factor.enable_email_codes(ctx, call.user, token=call.token,
+                                                  client=call.client)  # fmt: skip
+            if not codes:  # already on, or recovery codes kept from before
+                return call.redirect(call.url("two_factor"))
             return call.render(template="authgate/recovery_codes.html", codes=codes,
                                continue_url=call.url("two_factor"))  # fmt: skip
         if action == "disable":
@@ -710,8 +719,9 @@ def _two_factor(call: PageCall) -> ApiResponse:
         raise
     except AuthError as exc:
         return call.render(error=exc, field_names={"credentials": "password"},
-                           status_info=two_factor.status(ctx, call.user))  # fmt: skip
-    return call.render(status_info=two_factor.status(ctx, call.user))
+                           status_info=two_factor.status(ctx, call.user),
+                           email_offered=email_offered)  # fmt: skip
+    return call.render(status_info=two_factor.status(ctx, call.user), email_offered=email_offered)
 
 
 def _totp_setup(call: PageCall) -> ApiResponse:

@@ -39,6 +39,10 @@ class Migration(migrations.Migration):
                     authgate.django.fields.UTCDateTimeField(blank=True, null=True),
                 ),
                 (
+                    "email_enabled_at",
+                    authgate.django.fields.UTCDateTimeField(blank=True, null=True),
+                ),
+                (
                     "grace_started_at",
                     authgate.django.fields.UTCDateTimeField(blank=True, null=True),
                 ),

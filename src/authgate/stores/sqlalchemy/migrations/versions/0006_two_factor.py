@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("email_code_hash", sa.String(64), nullable=True),
         sa.Column("email_code_challenge", sa.String(64), nullable=True),
         sa.Column("email_code_expires_at", timestamp(), nullable=True),
+        sa.Column("email_enabled_at", timestamp(), nullable=True),
         sa.Column("grace_started_at", timestamp(), nullable=True),
         sa.Column("trust_epoch", sa.String(32), nullable=False),
         mysql_charset="utf8mb4",
