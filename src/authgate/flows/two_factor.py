@@ -24,13 +24,20 @@ reset the count.
 
 **Extension point.** Another factor (passkeys) registers itself::
 
+    from authgate.errors import InvalidCode
     from authgate.flows import two_factor
 
     def available(ctx, user) -> bool:          # does this user have one?
-        ...
+        return ctx.settings.passkeys and bool(ctx.passkeys.list_passkeys(user.id))
+
     def verify(ctx, user, body) -> None:       # raise InvalidCode unless it proves the user
-        ...
+        if not check_assertion(ctx, user, body.get("credential"), body.get("state")):
+            raise InvalidCode()
+
     two_factor.register_method("passkey", available, verify)
+
+(``flows/passkeys.py`` registers exactly this way: ``has_passkeys`` and
+``verify_second_factor``.)
 
 A user for whom ``available`` is true is enrolled (a password sign-in then
 asks for a second factor), the method is listed in the challenge's

@@ -65,7 +65,21 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class FlaskSecurity:
+class _Tables:
+    """A source read from tables named in ``tables``, the user table first."""
+
+    tables: tuple[str, ...]
+
+    def check(self, db: SourceDB) -> None:
+        """The user table must be there."""
+        _require(db, self.tables[0])
+
+    def count(self, db: SourceDB) -> int:
+        """Users in the user table."""
+        return db.count(self.tables[0])
+
+
+class FlaskSecurity(_Tables):
     """Flask-Security(-Too) with its SQLAlchemy models (``fsqla_v3``: ``user``, ``role``,
     ``roles_users``).
 
@@ -98,14 +112,6 @@ class FlaskSecurity:
         self, users: str = "user", roles: str = "role", links: str = "roles_users"
     ) -> None:
         self.tables = (users, roles, links)
-
-    def check(self, db: SourceDB) -> None:
-        """The user table must be there."""
-        _require(db, self.tables[0])
-
-    def count(self, db: SourceDB) -> int:
-        """Users in the user table."""
-        return db.count(self.tables[0])
 
     def roles(self, db: SourceDB) -> list[SourceRole]:
         """Every role with its description and comma-separated permissions."""
@@ -172,7 +178,7 @@ class FlaskSecurity:
         ]
 
 
-class FlaskUser:
+class FlaskUser(_Tables):
     """Flask-User 1.0 with the models of its documentation (``users``, ``roles``,
     ``user_roles``, and ``user_emails`` when users have several addresses).
 
@@ -192,14 +198,6 @@ class FlaskUser:
         emails: str = "user_emails",
     ) -> None:
         self.tables = (users, roles, links, emails)
-
-    def check(self, db: SourceDB) -> None:
-        """The users table must be there."""
-        _require(db, self.tables[0])
-
-    def count(self, db: SourceDB) -> int:
-        """Users in the users table."""
-        return db.count(self.tables[0])
 
     def roles(self, db: SourceDB) -> list[SourceRole]:
         """Every role (Flask-User roles have a name only, or a label too)."""
@@ -268,7 +266,7 @@ class FlaskUser:
         return []
 
 
-class Django:
+class Django(_Tables):
     """Django's ``django.contrib.auth`` (``auth_user``, groups, permissions), and
     django-allauth's addresses (``account_emailaddress``) when the table is there.
 
@@ -287,14 +285,6 @@ class Django:
 
     def __init__(self, users: str = "auth_user", emails: str = "account_emailaddress") -> None:
         self.tables = (users, emails)
-
-    def check(self, db: SourceDB) -> None:
-        """The user table must be there."""
-        _require(db, self.tables[0])
-
-    def count(self, db: SourceDB) -> int:
-        """Users in the user table."""
-        return db.count(self.tables[0])
 
     def _group_permissions(self, db: SourceDB) -> dict[Any, list[str]]:
         needed = ("auth_group_permissions", "auth_permission", "django_content_type")
@@ -415,7 +405,7 @@ def _django_hash(stored: str | None) -> str | None:
     return stored
 
 
-class FastAPIUsers:
+class FastAPIUsers(_Tables):
     """fastapi-users with its SQLAlchemy adapter (table ``user``; ``oauth_account``).
 
     Carried: email, the password hash (pwdlib: argon2 or bcrypt), active,
@@ -427,14 +417,6 @@ class FastAPIUsers:
 
     def __init__(self, users: str = "user", oauth: str = "oauth_account") -> None:
         self.tables = (users, oauth)
-
-    def check(self, db: SourceDB) -> None:
-        """The user table must be there."""
-        _require(db, self.tables[0])
-
-    def count(self, db: SourceDB) -> int:
-        """Users in the user table."""
-        return db.count(self.tables[0])
 
     def roles(self, db: SourceDB) -> list[SourceRole]:
         """``superuser`` when someone is one."""
@@ -468,7 +450,7 @@ class FastAPIUsers:
         return []
 
 
-class Auth101:
+class Auth101(_Tables):
     """auth101 with its SQLAlchemy adapter (``users``; passwords in ``account``).
 
     Carried: email, ``email_verified``, ``is_active``, the password hash of
@@ -486,10 +468,6 @@ class Auth101:
     def check(self, db: SourceDB) -> None:
         """Both tables must be there."""
         _require(db, *self.tables)
-
-    def count(self, db: SourceDB) -> int:
-        """Users in the users table."""
-        return db.count(self.tables[0])
 
     def roles(self, db: SourceDB) -> list[SourceRole]:
         """None: auth101 has no roles."""
